@@ -1,0 +1,1 @@
+"""orstream.kernels: see ARCHITECTURE.md for what this package owns."""

@@ -1,0 +1,5 @@
+import sys
+
+from orstream.cli import main
+
+sys.exit(main())

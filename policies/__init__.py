@@ -1,0 +1,1 @@
+"""orstream.policies: see ARCHITECTURE.md for what this package owns."""

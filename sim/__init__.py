@@ -1,0 +1,1 @@
+"""orstream.sim: see ARCHITECTURE.md for what this package owns."""

@@ -1,0 +1,41 @@
+"""Frames, wire protocol v1, ZeroMQ transports, the pipeline runtime and recordings.
+
+Imports nothing else of the project (see ARCHITECTURE.md).
+"""
+
+from ._drops import DropCounter
+from ._endpoint import Endpoint, parse_endpoint
+from ._frame import Frame, Geometry, GeometryKind, Modality, make_frame
+from ._wire import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DROP_KINDS,
+    MAX_HEADER_BYTES,
+    WIRE_VERSION,
+    WireError,
+    decode,
+    encode,
+    encode_header,
+)
+from ._zmq import LatestFrameSource, ZmqFrameSender, ZmqFrameSource
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "DROP_KINDS",
+    "MAX_HEADER_BYTES",
+    "WIRE_VERSION",
+    "DropCounter",
+    "Endpoint",
+    "Frame",
+    "Geometry",
+    "GeometryKind",
+    "LatestFrameSource",
+    "Modality",
+    "WireError",
+    "ZmqFrameSender",
+    "ZmqFrameSource",
+    "decode",
+    "encode",
+    "encode_header",
+    "make_frame",
+    "parse_endpoint",
+]

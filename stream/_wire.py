@@ -1,0 +1,221 @@
+"""Wire protocol v1: a frame as a two-part message [UTF-8 JSON header, raw C-contiguous pixels].
+
+The normative description is ``docs/wire-protocol.md``; this module is its reference
+implementation. Decoding never raises anything but :class:`WireError`, whose ``kind`` names
+the class of defect so that receivers can count drops per kind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from ._frame import Frame, Geometry, GeometryKind, JSONValue, Modality
+
+WIRE_VERSION: Final = 1
+MAX_HEADER_BYTES: Final = 16 * 1024
+DEFAULT_MAX_PAYLOAD_BYTES: Final = 256 * 1024 * 1024
+MAX_DIM: Final = 32768
+MAX_STREAM_ID_CHARS: Final = 128
+DTYPES: Final = frozenset(
+    {"uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64"}
+)
+DROP_KINDS: Final = (
+    "parts",
+    "header_size",
+    "payload_size",
+    "utf8",
+    "json",
+    "version",
+    "field",
+    "dtype",
+    "shape",
+    "payload_mismatch",
+)
+"""Every ``WireError.kind``, in the order the checks run."""
+
+
+class WireError(ValueError):
+    """A message that is not a valid wire-v1 frame; ``kind`` is one of :data:`DROP_KINDS`."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+def encode_header(frame: Frame) -> bytes:
+    """The header part for ``frame`` (compact UTF-8 JSON, at most :data:`MAX_HEADER_BYTES`)."""
+    pixels = frame.pixels
+    header: dict[str, JSONValue] = {
+        "v": WIRE_VERSION,
+        "stream": frame.stream_id,
+        "seq": frame.seq,
+        "t_capture_ns": frame.t_capture_ns,
+        "modality": frame.modality.value,
+        "dtype": pixels.dtype.name,
+        "shape": list(pixels.shape),
+        "spacing_mm": list(frame.spacing_mm) if frame.spacing_mm is not None else None,
+        "geometry": frame.geometry.to_json(),
+    }
+    if frame.meta:
+        header["meta"] = dict(frame.meta)
+    data = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    if len(data) > MAX_HEADER_BYTES:
+        raise WireError("header_size", f"header is {len(data)} bytes, limit {MAX_HEADER_BYTES}")
+    return data
+
+
+def wire_pixels(frame: Frame) -> npt.NDArray[Any]:
+    """The pixels as the payload needs them: C-contiguous, little-endian, a supported dtype.
+
+    Returns ``frame.pixels`` itself (no copy) when it already qualifies.
+    """
+    pixels = np.asarray(frame.pixels)
+    if pixels.dtype.name not in DTYPES:
+        raise WireError("dtype", f"dtype {pixels.dtype} is not one of {sorted(DTYPES)}")
+    _check_shape(list(pixels.shape))
+    if pixels.dtype.byteorder == ">":
+        pixels = pixels.astype(pixels.dtype.newbyteorder("<"))
+    return np.ascontiguousarray(pixels)
+
+
+def encode(frame: Frame) -> list[Any]:
+    """``[header bytes, pixel array]``; the array is the payload, to be sent without a copy."""
+    payload = wire_pixels(frame)
+    return [encode_header(frame), payload]
+
+
+def decode(parts: Sequence[Any], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Frame:
+    """Frame from a received ``[header, payload]`` message.
+
+    ``parts``: objects with the buffer protocol (``bytes``, ``zmq.Frame``, ``memoryview``). The
+    returned frame's pixels are a read-only view on ``parts[1]`` (zero copy) of the declared
+    dtype and shape. Raises :class:`WireError` for anything that is not a valid v1 frame.
+    """
+    if len(parts) != 2:
+        raise WireError("parts", f"expected 2 message parts [header, payload], got {len(parts)}")
+    header_buf = memoryview(parts[0])
+    payload_buf = memoryview(parts[1])
+    if header_buf.nbytes > MAX_HEADER_BYTES:
+        raise WireError("header_size", f"header {header_buf.nbytes} B > {MAX_HEADER_BYTES} B")
+    if payload_buf.nbytes > max_payload_bytes:
+        raise WireError("payload_size", f"payload {payload_buf.nbytes} B > {max_payload_bytes} B")
+    header = parse_header(header_buf.tobytes())
+    dtype = np.dtype(header["dtype"]).newbyteorder("<")
+    shape: list[int] = header["shape"]
+    expected = math.prod(shape) * dtype.itemsize
+    if payload_buf.nbytes != expected:
+        raise WireError(
+            "payload_mismatch",
+            f"payload is {payload_buf.nbytes} B but {header['dtype']}{shape} needs {expected} B",
+        )
+    pixels = np.frombuffer(parts[1], dtype=dtype).reshape(shape)
+    pixels.flags.writeable = False
+    return Frame(
+        pixels=pixels,
+        stream_id=header["stream"],
+        seq=header["seq"],
+        t_capture_ns=header["t_capture_ns"],
+        modality=Modality(header["modality"]),
+        spacing_mm=header["spacing_mm"],
+        geometry=header["geometry"],
+        meta=header["meta"],
+    )
+
+
+def parse_header(data: bytes) -> dict[str, Any]:
+    """Validate a v1 header and return its fields normalised (tuples, Geometry, defaults)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError("utf8", f"header is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise WireError("json", f"header is not JSON ({str(exc)[:80]})") from None
+    if not isinstance(obj, dict):
+        raise WireError("json", f"header must be a JSON object, got {type(obj).__name__}")
+    version = obj.get("v")
+    if version != WIRE_VERSION or isinstance(version, bool):
+        raise WireError("version", f"unsupported wire version {str(version)[:20]!r}, expected 1")
+    stream = obj.get("stream")
+    if not isinstance(stream, str) or not 0 < len(stream) <= MAX_STREAM_ID_CHARS:
+        raise WireError("field", f"'stream' must be a string of 1-{MAX_STREAM_ID_CHARS} chars")
+    seq = _int_field(obj, "seq")
+    t_capture_ns = _int_field(obj, "t_capture_ns")
+    modality = obj.get("modality", "other")
+    if modality not in Modality._value2member_map_:
+        raise WireError("field", f"unknown modality {str(modality)[:20]!r}")
+    dtype = obj.get("dtype")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise WireError("dtype", f"dtype {str(dtype)[:20]!r} is not one of {sorted(DTYPES)}")
+    shape = obj.get("shape")
+    _check_shape(shape)
+    return {
+        "stream": stream,
+        "seq": seq,
+        "t_capture_ns": t_capture_ns,
+        "modality": modality,
+        "dtype": dtype,
+        "shape": shape,
+        "spacing_mm": _spacing(obj.get("spacing_mm")),
+        "geometry": _geometry(obj.get("geometry")),
+        "meta": _meta(obj.get("meta")),
+    }
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _int_field(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise WireError("field", f"'{name}' must be an integer in [0, 2**63)")
+    return value
+
+
+def _check_shape(shape: object) -> None:
+    if (
+        not isinstance(shape, list)
+        or len(shape) not in (2, 3)
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape)
+    ):
+        raise WireError("shape", "shape must be [H, W] or [H, W, C] of integers")
+    if not all(1 <= n <= MAX_DIM for n in shape[:2]) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
+        raise WireError("shape", f"shape {shape[:3]} out of range (H, W in 1..{MAX_DIM}, C in 1..4)")
+
+
+def _spacing(value: object) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        and all(math.isfinite(v) and v > 0 for v in value)
+    ):
+        return (float(value[0]), float(value[1]))
+    raise WireError("field", "'spacing_mm' must be null or [row_mm, col_mm] of positive numbers")
+
+
+def _geometry(value: object) -> Geometry:
+    if value is None:
+        return Geometry()
+    if not isinstance(value, dict) or value.get("kind", "unknown") not in GeometryKind._value2member_map_:
+        raise WireError("field", "'geometry' must be an object whose 'kind' is a known geometry")
+    params = {k: v for k, v in value.items() if k != "kind"}
+    return Geometry(GeometryKind(value.get("kind", "unknown")), params)
+
+
+def _meta(value: object) -> dict[str, JSONValue]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WireError("field", "'meta' must be a JSON object")
+    return value

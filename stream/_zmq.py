@@ -1,0 +1,229 @@
+"""ZeroMQ transports for wire-v1 frames: live (PUB/SUB) and lossless (PUSH/PULL), tcp and ipc.
+
+Zero copy: payloads of ``zmq.COPY_THRESHOLD`` (64 KiB) and more are handed to libzmq without a
+copy on send, and on receive the frame's pixels are a view on the received message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any, Final
+
+import zmq
+
+from ._curve import apply_curve
+from ._drops import DropCounter
+from ._endpoint import Endpoint, parse_endpoint
+from ._frame import Frame
+from ._wire import DEFAULT_MAX_PAYLOAD_BYTES, MAX_HEADER_BYTES, WireError, decode, encode
+
+_log = logging.getLogger("orstream.stream")
+
+LIVE_HWM: Final = 4
+"""Messages a live (PUB/SUB) socket queues before it drops: small, so latency stays flat."""
+LOSSLESS_HWM: Final = 1000
+"""Messages a lossless (PUSH/PULL) socket queues before the sender blocks."""
+_MAX_TRACKED_STREAMS: Final = 1024
+
+_SOCKET_TYPES: Final = {"pub": zmq.PUB, "sub": zmq.SUB, "push": zmq.PUSH, "pull": zmq.PULL}
+
+
+def _open_socket(
+    endpoint: Endpoint, pattern: str, hwm: int, max_msg_bytes: int | None = None
+) -> tuple[zmq.Context[Any], zmq.Socket[Any], Any]:
+    context: zmq.Context[Any] = zmq.Context(io_threads=1)
+    socket = context.socket(_SOCKET_TYPES[pattern])
+    try:
+        socket.linger = 0 if pattern in ("pub", "sub") else 2000
+        socket.sndhwm = hwm
+        socket.rcvhwm = hwm
+        if max_msg_bytes is not None:
+            socket.setsockopt(zmq.MAXMSGSIZE, max_msg_bytes)
+        if pattern == "sub":
+            socket.setsockopt(zmq.SUBSCRIBE, b"")
+        auth = apply_curve(socket, endpoint, context)
+        if endpoint.bind:
+            socket.bind(endpoint.address)
+        else:
+            socket.connect(endpoint.address)
+    except (zmq.ZMQError, ValueError) as exc:
+        socket.close(0)
+        context.term()
+        raise ValueError(f"cannot open {pattern} socket on {endpoint.address}: {exc}") from None
+    return context, socket, auth
+
+
+class _ZmqEndpointSocket:
+    """A socket with its own context (and CURVE authenticator) on one endpoint."""
+
+    def __init__(
+        self, endpoint: str | Endpoint, pattern: str, hwm: int, max_msg_bytes: int | None
+    ) -> None:
+        self.endpoint = parse_endpoint(endpoint) if isinstance(endpoint, str) else endpoint
+        self.pattern = self.endpoint.pattern or pattern
+        self._context, self.socket, self._auth = _open_socket(
+            self.endpoint, self.pattern, hwm, max_msg_bytes
+        )
+        self._closed = False
+
+    @property
+    def last_endpoint(self) -> str:
+        """The address bound or connected (with the real port after binding to port 0)."""
+        value = self.socket.getsockopt(zmq.LAST_ENDPOINT)
+        return value.decode() if isinstance(value, bytes) and value else self.endpoint.address
+
+    def close(self) -> None:
+        """Close the socket, the authenticator and the context; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.socket.close()
+        if self._auth is not None:
+            self._auth.stop()
+        self._context.term()
+
+
+class ZmqFrameSender(_ZmqEndpointSocket):
+    """Sends frames on PUB (``pattern="pub"``, live: drops at the high-water mark, never
+    blocks) or PUSH (``pattern="push"``, lossless: blocks while the receiver is behind)."""
+
+    def __init__(
+        self, endpoint: str | Endpoint, pattern: str = "pub", hwm: int | None = None
+    ) -> None:
+        super().__init__(endpoint, pattern, hwm or _default_hwm(pattern), None)
+        if self.pattern not in ("pub", "push"):
+            self.close()
+            raise ValueError(f"a sender needs pattern pub or push, not {self.pattern}")
+        self.sent = 0
+
+    def send(self, frame: Frame) -> None:
+        """Encode and send one frame; the pixel buffer goes to libzmq without a copy.
+
+        The caller must not modify ``frame.pixels`` afterwards (frames are immutable).
+        """
+        self.send_parts(encode(frame))
+
+    def send_parts(self, parts: list[Any]) -> None:
+        """Send an already encoded ``[header, payload]`` message (replay sends stored bytes)."""
+        self.socket.send_multipart(parts, copy=False)
+        self.sent += 1
+
+
+class ZmqFrameSource(_ZmqEndpointSocket):
+    """Receives frames on SUB (live) or PULL (lossless), in order, one ``recv`` at a time.
+
+    Malformed messages are dropped and counted per kind in ``malformed``; gaps in a stream's
+    sequence numbers (frames lost before they reached us) are counted in ``gaps``. Not
+    thread-safe: use it from one thread.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | Endpoint,
+        pattern: str = "sub",
+        hwm: int | None = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        max_msg = max(max_payload_bytes, MAX_HEADER_BYTES)
+        super().__init__(endpoint, pattern, hwm or _default_hwm(pattern), max_msg)
+        if self.pattern not in ("sub", "pull"):
+            self.close()
+            raise ValueError(f"a source needs pattern sub or pull, not {self.pattern}")
+        self.max_payload_bytes = max_payload_bytes
+        self.malformed = DropCounter(f"receive {self.endpoint.address}")
+        self.received = 0
+        self.gaps = 0
+        self._last_seq: dict[str, int] = {}
+        self._poller = zmq.Poller()
+        self._poller.register(self.socket, zmq.POLLIN)
+
+    def recv(self, timeout_s: float | None = None) -> Frame | None:
+        """The next valid frame, or None when none arrived within ``timeout_s`` seconds."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            remaining_ms = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1e3
+            if not self._poller.poll(remaining_ms):
+                return None
+            parts = self.socket.recv_multipart(copy=False)
+            try:
+                frame = decode(parts, self.max_payload_bytes)
+            except WireError as exc:
+                self.malformed.drop(exc.kind, str(exc))
+                continue
+            self.received += 1
+            self._count_gap(frame)
+            return frame.stamp("recv")
+
+    def _count_gap(self, frame: Frame) -> None:
+        last = self._last_seq.get(frame.stream_id)
+        if last is not None and frame.seq > last + 1:
+            self.gaps += frame.seq - last - 1
+        if last is None and len(self._last_seq) >= _MAX_TRACKED_STREAMS:
+            self._last_seq.pop(next(iter(self._last_seq)))
+        self._last_seq[frame.stream_id] = frame.seq
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "gaps": self.gaps,
+            "malformed": self.malformed.total,
+            "malformed_by_kind": self.malformed.as_dict(),
+        }
+
+
+class LatestFrameSource:
+    """The live-path rule, newest frame wins: a thread drains ``source`` as fast as frames
+    arrive and keeps at most ``depth`` of them; an older frame a newer one displaces is
+    dropped and counted in ``stale``. ``tap``, if given, sees every frame in arrival order in
+    the receive thread (the lossless recording path hangs there) and must not block for long.
+    """
+
+    def __init__(
+        self, source: ZmqFrameSource, depth: int = 1, tap: Any = None
+    ) -> None:
+        self.source = source
+        self.stale = 0
+        self._queue: deque[Frame] = deque()
+        self._depth = depth
+        self._tap = tap
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, name="orstream-recv", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while not self._stop.is_set():
+            frame = self.source.recv(timeout_s=0.05)
+            if frame is None:
+                continue
+            if self._tap is not None:
+                self._tap(frame)
+            with self._cond:
+                if len(self._queue) >= self._depth:
+                    self._queue.popleft()
+                    self.stale += 1
+                self._queue.append(frame)
+                self._cond.notify()
+
+    def recv(self, timeout_s: float | None = None) -> Frame | None:
+        """The oldest frame still queued (the newest when ``depth`` is 1), or None on timeout."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: bool(self._queue), timeout_s):
+                return None
+            return self._queue.popleft()
+
+    def stats(self) -> dict[str, Any]:
+        return {**self.source.stats(), "stale": self.stale}
+
+    def close(self) -> None:
+        """Stop the receive thread and close the source; idempotent."""
+        self._stop.set()
+        self._thread.join()
+        self.source.close()
+
+
+def _default_hwm(pattern: str) -> int:
+    return LIVE_HWM if pattern in ("pub", "sub") else LOSSLESS_HWM
