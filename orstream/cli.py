@@ -12,10 +12,13 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
+from ._errors import UsageError
 
 COMMAND_MODULES = (
+    "orstream._cmd_run",
     "orstream._cmd_record",
     "orstream._cmd_bench",
     "orstream._cmd_keys",
@@ -23,12 +26,15 @@ COMMAND_MODULES = (
 )
 
 
-class UsageError(Exception):
-    """Bad input a user can fix: printed as one line, exit code 2."""
+class _OneLineParser(argparse.ArgumentParser):
+    """Reports bad arguments as one line (and the hint to ask for --help), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="orstream", description="Real-time imaging engine for the OR and the echo lab."
     )
     parser.add_argument("--version", action="version", version=f"orstream {__version__}")
@@ -50,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.func(args)
     except (UsageError, ValueError, OSError) as exc:
+        if args.verbose:
+            raise
         print(f"orstream {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

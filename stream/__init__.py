@@ -6,6 +6,8 @@ Imports nothing else of the project (see ARCHITECTURE.md).
 from ._drops import DropCounter
 from ._endpoint import Endpoint, parse_endpoint
 from ._frame import Frame, Geometry, GeometryKind, Modality, make_frame
+from ._pipeline import IterableSource, Pipeline, Sink, Source, Stage, install_stop_signals
+from ._stats import PathStats
 from ._wire import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     DROP_KINDS,
@@ -28,14 +30,21 @@ __all__ = [
     "Frame",
     "Geometry",
     "GeometryKind",
+    "IterableSource",
     "LatestFrameSource",
     "Modality",
+    "PathStats",
+    "Pipeline",
+    "Sink",
+    "Source",
+    "Stage",
     "WireError",
     "ZmqFrameSender",
     "ZmqFrameSource",
     "decode",
     "encode",
     "encode_header",
+    "install_stop_signals",
     "make_frame",
     "parse_endpoint",
 ]

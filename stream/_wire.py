@@ -187,8 +187,9 @@ def _check_shape(shape: object) -> None:
         or not all(isinstance(n, int) and not isinstance(n, bool) for n in shape)
     ):
         raise WireError("shape", "shape must be [H, W] or [H, W, C] of integers")
-    if not all(1 <= n <= MAX_DIM for n in shape[:2]) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
-        raise WireError("shape", f"shape {shape[:3]} out of range (H, W in 1..{MAX_DIM}, C in 1..4)")
+    channels_ok = len(shape) == 2 or 1 <= shape[2] <= 4
+    if not all(1 <= n <= MAX_DIM for n in shape[:2]) or not channels_ok:
+        raise WireError("shape", f"shape {shape} out of range (H, W in 1..{MAX_DIM}, C in 1..4)")
 
 
 def _spacing(value: object) -> tuple[float, float] | None:
@@ -207,7 +208,8 @@ def _spacing(value: object) -> tuple[float, float] | None:
 def _geometry(value: object) -> Geometry:
     if value is None:
         return Geometry()
-    if not isinstance(value, dict) or value.get("kind", "unknown") not in GeometryKind._value2member_map_:
+    kinds = GeometryKind._value2member_map_
+    if not isinstance(value, dict) or value.get("kind", "unknown") not in kinds:
         raise WireError("field", "'geometry' must be an object whose 'kind' is a known geometry")
     params = {k: v for k, v in value.items() if k != "kind"}
     return Geometry(GeometryKind(value.get("kind", "unknown")), params)

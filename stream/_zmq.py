@@ -7,9 +7,11 @@ copy on send, and on receive the frame's pixels are a view on the received messa
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections import deque
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Final
 
 import zmq
@@ -144,7 +146,9 @@ class ZmqFrameSource(_ZmqEndpointSocket):
         """The next valid frame, or None when none arrived within ``timeout_s`` seconds."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            remaining_ms = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1e3
+            remaining_ms = (
+                None if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1e3))
+            )
             if not self._poller.poll(remaining_ms):
                 return None
             parts = self.socket.recv_multipart(copy=False)
@@ -175,19 +179,18 @@ class ZmqFrameSource(_ZmqEndpointSocket):
 
 
 class LatestFrameSource:
-    """The live-path rule, newest frame wins: a thread drains ``source`` as fast as frames
-    arrive and keeps at most ``depth`` of them; an older frame a newer one displaces is
-    dropped and counted in ``stale``. ``tap``, if given, sees every frame in arrival order in
-    the receive thread (the lossless recording path hangs there) and must not block for long.
+    """The live-path rule, newest frame wins, per stream: a thread drains ``source`` as fast
+    as frames arrive and keeps only the newest pending frame of each stream id; an older frame
+    that a newer one of the same stream displaces is dropped and counted in ``stale``. Streams
+    are served oldest-pending first, so one fast stream cannot starve another. ``tap``, if
+    given, sees every frame in arrival order in the receive thread (the lossless recording
+    path hangs there) and must return quickly.
     """
 
-    def __init__(
-        self, source: ZmqFrameSource, depth: int = 1, tap: Any = None
-    ) -> None:
+    def __init__(self, source: ZmqFrameSource, tap: Callable[[Frame], None] | None = None) -> None:
         self.source = source
         self.stale = 0
-        self._queue: deque[Frame] = deque()
-        self._depth = depth
+        self._pending: OrderedDict[str, Frame] = OrderedDict()
         self._tap = tap
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -202,18 +205,20 @@ class LatestFrameSource:
             if self._tap is not None:
                 self._tap(frame)
             with self._cond:
-                if len(self._queue) >= self._depth:
-                    self._queue.popleft()
+                if self._pending.pop(frame.stream_id, None) is not None:
                     self.stale += 1
-                self._queue.append(frame)
+                elif len(self._pending) >= _MAX_TRACKED_STREAMS:
+                    self._pending.popitem(last=False)
+                    self.stale += 1
+                self._pending[frame.stream_id] = frame
                 self._cond.notify()
 
     def recv(self, timeout_s: float | None = None) -> Frame | None:
-        """The oldest frame still queued (the newest when ``depth`` is 1), or None on timeout."""
+        """The newest frame of the stream waiting longest, or None after ``timeout_s``."""
         with self._cond:
-            if not self._cond.wait_for(lambda: bool(self._queue), timeout_s):
+            if not self._cond.wait_for(lambda: bool(self._pending), timeout_s):
                 return None
-            return self._queue.popleft()
+            return self._pending.popitem(last=False)[1]
 
     def stats(self) -> dict[str, Any]:
         return {**self.source.stats(), "stale": self.stale}

@@ -1,0 +1,125 @@
+"""``orstream doctor``: versions, backends, devices, and what is missing with how to install it."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import subprocess
+from typing import Any
+
+from . import __version__
+
+# (import name, distribution, extra that brings it, what it is for)
+_COMPONENTS = (
+    ("numpy", "numpy", None, "arrays"),
+    ("zmq", "pyzmq", None, "ZeroMQ transports"),
+    ("onnxruntime", "onnxruntime", None, "CPU inference (default backend)"),
+    ("torch", "torch", "train", "reference backend, training"),
+    ("stable_baselines3", "stable-baselines3", "train", "policy training"),
+    ("gymnasium", "gymnasium", "train", "simulator environments"),
+    ("monai", "monai", "train", "segmentation networks and metrics"),
+    ("tensorrt", "tensorrt", "gpu", "TensorRT backend"),
+    ("torch_tensorrt", "torch-tensorrt", "gpu", "TensorRT compilation from torch"),
+    ("cupy", "cupy-cuda12x", "gpu", "GPU arrays"),
+    ("imagezmq", "imagezmq", "bench", "transport benchmark peer"),
+)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _probe(module: str) -> tuple[bool, str]:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # an installed but broken package is reported, not raised
+        return False, f"{type(exc).__name__}: {str(exc).splitlines()[0][:100] if str(exc) else ''}"
+    return True, ""
+
+
+def _gpus() -> list[str]:
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def collect() -> dict[str, Any]:
+    """Everything doctor reports, as one JSON-able document."""
+    components: dict[str, Any] = {}
+    for module, dist, extra, role in _COMPONENTS:
+        version = _version(dist) or (_version(module) if module != dist else None)
+        ok, error = _probe(module) if version is not None else (False, "not installed")
+        entry: dict[str, Any] = {"version": version, "ok": ok, "role": role}
+        if not ok:
+            entry["problem"] = error
+            entry["install"] = (
+                f"pip install 'orstream[{extra}]'" if extra else f"pip install {dist}"
+            )
+        components[dist] = entry
+    report: dict[str, Any] = {
+        "orstream": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_cores": os.cpu_count(),
+        "components": components,
+        "gpus": _gpus(),
+    }
+    if components["pyzmq"]["ok"]:
+        import zmq
+
+        report["libzmq"] = zmq.zmq_version()
+        report["zmq_curve"] = bool(zmq.has("curve"))
+    if components["onnxruntime"]["ok"]:
+        import onnxruntime
+
+        report["onnxruntime_providers"] = onnxruntime.get_available_providers()
+    return report
+
+
+def _print_human(report: dict[str, Any]) -> None:
+    print(f"orstream {report['orstream']} on Python {report['python']} ({report['platform']})")
+    print(f"CPU cores: {report['cpu_cores']}; GPUs: {', '.join(report['gpus']) or 'none found'}")
+    if "libzmq" in report:
+        print(
+            f"libzmq {report['libzmq']}, CURVE encryption: {'yes' if report['zmq_curve'] else 'NO'}"
+        )
+    if "onnxruntime_providers" in report:
+        print(f"ONNX Runtime providers: {', '.join(report['onnxruntime_providers'])}")
+    for dist, entry in report["components"].items():
+        status = entry["version"] if entry["ok"] else "missing"
+        hint = "" if entry["ok"] else f"  -> {entry['install']} ({entry['problem']})"
+        print(f"  {dist:24s} {status:12s} {entry['role']}{hint}")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = collect()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_human(report)
+    core = ("numpy", "pyzmq", "onnxruntime")
+    return 0 if all(report["components"][name]["ok"] for name in core) else 1
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("doctor", help="versions, backends, devices, what is missing")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.set_defaults(func=run)

@@ -1,0 +1,91 @@
+"""``orstream run``: the engine on a live or recorded source, optionally recording it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ._errors import UsageError
+from .stream import Pipeline, Source, ZmqFrameSource, install_stop_signals, parse_endpoint
+
+
+def open_source(uri: str, default_pattern: str = "sub") -> Source:
+    """A frame source for a source URI (``zmq+tcp://``, ``zmq+ipc://``, ``file:``)."""
+    scheme = uri.split(":", 1)[0]
+    if scheme in ("zmq+tcp", "zmq+ipc", "tcp", "ipc"):
+        return ZmqFrameSource(parse_endpoint(uri), pattern=default_pattern)
+    if scheme == "file":
+        from .stream import RecordingSource
+
+        return RecordingSource(uri.removeprefix("file:"))
+    raise UsageError(
+        f"source {uri!r}: scheme {scheme!r} is not supported yet "
+        "(use zmq+tcp://HOST:PORT, zmq+ipc://PATH or file:RECORDING)"
+    )
+
+
+def format_status(summary: dict[str, Any]) -> str:
+    """One compact status line: fps, latency, drops, recorded frames."""
+    name, live = next(iter(summary["paths"].items()))
+    latency = live["latency_ms"]
+    source = summary["source"]
+    line = (
+        f"{name}: {live['frames']} frames {live['fps']:.1f} fps | latency p50 "
+        f"{latency['p50'] or 0:.1f} ms p99 {latency['p99'] or 0:.1f} ms | drops stale "
+        f"{live['drops'].get('stale', 0)} malformed {source.get('malformed', 0)} "
+        f"gaps {source.get('gaps', 0)}"
+    )
+    if "record" in summary["paths"]:
+        line += f" | recorded {summary['paths']['record']['frames']}"
+    return line
+
+
+def run(args: argparse.Namespace) -> int:
+    source = open_source(args.source)
+    recorder = None
+    if args.record:
+        from .stream import RecordingSink
+
+        recorder = RecordingSink(args.record)
+    pipeline = Pipeline(source, recorder=recorder, live=not args.source.startswith("file:"))
+    install_stop_signals(pipeline.stop_event)
+    tty = sys.stderr.isatty()
+
+    def status(summary: dict[str, Any]) -> None:
+        print(
+            ("\r" if tty else "") + format_status(summary),
+            end="" if tty else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    summary = pipeline.run(
+        duration_s=args.duration,
+        max_frames=args.frames,
+        on_status=None if args.quiet else status,
+        status_every_s=1.0 if tty else 5.0,
+    )
+    if tty and not args.quiet:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(format_status(summary))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("run", help="the engine on a live or recorded source")
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="zmq+tcp://HOST:PORT (host * binds), zmq+ipc://PATH, or file:RECORDING",
+    )
+    parser.add_argument("--record", metavar="PATH", help="also record every frame, losslessly")
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    parser.add_argument("--frames", type=int, metavar="N", help="stop after N processed frames")
+    parser.add_argument("--json", action="store_true", help="summary as one JSON document")
+    parser.add_argument("--quiet", action="store_true", help="no live status line")
+    parser.set_defaults(func=run)

@@ -1,0 +1,145 @@
+"""The pipeline runtime: traces, per-path stats, newest-frame live path, lossless recording."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from orstream.stream import (
+    Frame,
+    IterableSource,
+    Pipeline,
+    ZmqFrameSender,
+    ZmqFrameSource,
+    make_frame,
+)
+
+
+class ListSink:
+    """Keeps what it is given (an in-memory fake sink)."""
+
+    def __init__(self, name: str = "list") -> None:
+        self.name = name
+        self.frames: list[Frame] = []
+        self.closed = False
+
+    def write(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Invert:
+    name = "invert"
+
+    def __call__(self, frame: Frame) -> Frame:
+        return make_frame(255 - frame.pixels, frame.stream_id, frame.seq,
+                          t_capture_ns=frame.t_capture_ns)
+
+
+class FailOnOdd:
+    name = "fail_on_odd"
+
+    def __call__(self, frame: Frame) -> Frame:
+        if frame.seq % 2:
+            raise ValueError("odd frame")
+        return frame
+
+
+class Slow:
+    name = "slow"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __call__(self, frame: Frame) -> Frame:
+        time.sleep(self.seconds)
+        return frame
+
+
+def _frames(n: int, stream: str = "s", shape: tuple[int, ...] = (8, 8)) -> list[Frame]:
+    return [make_frame(np.full(shape, i % 256, np.uint8), stream, i) for i in range(n)]
+
+
+def test_stages_run_in_order_and_stamp_the_trace() -> None:
+    sink = ListSink()
+    pipeline = Pipeline(IterableSource(_frames(5)), [Invert(), Slow(0.0)], [sink], live=False)
+    summary = pipeline.run()
+    assert [f.seq for f in sink.frames] == [0, 1, 2, 3, 4]
+    assert all(int(f.pixels[0, 0]) == 255 - f.seq for f in sink.frames)
+    assert [name for name, _ in sink.frames[0].trace] == ["invert", "slow"]
+    stamps = [t for _, t in sink.frames[0].trace]
+    assert stamps == sorted(stamps)
+    process = summary["paths"]["process"]
+    assert process["frames"] == 5
+    assert process["latency_ms"]["p50"] <= process["latency_ms"]["p99"]
+    assert set(process["stages_ms"]) == {"invert", "slow"}
+    assert sink.closed
+
+
+def test_a_failing_stage_drops_that_frame_and_the_pipeline_goes_on() -> None:
+    sink = ListSink()
+    summary = Pipeline(IterableSource(_frames(10)), [FailOnOdd()], [sink], live=False).run()
+    assert [f.seq for f in sink.frames] == [0, 2, 4, 6, 8]
+    assert summary["paths"]["process"]["drops"]["error:fail_on_odd"] == 5
+
+
+def test_offline_recorder_sees_every_frame_even_those_a_stage_drops() -> None:
+    recorder = ListSink("record")
+    Pipeline(IterableSource(_frames(6)), [FailOnOdd()], [], recorder=recorder, live=False).run()
+    assert [f.seq for f in recorder.frames] == list(range(6))
+
+
+def test_live_path_keeps_newest_while_recording_path_is_lossless() -> None:
+    """A slow stage makes the live path drop stale frames; the recorder still gets them all."""
+    source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
+    sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
+    recorder, display = ListSink("record"), ListSink("display")
+    pipeline = Pipeline(source, [Slow(0.02)], [display], recorder=recorder)
+    n = 200
+    frames = _frames(n, shape=(256, 256))  # 64 KiB: the zero-copy path
+    for frame in frames:
+        sender.send(frame)
+    done = threading.Event()
+
+    def stop_when_recorded() -> None:
+        deadline = time.monotonic() + 20
+        while len(recorder.frames) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        pipeline.stop_event.set()
+        done.set()
+
+    threading.Thread(target=stop_when_recorded, daemon=True).start()
+    summary = pipeline.run(duration_s=30)
+    sender.close()
+    assert done.is_set()
+    assert [f.seq for f in recorder.frames] == list(range(n))
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(recorder.frames, frames))
+    live = summary["paths"]["live"]
+    assert live["frames"] == len(display.frames)
+    assert live["drops"]["stale"] > 0
+    assert live["frames"] + live["drops"]["stale"] == n
+    shown = [f.seq for f in display.frames]
+    assert shown == sorted(shown) and shown[-1] == n - 1
+    assert summary["paths"]["record"]["frames"] == n
+
+
+def test_live_path_serves_every_stream_not_just_the_busiest() -> None:
+    source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
+    sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
+    display = ListSink("display")
+    pipeline = Pipeline(source, [Slow(0.01)], [display])
+    for i in range(100):
+        sender.send(make_frame(np.zeros((4, 4), np.uint8), "busy", i))
+        if i % 20 == 0:
+            sender.send(make_frame(np.zeros((4, 4), np.uint8), "quiet", i // 20))
+    pipeline.run(duration_s=1.5)
+    sender.close()
+    quiet = [f.seq for f in display.frames if f.stream_id == "quiet"]
+    busy = [f.seq for f in display.frames if f.stream_id == "busy"]
+    assert quiet and quiet[-1] == 4
+    assert busy and busy[-1] == 99
