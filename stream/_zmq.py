@@ -6,6 +6,7 @@ copy on send, and on receive the frame's pixels are a view on the received messa
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -38,6 +39,7 @@ def _open_socket(
 ) -> tuple[zmq.Context[Any], zmq.Socket[Any], Any]:
     context: zmq.Context[Any] = zmq.Context(io_threads=1)
     socket = context.socket(_SOCKET_TYPES[pattern])
+    auth = None
     try:
         socket.linger = 0 if pattern in ("pub", "sub") else 2000
         socket.sndhwm = hwm
@@ -53,6 +55,8 @@ def _open_socket(
             socket.connect(endpoint.address)
     except (zmq.ZMQError, ValueError) as exc:
         socket.close(0)
+        if auth is not None:  # its ZAP socket would keep context.term() waiting forever
+            auth.stop()
         context.term()
         raise ValueError(f"cannot open {pattern} socket on {endpoint.address}: {exc}") from None
     return context, socket, auth
@@ -232,3 +236,16 @@ class LatestFrameSource:
 
 def _default_hwm(pattern: str) -> int:
     return LIVE_HWM if pattern in ("pub", "sub") else LOSSLESS_HWM
+
+
+class ZmqJsonSender(_ZmqEndpointSocket):
+    """Sends one-part UTF-8 JSON messages (ground truth, telemetry) on PUB or PUSH."""
+
+    def __init__(self, endpoint: str | Endpoint, pattern: str = "pub") -> None:
+        super().__init__(endpoint, pattern, _default_hwm(pattern), None)
+        if self.pattern not in ("pub", "push"):
+            self.close()
+            raise ValueError(f"a sender needs pattern pub or push, not {self.pattern}")
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.socket.send(json.dumps(message, separators=(",", ":"), allow_nan=False).encode())

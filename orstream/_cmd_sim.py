@@ -1,0 +1,202 @@
+"""``orstream sim publish|export``: a simulated device on the wire, or frames and truth on disk."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .sim._protocol import SimFrame, Simulator
+from .sim._registry import MODALITIES, make_simulator
+from .stream import (
+    Frame,
+    Geometry,
+    GeometryKind,
+    Modality,
+    ZmqFrameSender,
+    ZmqJsonSender,
+    install_stop_signals,
+    parse_endpoint,
+)
+from .stream._dicom_write import write_us_cine
+
+DEFAULT_ENDPOINT = "zmq+tcp://127.0.0.1:5555?bind=1"
+
+
+def simulator_from_args(args: argparse.Namespace) -> Simulator:
+    """Build the simulator from the common flags; only the flags a user gave are passed."""
+    options: dict[str, Any] = {"seed": args.seed}
+    for flag, option in (("fps", "fps"), ("ef", "ef"), ("hr", "hr_bpm")):
+        value = getattr(args, flag)
+        if value is not None:
+            options[option] = value
+    if args.ef is not None and not 0.05 <= args.ef <= 0.95:
+        raise ValueError(f"--ef {args.ef} is not a fraction in 0.05-0.95 (0.55 means 55 %)")
+    if args.hr is not None and not 20 <= args.hr <= 250:
+        raise ValueError(f"--hr {args.hr} bpm is outside 20-250")
+    if args.fps is not None and not 0 < args.fps <= 1000:
+        raise ValueError(f"--fps {args.fps} is outside (0, 1000]")
+    return make_simulator(args.modality, **options)
+
+
+def to_frame(sim: Simulator, rendered: SimFrame, stream_id: str, t_capture_ns: int) -> Frame:
+    """The wire frame of a rendered simulator frame."""
+    geometry = dict(sim.geometry)
+    kind = GeometryKind(geometry.pop("kind", "unknown"))
+    return Frame(
+        pixels=rendered.image,
+        stream_id=stream_id,
+        seq=rendered.index,
+        t_capture_ns=t_capture_ns,
+        modality=Modality(sim.modality),
+        spacing_mm=sim.spacing_mm,
+        geometry=Geometry(kind, geometry),
+    )
+
+
+def truth_endpoint(frame_endpoint: str) -> str:
+    """The default truth channel: the frame endpoint's port plus one (tcp), or PATH.truth."""
+    endpoint = parse_endpoint(frame_endpoint)
+    base, _, query = frame_endpoint.partition("?")
+    if endpoint.address.startswith("ipc://"):
+        return f"{base}.truth" + (f"?{query}" if query else "")
+    host_port, _, port = base.rpartition(":")
+    if port == "0":
+        raise ValueError("with port 0 give --truth-endpoint explicitly")
+    return f"{host_port}:{int(port) + 1}" + (f"?{query}" if query else "")
+
+
+def publish(args: argparse.Namespace) -> int:
+    sim = simulator_from_args(args)
+    stream_id = args.stream_id or f"sim-{sim.modality}"
+    sender = ZmqFrameSender(args.endpoint, pattern="pub")
+    truth = ZmqJsonSender(args.truth_endpoint or truth_endpoint(args.endpoint))
+    stop = threading.Event()
+    install_stop_signals(stop)
+    period_ns = round(1e9 / sim.fps)
+    late = 0
+    t0 = time.time_ns() + round(args.warmup * 1e9)
+    index = 0
+    try:
+        while not stop.is_set() and (args.frames is None or index < args.frames):
+            rendered = sim.render(index)
+            due = t0 + index * period_ns
+            wait_s = (due - time.time_ns()) / 1e9
+            if wait_s > 0:
+                stop.wait(wait_s)
+            else:
+                late += 1
+            t_capture = time.time_ns()
+            sender.send(to_frame(sim, rendered, stream_id, t_capture))
+            truth.send({"stream": stream_id, "seq": index, "truth": rendered.truth})
+            index += 1
+    finally:
+        sender.close()
+        truth.close()
+    elapsed_s = max((time.time_ns() - t0) / 1e9, 1e-9)
+    summary = {
+        "frames": index,
+        "fps_target": sim.fps,
+        "fps": round(index / elapsed_s, 3),
+        "late_frames": late,
+        "truth": sim.describe(),
+    }
+    print(
+        json.dumps(summary, indent=2)
+        if args.json
+        else f"published {index} {sim.modality} frames at {summary['fps']} fps "
+        f"(target {sim.fps}, {late} late)"
+    )
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    if args.frames < 1:
+        raise ValueError("--frames must be at least 1")
+    sim = simulator_from_args(args)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise ValueError(f"{out} is not empty (use --overwrite)")
+    (out / "frames").mkdir(parents=True, exist_ok=True)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    frames_truth = []
+    images = []
+    for index in range(args.frames):
+        rendered = sim.render(index)
+        name = f"{index:04d}.png"
+        _imwrite(out / "frames" / name, rendered.image)
+        _imwrite(out / "masks" / name, rendered.labels)
+        frames_truth.append({"index": index, "t_s": rendered.t_s, **rendered.truth})
+        if sim.modality == "echo":
+            images.append(rendered.image)
+    document = {
+        "modality": sim.modality,
+        "fps": sim.fps,
+        "spacing_mm": list(sim.spacing_mm),
+        "geometry": sim.geometry,
+        "label_names": list(sim.label_names),
+        **sim.describe(),
+        "frames": frames_truth,
+    }
+    (out / "truth.json").write_text(json.dumps(document, indent=1))
+    if images:
+        write_us_cine(
+            out / "clip.dcm",
+            np.stack(images),
+            sim.spacing_mm,
+            sim.fps,
+            uid_seed=f"orstream-sim-{args.seed}",
+        )
+    if args.json:
+        print(json.dumps({"out": str(out), "frames": args.frames, **sim.describe()}, indent=2))
+    else:
+        print(f"wrote {args.frames} {sim.modality} frames, masks and truth.json to {out}")
+    return 0
+
+
+def _imwrite(path: Path, image: np.ndarray[Any, Any]) -> None:
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"cannot write {path}")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--modality", choices=MODALITIES, default="echo")
+    parser.add_argument("--seed", type=int, default=0, help="anatomy, motion and noise seed")
+    parser.add_argument("--fps", type=float, help="frame rate (default: the modality's)")
+    parser.add_argument("--ef", type=float, help="echo: ejection fraction, 0-1")
+    parser.add_argument("--hr", type=float, help="echo: heart rate, beats per minute")
+    parser.add_argument("--json", action="store_true", help="summary as one JSON document")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("sim", help="simulated devices: publish on the wire, export")
+    commands = parser.add_subparsers(dest="sim_command", metavar="SUBCOMMAND", required=True)
+    pub = commands.add_parser("publish", help="stream a simulated device over wire v1")
+    _add_common(pub)
+    pub.add_argument(
+        "--endpoint",
+        default=DEFAULT_ENDPOINT,
+        help=f"frames (PUB); host * binds all interfaces (default {DEFAULT_ENDPOINT})",
+    )
+    pub.add_argument("--truth-endpoint", help="ground truth as JSON (default: port + 1)")
+    pub.add_argument("--frames", type=int, help="stop after N frames (default: until Ctrl-C)")
+    pub.add_argument("--stream-id", help="wire stream id (default sim-MODALITY)")
+    pub.add_argument(
+        "--warmup",
+        type=float,
+        default=0.5,
+        help="seconds to wait for subscribers before the first frame",
+    )
+    pub.set_defaults(func=publish)
+    exp = commands.add_parser("export", help="frames, masks and truth.json on disk")
+    _add_common(exp)
+    exp.add_argument("--frames", type=int, required=True)
+    exp.add_argument("--out", required=True, help="output folder")
+    exp.add_argument("--overwrite", action="store_true")
+    exp.set_defaults(func=export)
