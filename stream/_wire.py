@@ -141,7 +141,7 @@ def parse_header(data: bytes) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise WireError("json", f"header must be a JSON object, got {type(obj).__name__}")
     version = obj.get("v")
-    if version != WIRE_VERSION or isinstance(version, bool):
+    if not isinstance(version, int) or isinstance(version, bool) or version != WIRE_VERSION:
         raise WireError("version", f"unsupported wire version {str(version)[:20]!r}, expected 1")
     stream = obj.get("stream")
     if not isinstance(stream, str) or not 0 < len(stream) <= MAX_STREAM_ID_CHARS:
@@ -149,7 +149,7 @@ def parse_header(data: bytes) -> dict[str, Any]:
     seq = _int_field(obj, "seq")
     t_capture_ns = _int_field(obj, "t_capture_ns")
     modality = obj.get("modality", "other")
-    if modality not in Modality._value2member_map_:
+    if not isinstance(modality, str) or modality not in Modality._value2member_map_:
         raise WireError("field", f"unknown modality {str(modality)[:20]!r}")
     dtype = obj.get("dtype")
     if not isinstance(dtype, str) or dtype not in DTYPES:
@@ -199,9 +199,13 @@ def _spacing(value: object) -> tuple[float, float] | None:
         isinstance(value, list)
         and len(value) == 2
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        and all(math.isfinite(v) and v > 0 for v in value)
     ):
-        return (float(value[0]), float(value[1]))
+        try:  # an integer beyond the float range overflows
+            row, col = float(value[0]), float(value[1])
+        except OverflowError:
+            row = col = math.nan
+        if math.isfinite(row) and math.isfinite(col) and row > 0 and col > 0:
+            return (row, col)
     raise WireError("field", "'spacing_mm' must be null or [row_mm, col_mm] of positive numbers")
 
 
@@ -209,10 +213,11 @@ def _geometry(value: object) -> Geometry:
     if value is None:
         return Geometry()
     kinds = GeometryKind._value2member_map_
-    if not isinstance(value, dict) or value.get("kind", "unknown") not in kinds:
+    kind = value.get("kind", "unknown") if isinstance(value, dict) else None
+    if not isinstance(value, dict) or not isinstance(kind, str) or kind not in kinds:
         raise WireError("field", "'geometry' must be an object whose 'kind' is a known geometry")
     params = {k: v for k, v in value.items() if k != "kind"}
-    return Geometry(GeometryKind(value.get("kind", "unknown")), params)
+    return Geometry(GeometryKind(kind), params)
 
 
 def _meta(value: object) -> dict[str, JSONValue]:
