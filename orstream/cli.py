@@ -20,6 +20,7 @@ from ._errors import UsageError
 COMMAND_MODULES = (
     "orstream._cmd_run",
     "orstream._cmd_record",
+    "orstream._cmd_sim",
     "orstream._cmd_bench",
     "orstream._cmd_keys",
     "orstream._cmd_doctor",

@@ -7,6 +7,13 @@ from ._drops import DropCounter
 from ._endpoint import Endpoint, parse_endpoint
 from ._frame import Frame, Geometry, GeometryKind, Modality, make_frame
 from ._pipeline import IterableSource, Pipeline, Sink, Source, Stage, install_stop_signals
+from ._recording import (
+    RECORDING_FORMAT_VERSION,
+    RecordedMessage,
+    RecordingReader,
+    RecordingWriter,
+)
+from ._recording_sink import RecordingSink, RecordingSource
 from ._stats import PathStats
 from ._wire import (
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -18,12 +25,13 @@ from ._wire import (
     encode,
     encode_header,
 )
-from ._zmq import LatestFrameSource, ZmqFrameSender, ZmqFrameSource
+from ._zmq import LatestFrameSource, ZmqFrameSender, ZmqFrameSource, ZmqJsonSender
 
 __all__ = [
     "DEFAULT_MAX_PAYLOAD_BYTES",
     "DROP_KINDS",
     "MAX_HEADER_BYTES",
+    "RECORDING_FORMAT_VERSION",
     "WIRE_VERSION",
     "DropCounter",
     "Endpoint",
@@ -35,12 +43,18 @@ __all__ = [
     "Modality",
     "PathStats",
     "Pipeline",
+    "RecordedMessage",
+    "RecordingReader",
+    "RecordingSink",
+    "RecordingSource",
+    "RecordingWriter",
     "Sink",
     "Source",
     "Stage",
     "WireError",
     "ZmqFrameSender",
     "ZmqFrameSource",
+    "ZmqJsonSender",
     "decode",
     "encode",
     "encode_header",

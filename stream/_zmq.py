@@ -139,7 +139,7 @@ class ZmqFrameSource(_ZmqEndpointSocket):
             self.close()
             raise ValueError(f"a source needs pattern sub or pull, not {self.pattern}")
         self.max_payload_bytes = max_payload_bytes
-        self.malformed = DropCounter(f"receive {self.endpoint.address}")
+        self.malformed = DropCounter(f"receive {self.last_endpoint}")
         self.received = 0
         self.gaps = 0
         self._last_seq: dict[str, int] = {}
@@ -148,6 +148,12 @@ class ZmqFrameSource(_ZmqEndpointSocket):
 
     def recv(self, timeout_s: float | None = None) -> Frame | None:
         """The next valid frame, or None when none arrived within ``timeout_s`` seconds."""
+        received = self.recv_message(timeout_s)
+        return None if received is None else received[0]
+
+    def recv_message(self, timeout_s: float | None = None) -> tuple[Frame, list[Any]] | None:
+        """Like :meth:`recv`, with the message parts as received (``zmq.Frame`` objects: the
+        header bytes verbatim, the payload the frame's pixels view), for a verbatim record."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             remaining_ms = (
@@ -163,7 +169,7 @@ class ZmqFrameSource(_ZmqEndpointSocket):
                 continue
             self.received += 1
             self._count_gap(frame)
-            return frame.stamp("recv")
+            return frame.stamp("recv"), parts
 
     def _count_gap(self, frame: Frame) -> None:
         last = self._last_seq.get(frame.stream_id)

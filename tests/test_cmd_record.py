@@ -1,0 +1,272 @@
+"""``orstream record`` and ``orstream replay`` end to end, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zmq
+
+from orstream._cmd_record import _zmq_uri
+from orstream._errors import UsageError
+from orstream.stream import (
+    Frame,
+    RecordingReader,
+    RecordingWriter,
+    ZmqFrameSender,
+    decode,
+    encode_header,
+    make_frame,
+)
+
+TIMEOUT_S = 60
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "orstream", *args]
+
+
+def _frames(n: int) -> list[Frame]:
+    shapes = [((6, 8), np.uint8), ((5, 4, 3), np.uint8), ((4, 4), np.uint16), ((3, 5), np.float32)]
+    frames = []
+    for i in range(n):
+        shape, dtype = shapes[i % len(shapes)]
+        pixels = (np.arange(int(np.prod(shape))) * (i + 3)).astype(dtype).reshape(shape)
+        frames.append(
+            make_frame(
+                pixels,
+                "probe",
+                500 + i,
+                t_capture_ns=10**18 + i * 10**7,
+                spacing_mm=(0.2, 0.2),
+                meta={"i": i},
+            )
+        )
+    return frames
+
+
+def _assert_bit_exact(sent: list[Frame], got: list[Frame]) -> None:
+    assert len(got) == len(sent)
+    for a, b in zip(sent, got, strict=True):
+        assert (b.stream_id, b.seq, b.t_capture_ns, dict(b.meta)) == (
+            a.stream_id,
+            a.seq,
+            a.t_capture_ns,
+            dict(a.meta),
+        )
+        assert b.pixels.dtype == a.pixels.dtype and b.pixels.shape == a.pixels.shape
+        assert b.pixels.tobytes() == a.pixels.tobytes()
+
+
+def _summary(proc: subprocess.Popen[str]) -> dict[str, object]:
+    out, err = proc.communicate(timeout=TIMEOUT_S)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    summary: dict[str, object] = json.loads(out)
+    return summary
+
+
+def test_record_until_sigint_keeps_every_frame(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.ipc"
+    out = tmp_path / "rec.orsrec"
+    frames = _frames(40)
+    sender = ZmqFrameSender(f"zmq+ipc://{feed}?bind=1", pattern="push")
+    sender.socket.sndtimeo = TIMEOUT_S * 1000  # a recorder that never comes fails, not hangs
+    proc = subprocess.Popen(
+        _cli("record", "--source", f"zmq+ipc://{feed}", "--out", str(out), "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for frame in frames:
+            sender.send(frame)  # blocks until the recorder has connected
+    finally:
+        sender.close()  # lingers until the queued frames have left
+    proc.send_signal(signal.SIGINT)
+    summary = _summary(proc)
+    assert summary["frames"] == 40 and summary["stopped_by"] == "signal"
+    assert summary["malformed"] == 0 and summary["gaps"] == 0
+    with RecordingReader(out) as reader:
+        _assert_bit_exact(frames, list(reader))
+        assert [m.header for m in reader.messages()] == [encode_header(f) for f in frames]
+        assert reader.tail_bytes == 0
+
+
+def test_record_counts_malformed_and_gaps_and_stops_after_n_frames(tmp_path: Path) -> None:
+    out = tmp_path / "rec.orsrec"
+    sender = ZmqFrameSender("zmq+tcp://127.0.0.1:0?bind=1", pattern="push")
+    sender.socket.sndtimeo = TIMEOUT_S * 1000
+    port = sender.last_endpoint.rsplit(":", 1)[1]
+    proc = subprocess.Popen(
+        _cli(
+            "record",
+            "--source",
+            f"zmq+tcp://127.0.0.1:{port}",
+            "--out",
+            str(out),
+            "--frames",
+            "5",
+            "--json",
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    frames = [f for f in _frames(6) if f.seq != 502]  # one frame lost upstream: a gap
+    try:
+        sender.send(frames[0])
+        sender.send_parts([b"not json", b"\x00"])
+        sender.send_parts([b"{}", b"\x00", b"extra part"])
+        for frame in frames[1:]:
+            sender.send(frame)
+    finally:
+        sender.close()
+    summary = _summary(proc)
+    assert summary["frames"] == 5 and summary["stopped_by"] == "frames"
+    assert summary["malformed_by_kind"] == {"json": 1, "parts": 1}
+    assert summary["gaps"] == 1
+    with RecordingReader(out) as reader:
+        _assert_bit_exact(frames, list(reader))
+
+
+def test_replay_fast_sends_the_recorded_bytes_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "rec.orsrec"
+    frames = _frames(30)
+    with RecordingWriter(path) as writer:
+        for frame in frames:
+            writer.append(frame)
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    pull.bind("tcp://127.0.0.1:*")
+    port = pull.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1]
+    try:
+        proc = subprocess.Popen(
+            _cli("replay", str(path), "--to", f"zmq+tcp://127.0.0.1:{port}", "--fast", "--json"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert pull.poll(TIMEOUT_S * 1000)
+        messages = [pull.recv_multipart() for _ in frames]
+        summary = _summary(proc)
+    finally:
+        pull.close(0)
+        context.term()
+    assert summary["frames"] == 30 and summary["complete"] is True
+    with RecordingReader(path) as reader:
+        stored = [[m.header, bytes(m.payload)] for m in reader.messages()]
+    assert messages == stored
+    _assert_bit_exact(frames, [decode(m) for m in messages])
+
+
+def test_replay_realtime_keeps_the_original_timing(tmp_path: Path) -> None:
+    path = tmp_path / "rec.orsrec"
+    with RecordingWriter(path) as writer:
+        for i in range(4):  # captured 150 ms apart
+            pixels = np.zeros((2, 2), np.uint8)
+            writer.append(make_frame(pixels, "s", i, t_capture_ns=i * 150 * 10**6))
+    feed = tmp_path / "out.ipc"
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    pull.bind(f"ipc://{feed}")
+    try:
+        proc = subprocess.Popen(
+            _cli("replay", str(path), "--to", f"zmq+ipc://{feed}", "--json"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        arrivals = []
+        for _ in range(4):
+            assert pull.poll(TIMEOUT_S * 1000)
+            pull.recv_multipart()
+            arrivals.append(time.monotonic())
+        summary = _summary(proc)
+    finally:
+        pull.close(0)
+        context.term()
+    assert summary["timing"] == "realtime" and summary["frames"] == 4
+    assert arrivals[-1] - arrivals[0] >= 0.4  # 450 ms of recorded time, minus scheduling slack
+
+
+def test_replay_waits_for_a_late_receiver_and_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "rec.orsrec"
+    frames = _frames(10)
+    with RecordingWriter(path) as writer:
+        for frame in frames:
+            writer.append(frame)
+    feed = tmp_path / "late.ipc"
+    proc = subprocess.Popen(
+        _cli("replay", str(path), "--to", f"zmq+ipc://{feed}", "--fast", "--json"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:  # the replay says it is waiting, and sends nothing yet
+        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
+        if ready and "waiting for a receiver" in proc.stderr.readline():
+            break
+    else:
+        proc.kill()
+        pytest.fail("replay did not report that it waits for a receiver")
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    pull.bind(f"ipc://{feed}")
+    try:
+        assert pull.poll(TIMEOUT_S * 1000)
+        got = [decode(pull.recv_multipart()) for _ in frames]
+        summary = _summary(proc)
+    finally:
+        pull.close(0)
+        context.term()
+    assert summary["frames"] == 10 and summary["complete"] is True
+    _assert_bit_exact(frames, got)
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["replay", "{tmp}/missing.orsrec", "--to", "zmq+tcp://127.0.0.1:9"], "not found"),
+        (["replay", "{tmp}/text.txt", "--to", "zmq+tcp://127.0.0.1:9"], "not an orstream rec"),
+        (["replay", "{tmp}/text.txt", "--to", "udp://x:1"], "scheme must be"),
+        (["replay", "{tmp}/x", "--to", "zmq+tcp://h:1", "--fast", "--realtime"], "not allowed"),
+        (["record", "--source", "webrtc://h:1", "--out", "{tmp}/o"], "not supported by record yet"),
+        (["record", "--source", "sim:echo", "--out", "{tmp}/o"], "not supported by record"),
+        (["record", "--source", "zmq+tcp://h:1", "--out", "{tmp}/text.txt"], "--overwrite"),
+        (["record", "--source", "zmq+tcp://h:1", "--out", "{tmp}/o", "--frames", "0"], "> 0"),
+        (["record", "--source", "zmq+tcp://h:1?pattern=push", "--out", "{tmp}/o"], "pull"),
+        (["record", "--out", "{tmp}/o"], "--source"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_a_nonzero_exit(
+    tmp_path: Path, args: list[str], expect: str
+) -> None:
+    (tmp_path / "text.txt").write_text("not a recording\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = subprocess.run(
+        _cli(*argv), capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expect in lines[0], result.stderr
+    assert not (tmp_path / "o").exists()
+    assert (tmp_path / "text.txt").read_text() == "not a recording\n"
+
+
+@pytest.mark.parametrize(
+    "uri", ["webrtc://h:1", "igtl://h:1", "dicom:/x.dcm", "plus:/x.igs.mha", "file:/x", "sim:us"]
+)
+def test_record_names_the_sources_it_does_not_support_yet(uri: str) -> None:
+    with pytest.raises(UsageError, match="not supported by record yet") as info:
+        _zmq_uri(uri)
+    assert uri in str(info.value)
