@@ -5,7 +5,8 @@ interface (``zmq+tcp://127.0.0.1:5555?bind=1``) and ``?bind=0`` forces a connect
 default is to connect. Other query keys: ``pattern`` (pub, sub, push, pull), ``curve_secret``
 (this side's secret key file), ``curve_server`` (the bound side's public key file, on a
 connecting side), ``curve_allow`` (on a bound side: a folder of allowed client public keys, or
-``any``). The ``zmq+`` prefix is optional.
+``any``), ``shm`` (``1``: a live PUB sender on a loopback or ipc endpoint passes payloads through
+shared memory, see ``stream/_shm.py``). The ``zmq+`` prefix is optional.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 PATTERNS = ("pub", "sub", "push", "pull")
-_QUERY_KEYS = {"bind", "pattern", "curve_secret", "curve_server", "curve_allow"}
+_QUERY_KEYS = {"bind", "pattern", "curve_secret", "curve_server", "curve_allow", "shm"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Endpoint:
     curve_secret: Path | None = None
     curve_server: Path | None = None
     curve_allow: str | None = None
+    shm: bool = False
 
     @property
     def is_loopback_or_ipc(self) -> bool:
@@ -64,6 +66,8 @@ def parse_endpoint(uri: str) -> Endpoint:
     if bind_text not in (None, "0", "1", "true", "false"):
         raise ValueError(f"endpoint {uri!r}: bind must be 0 or 1")
     bind = default_bind if bind_text is None else bind_text in ("1", "true")
+    if query.get("shm") not in (None, "0", "1", "true", "false"):
+        raise ValueError(f"endpoint {uri!r}: shm must be 0 or 1")
     pattern = query.get("pattern")
     if pattern is not None and pattern not in PATTERNS:
         raise ValueError(f"endpoint {uri!r}: pattern must be one of {', '.join(PATTERNS)}")
@@ -74,4 +78,5 @@ def parse_endpoint(uri: str) -> Endpoint:
         curve_secret=Path(query["curve_secret"]) if query.get("curve_secret") else None,
         curve_server=Path(query["curve_server"]) if query.get("curve_server") else None,
         curve_allow=query.get("curve_allow") or None,
+        shm=query.get("shm") in ("1", "true"),
     )

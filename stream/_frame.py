@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -68,11 +68,18 @@ class Frame:
     geometry: Geometry = field(default_factory=Geometry)
     meta: Mapping[str, JSONValue] = field(default_factory=dict)
     trace: list[tuple[str, int]] = field(default_factory=list, compare=False)
+    lease: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
+    """For pixels that live in a shared-memory ring: True while they are still this frame's."""
 
     def stamp(self, stage: str, t_ns: int | None = None) -> Frame:
         """Append ``(stage, now)`` to the trace and return the frame (for chaining)."""
         self.trace.append((stage, time.time_ns() if t_ns is None else t_ns))
         return self
+
+    def intact(self) -> bool:
+        """False if the pixels were overwritten since the frame arrived (shared-memory rings
+        reuse slots); always True for pixels the frame owns or views in a received message."""
+        return self.lease is None or self.lease()
 
     def age_ns(self, now_ns: int | None = None) -> int:
         """Nanoseconds from capture to ``now_ns`` (default: now)."""

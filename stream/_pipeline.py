@@ -132,6 +132,9 @@ class Pipeline:
                 self.live_stats.drop(f"filtered:{stage.name}")
                 return False
             frame = result.stamp(stage.name)
+        if not frame.intact():  # a shared-memory slot reused while the stages ran
+            self.live_stats.drop("overwritten")
+            return False
         for sink in self.sinks:
             try:
                 sink.write(frame)

@@ -80,6 +80,7 @@ class RecordingSink:
         self.peak_queued_bytes = 0
         self.blocked_s = 0.0
         self.lost = 0
+        self.overwritten = 0
         self.error: Exception | None = None
         self._warned = False
         self._queue: deque[tuple[bytes, memoryview]] = deque()
@@ -99,8 +100,21 @@ class RecordingSink:
         return self._writer.nbytes
 
     def write(self, frame: Frame) -> None:
-        """Queue one frame (raises WireError if it cannot be wire-encoded)."""
-        self._put(*encoded_parts(frame))
+        """Queue one frame (raises WireError if it cannot be wire-encoded).
+
+        Pixels in a shared-memory ring are copied first, since the ring reuses its slots; a
+        frame whose slot was reused before the copy finished was lost upstream: counted in
+        ``overwritten``, not recorded."""
+        if frame.lease is None:
+            self._put(*encoded_parts(frame))
+            return
+        header, payload = encoded_parts(frame)
+        owned = memoryview(bytes(payload))
+        if not frame.intact():
+            with self._cond:
+                self.overwritten += 1
+            return
+        self._put(header, owned)
 
     def write_parts(self, header: Any, payload: Any) -> None:
         """Queue a received ``[header, payload]`` message to store verbatim (WireError if bad)."""
@@ -179,6 +193,7 @@ class RecordingSink:
             "peak_queued_bytes": self.peak_queued_bytes,
             "blocked_s": round(self.blocked_s, 3),
             "lost": self.lost,
+            "overwritten": self.overwritten,
             "error": None if self.error is None else str(self.error),
         }
 

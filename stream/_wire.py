@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._frame import Frame, Geometry, GeometryKind, JSONValue, Modality
+from ._shm import ShmError, ShmOverrun, ShmReader
 
 WIRE_VERSION: Final = 1
 MAX_HEADER_BYTES: Final = 16 * 1024
@@ -36,8 +37,11 @@ DROP_KINDS: Final = (
     "dtype",
     "shape",
     "payload_mismatch",
+    "shm",
+    "overrun",
 )
-"""Every ``WireError.kind``, in the order the checks run."""
+"""Every ``WireError.kind``, in the order the checks run. ``overrun`` is not a malformed
+message: a shared-memory slot was reused before the receiver got to it (a live-path drop)."""
 
 
 class WireError(ValueError):
@@ -48,8 +52,9 @@ class WireError(ValueError):
         self.kind = kind
 
 
-def encode_header(frame: Frame) -> bytes:
-    """The header part for ``frame`` (compact UTF-8 JSON, at most :data:`MAX_HEADER_BYTES`)."""
+def encode_header(frame: Frame, shm: dict[str, Any] | None = None) -> bytes:
+    """The header part for ``frame`` (compact UTF-8 JSON, at most :data:`MAX_HEADER_BYTES`);
+    ``shm`` is the shared-memory slot reference when the pixels travel that way."""
     pixels = frame.pixels
     header: dict[str, JSONValue] = {
         "v": WIRE_VERSION,
@@ -64,6 +69,8 @@ def encode_header(frame: Frame) -> bytes:
     }
     if frame.meta:
         header["meta"] = dict(frame.meta)
+    if shm is not None:
+        header["shm"] = shm
     data = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
     if len(data) > MAX_HEADER_BYTES:
         raise WireError("header_size", f"header is {len(data)} bytes, limit {MAX_HEADER_BYTES}")
@@ -90,12 +97,18 @@ def encode(frame: Frame) -> list[Any]:
     return [encode_header(frame), payload]
 
 
-def decode(parts: Sequence[Any], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> Frame:
+def decode(
+    parts: Sequence[Any],
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    shm_reader: ShmReader | None = None,
+) -> Frame:
     """Frame from a received ``[header, payload]`` message.
 
     ``parts``: objects with the buffer protocol (``bytes``, ``zmq.Frame``, ``memoryview``). The
     returned frame's pixels are a read-only view on ``parts[1]`` (zero copy) of the declared
-    dtype and shape. Raises :class:`WireError` for anything that is not a valid v1 frame.
+    dtype and shape, or, for a header with ``shm`` and an empty payload, on the shared-memory
+    slot it names (only with a ``shm_reader``; the frame's ``lease`` then tells whether the
+    slot still holds it). Raises :class:`WireError` for anything that is not a valid v1 frame.
     """
     if len(parts) != 2:
         raise WireError("parts", f"expected 2 message parts [header, payload], got {len(parts)}")
@@ -109,13 +122,26 @@ def decode(parts: Sequence[Any], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BY
     dtype = np.dtype(header["dtype"]).newbyteorder("<")
     shape: list[int] = header["shape"]
     expected = math.prod(shape) * dtype.itemsize
-    if payload_buf.nbytes != expected:
+    if expected > max_payload_bytes:
+        raise WireError("payload_size", f"{header['dtype']}{shape} is {expected} B, over the limit")
+    lease = None
+    if header["shm"] is not None:
+        if payload_buf.nbytes:
+            raise WireError("shm", "a frame with 'shm' must have an empty payload part")
+        if shm_reader is None:
+            raise WireError("shm", "shared-memory frames are not accepted on this socket")
+        try:
+            pixels, lease = shm_reader.view(header["shm"], dtype, shape)
+        except ShmError as exc:
+            raise WireError("overrun" if isinstance(exc, ShmOverrun) else "shm", str(exc)) from None
+    elif payload_buf.nbytes != expected:
         raise WireError(
             "payload_mismatch",
             f"payload is {payload_buf.nbytes} B but {header['dtype']}{shape} needs {expected} B",
         )
-    pixels = np.frombuffer(parts[1], dtype=dtype).reshape(shape)
-    pixels.flags.writeable = False
+    else:
+        pixels = np.frombuffer(parts[1], dtype=dtype).reshape(shape)
+        pixels.flags.writeable = False
     return Frame(
         pixels=pixels,
         stream_id=header["stream"],
@@ -125,6 +151,7 @@ def decode(parts: Sequence[Any], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BY
         spacing_mm=header["spacing_mm"],
         geometry=header["geometry"],
         meta=header["meta"],
+        lease=lease,
     )
 
 
@@ -166,6 +193,7 @@ def parse_header(data: bytes) -> dict[str, Any]:
         "spacing_mm": _spacing(obj.get("spacing_mm")),
         "geometry": _geometry(obj.get("geometry")),
         "meta": _meta(obj.get("meta")),
+        "shm": obj.get("shm"),
     }
 
 

@@ -21,7 +21,15 @@ from ._curve import apply_curve
 from ._drops import DropCounter
 from ._endpoint import Endpoint, parse_endpoint
 from ._frame import Frame
-from ._wire import DEFAULT_MAX_PAYLOAD_BYTES, MAX_HEADER_BYTES, WireError, decode, encode
+from ._shm import ShmReader, ShmRingWriter
+from ._wire import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    MAX_HEADER_BYTES,
+    WireError,
+    decode,
+    encode_header,
+    wire_pixels,
+)
 
 _log = logging.getLogger("orstream.stream")
 
@@ -94,7 +102,11 @@ class _ZmqEndpointSocket:
 
 class ZmqFrameSender(_ZmqEndpointSocket):
     """Sends frames on PUB (``pattern="pub"``, live: drops at the high-water mark, never
-    blocks) or PUSH (``pattern="push"``, lossless: blocks while the receiver is behind)."""
+    blocks) or PUSH (``pattern="push"``, lossless: blocks while the receiver is behind).
+
+    With ``?shm=1`` on a loopback or ipc PUB endpoint, payloads of 64 KiB and more go through
+    a shared-memory ring (one copy, no socket traffic for the pixels; see ``_shm.py``).
+    """
 
     def __init__(
         self, endpoint: str | Endpoint, pattern: str = "pub", hwm: int | None = None
@@ -103,6 +115,13 @@ class ZmqFrameSender(_ZmqEndpointSocket):
         if self.pattern not in ("pub", "push"):
             self.close()
             raise ValueError(f"a sender needs pattern pub or push, not {self.pattern}")
+        if self.endpoint.shm and (self.pattern != "pub" or not self.endpoint.is_loopback_or_ipc):
+            self.close()
+            raise ValueError(
+                f"{self.endpoint.address}: shm=1 is for live pub feeds to receivers on this "
+                "machine (a loopback or ipc endpoint)"
+            )
+        self._ring: ShmRingWriter | None = None
         self.sent = 0
 
     def send(self, frame: Frame) -> None:
@@ -110,20 +129,37 @@ class ZmqFrameSender(_ZmqEndpointSocket):
 
         The caller must not modify ``frame.pixels`` afterwards (frames are immutable).
         """
-        self.send_parts(encode(frame))
+        pixels = wire_pixels(frame)
+        if not self.endpoint.shm or pixels.nbytes < zmq.COPY_THRESHOLD:
+            self.send_parts([encode_header(frame), pixels])
+            return
+        if self._ring is None or pixels.nbytes > self._ring.slot_bytes:
+            if self._ring is not None:
+                self._ring.close()
+            self._ring = ShmRingWriter(pixels.nbytes)
+        self.send_parts([encode_header(frame, shm=self._ring.put(pixels)), b""])
 
     def send_parts(self, parts: list[Any]) -> None:
         """Send an already encoded ``[header, payload]`` message (replay sends stored bytes)."""
         self.socket.send_multipart(parts, copy=False)
         self.sent += 1
 
+    def close(self) -> None:
+        super().close()
+        ring = getattr(self, "_ring", None)
+        if ring is not None:
+            ring.close()
+            self._ring = None
+
 
 class ZmqFrameSource(_ZmqEndpointSocket):
     """Receives frames on SUB (live) or PULL (lossless), in order, one ``recv`` at a time.
 
     Malformed messages are dropped and counted per kind in ``malformed``; gaps in a stream's
-    sequence numbers (frames lost before they reached us) are counted in ``gaps``. Not
-    thread-safe: use it from one thread.
+    sequence numbers (frames lost before they reached us) are counted in ``gaps``; shared-memory
+    frames whose slot was reused before they were read in ``overruns`` (they are gaps too).
+    A SUB source accepts shared-memory payloads (``_shm.py``); a PULL source, being lossless,
+    does not. Not thread-safe: use it from one thread.
     """
 
     def __init__(
@@ -142,7 +178,9 @@ class ZmqFrameSource(_ZmqEndpointSocket):
         self.malformed = DropCounter(f"receive {self.last_endpoint}")
         self.received = 0
         self.gaps = 0
+        self.overruns = 0
         self._last_seq: dict[str, int] = {}
+        self._shm = ShmReader() if self.pattern == "sub" else None
         self._poller = zmq.Poller()
         self._poller.register(self.socket, zmq.POLLIN)
 
@@ -163,9 +201,12 @@ class ZmqFrameSource(_ZmqEndpointSocket):
                 return None
             parts = self.socket.recv_multipart(copy=False)
             try:
-                frame = decode(parts, self.max_payload_bytes)
+                frame = decode(parts, self.max_payload_bytes, self._shm)
             except WireError as exc:
-                self.malformed.drop(exc.kind, str(exc))
+                if exc.kind == "overrun":
+                    self.overruns += 1
+                else:
+                    self.malformed.drop(exc.kind, str(exc))
                 continue
             self.received += 1
             self._count_gap(frame)
@@ -183,6 +224,7 @@ class ZmqFrameSource(_ZmqEndpointSocket):
         return {
             "received": self.received,
             "gaps": self.gaps,
+            "overruns": self.overruns,
             "malformed": self.malformed.total,
             "malformed_by_kind": self.malformed.as_dict(),
         }
