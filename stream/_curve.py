@@ -50,7 +50,11 @@ def apply_curve(
     Warns when a bound TCP feed leaves the machine without encryption.
     """
     if endpoint.bind:
+        if endpoint.curve_server is not None:
+            raise ValueError(f"{endpoint.address}: curve_server is for the connecting side")
         if endpoint.curve_secret is None:
+            if endpoint.curve_allow is not None:
+                raise ValueError(f"{endpoint.address}: curve_allow needs curve_secret")
             if not endpoint.is_loopback_or_ipc:
                 _log.warning(
                     "%s is bound beyond this machine without CURVE encryption; "
@@ -78,7 +82,14 @@ def apply_curve(
         socket.curve_publickey = public
         socket.curve_server = True
         return auth
+    if endpoint.curve_allow is not None:
+        raise ValueError(f"{endpoint.address}: curve_allow is for the bound side")
     if endpoint.curve_server is None:
+        if endpoint.curve_secret is not None:
+            raise ValueError(
+                f"{endpoint.address}: curve_secret on a connecting side needs curve_server "
+                "(the bound side's public key file); without it the feed would be plaintext"
+            )
         return None
     server_public, _ = _load(endpoint.curve_server, want_secret=False)
     if endpoint.curve_secret is not None:

@@ -52,6 +52,8 @@ def parse_endpoint(uri: str) -> Endpoint:
         raise ValueError(f"endpoint {uri!r}: unknown option(s) {sorted(unknown)}")
     if scheme == "tcp":
         host, _, port_text = parts.netloc.rpartition(":")
+        if parts.path not in ("", "/"):
+            raise ValueError(f"endpoint {uri!r}: a tcp endpoint has no path after the port")
         if not host or not port_text.isdigit() or not 0 <= int(port_text) < 65536:
             raise ValueError(f"endpoint {uri!r}: expected zmq+tcp://HOST:PORT with PORT 0-65535")
         address = f"tcp://{host}:{int(port_text)}"

@@ -41,7 +41,7 @@ class ShmError(ValueError):
     """A shared-memory reference that cannot be used (names the reason)."""
 
 
-class ShmOverrun(ShmError):
+class ShmOverrunError(ShmError):
     """The slot was reused before the receiver read it: the frame is lost (live-path drop)."""
 
 
@@ -114,7 +114,7 @@ class ShmReader:
         if offset % 64 or gen_at < 0 or offset + nbytes > len(segment):
             raise ShmError(f"shm range {offset}+{nbytes} lies outside segment {name}")
         if _GEN.unpack_from(segment, gen_at)[0] != gen:
-            raise ShmOverrun("shm slot was reused before the frame was read (receiver too slow)")
+            raise ShmOverrunError("shm slot reused before the frame was read (receiver too slow)")
         pixels = np.frombuffer(segment, dtype, int(np.prod(shape)), offset).reshape(shape)
 
         def intact() -> bool:

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._frame import Frame, Geometry, GeometryKind, JSONValue, Modality
-from ._shm import ShmError, ShmOverrun, ShmReader
+from ._shm import ShmError, ShmOverrunError, ShmReader
 
 WIRE_VERSION: Final = 1
 MAX_HEADER_BYTES: Final = 16 * 1024
@@ -133,7 +133,8 @@ def decode(
         try:
             pixels, lease = shm_reader.view(header["shm"], dtype, shape)
         except ShmError as exc:
-            raise WireError("overrun" if isinstance(exc, ShmOverrun) else "shm", str(exc)) from None
+            kind = "overrun" if isinstance(exc, ShmOverrunError) else "shm"
+            raise WireError(kind, str(exc)) from None
     elif payload_buf.nbytes != expected:
         raise WireError(
             "payload_mismatch",

@@ -33,8 +33,9 @@ from ._wire import (
 
 _log = logging.getLogger("orstream.stream")
 
-LIVE_HWM: Final = 4
-"""Messages a live (PUB/SUB) socket queues before it drops: small, so latency stays flat."""
+LIVE_HWM: Final = 16
+"""Messages a live (PUB/SUB) socket queues before it drops: small, so latency stays bounded
+even if the receive thread stalls, yet enough for a burst of frames from many streams."""
 LOSSLESS_HWM: Final = 1000
 """Messages a lossless (PUSH/PULL) socket queues before the sender blocks."""
 _MAX_TRACKED_STREAMS: Final = 1024
@@ -158,8 +159,9 @@ class ZmqFrameSource(_ZmqEndpointSocket):
     Malformed messages are dropped and counted per kind in ``malformed``; gaps in a stream's
     sequence numbers (frames lost before they reached us) are counted in ``gaps``; shared-memory
     frames whose slot was reused before they were read in ``overruns`` (they are gaps too).
-    A SUB source accepts shared-memory payloads (``_shm.py``); a PULL source, being lossless,
-    does not. Not thread-safe: use it from one thread.
+    A SUB source on a loopback or ipc endpoint accepts shared-memory payloads (``_shm.py``);
+    other sources refuse them (a remote or lossless sender has no business naming them).
+    Not thread-safe: use it from one thread.
     """
 
     def __init__(
@@ -180,7 +182,8 @@ class ZmqFrameSource(_ZmqEndpointSocket):
         self.gaps = 0
         self.overruns = 0
         self._last_seq: dict[str, int] = {}
-        self._shm = ShmReader() if self.pattern == "sub" else None
+        local = self.endpoint.is_loopback_or_ipc
+        self._shm = ShmReader() if self.pattern == "sub" and local else None
         self._poller = zmq.Poller()
         self._poller.register(self.socket, zmq.POLLIN)
 

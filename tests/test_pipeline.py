@@ -118,7 +118,7 @@ def test_live_path_keeps_newest_while_recording_path_is_lossless() -> None:
     sender.close()
     assert done.is_set()
     assert [f.seq for f in recorder.frames] == list(range(n))
-    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(recorder.frames, frames))
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(recorder.frames, frames, strict=False))
     live = summary["paths"]["live"]
     assert live["frames"] == len(display.frames)
     assert live["drops"]["stale"] > 0
