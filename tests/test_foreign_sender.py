@@ -21,7 +21,9 @@ FOREIGN_SENDER = Path(__file__).parent / "foreign" / "wire_v1_sender.py"
 def _orstream(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "orstream", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -40,11 +42,24 @@ def _bound_endpoint(process: subprocess.Popen[str]) -> str:
 def test_foreign_sender_record_replay_round_trip_is_bit_exact(tmp_path: Path) -> None:
     recording = tmp_path / "foreign.orsrec"
     manifest = tmp_path / "sent.json"
-    recorder = _orstream("record", "--source", "zmq+tcp://127.0.0.1:0?bind=1",
-                         "--out", str(recording), "--json")
+    recorder = _orstream(
+        "record", "--source", "zmq+tcp://127.0.0.1:0?bind=1", "--out", str(recording), "--json"
+    )
     endpoint = _bound_endpoint(recorder)
-    subprocess.run([sys.executable, str(FOREIGN_SENDER), "--connect", endpoint,
-                    "--frames", "40", "--manifest", str(manifest)], check=True, timeout=60)
+    subprocess.run(
+        [
+            sys.executable,
+            str(FOREIGN_SENDER),
+            "--connect",
+            endpoint,
+            "--frames",
+            "40",
+            "--manifest",
+            str(manifest),
+        ],
+        check=True,
+        timeout=60,
+    )
     time.sleep(0.5)
     recorder.send_signal(signal.SIGINT)
     out, err = recorder.communicate(timeout=30)

@@ -36,8 +36,9 @@ class Invert:
     name = "invert"
 
     def __call__(self, frame: Frame) -> Frame:
-        return make_frame(255 - frame.pixels, frame.stream_id, frame.seq,
-                          t_capture_ns=frame.t_capture_ns)
+        return make_frame(
+            255 - frame.pixels, frame.stream_id, frame.seq, t_capture_ns=frame.t_capture_ns
+        )
 
 
 class FailOnOdd:
@@ -118,7 +119,8 @@ def test_live_path_keeps_newest_while_recording_path_is_lossless() -> None:
     sender.close()
     assert done.is_set()
     assert [f.seq for f in recorder.frames] == list(range(n))
-    assert all(np.array_equal(a.pixels, b.pixels) for a, b in zip(recorder.frames, frames, strict=False))
+    pairs = zip(recorder.frames, frames, strict=True)
+    assert all(np.array_equal(a.pixels, b.pixels) for a, b in pairs)
     live = summary["paths"]["live"]
     assert live["frames"] == len(display.frames)
     assert live["drops"]["stale"] > 0

@@ -78,8 +78,17 @@ def test_a_reused_slot_is_an_overrun_not_a_malformed_message() -> None:
 def test_a_lossless_pull_source_refuses_shared_memory_frames() -> None:
     ring = ShmRingWriter(1 << 16)
     pixels = np.zeros((256, 256), np.uint8)
-    header = json.dumps({"v": 1, "stream": "s", "seq": 0, "t_capture_ns": 1, "dtype": "uint8",
-                         "shape": [256, 256], "shm": ring.put(pixels)}).encode()
+    header = json.dumps(
+        {
+            "v": 1,
+            "stream": "s",
+            "seq": 0,
+            "t_capture_ns": 1,
+            "dtype": "uint8",
+            "shape": [256, 256],
+            "shm": ring.put(pixels),
+        }
+    ).encode()
     with pytest.raises(WireError) as info:
         decode([header, b""])
     assert info.value.kind == "shm"
@@ -109,8 +118,17 @@ def test_hostile_references_are_wire_errors(ref: object) -> None:
     ring.put(np.zeros((256, 256), np.uint8))
     if isinstance(ref, dict) and ref.get("segment") == "RING":
         ref = {**ref, "segment": ring.name}
-    header = json.dumps({"v": 1, "stream": "s", "seq": 0, "t_capture_ns": 1, "dtype": "uint8",
-                         "shape": [256, 256], "shm": ref}).encode()
+    header = json.dumps(
+        {
+            "v": 1,
+            "stream": "s",
+            "seq": 0,
+            "t_capture_ns": 1,
+            "dtype": "uint8",
+            "shape": [256, 256],
+            "shm": ref,
+        }
+    ).encode()
     with pytest.raises(WireError) as info:
         decode([header, b""], shm_reader=ShmReader())
     assert info.value.kind in ("shm", "overrun")

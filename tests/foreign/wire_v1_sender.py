@@ -63,10 +63,12 @@ def main() -> None:
     for seq in range(args.frames):
         header, pixels = frame(seq, rng)
         sock.send_multipart([header, pixels], copy=False)
-        sent.append({
-            "header": header.decode("utf-8"),
-            "sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
-        })
+        sent.append(
+            {
+                "header": header.decode("utf-8"),
+                "sha256": hashlib.sha256(pixels.tobytes()).hexdigest(),
+            }
+        )
         time.sleep(0.005)
     sock.close()
     context.term()
