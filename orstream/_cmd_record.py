@@ -57,8 +57,11 @@ def _take(source: ZmqFrameSource, sink: RecordingSink, timeout_s: float) -> bool
     received = source.recv_message(timeout_s)
     if received is None:
         return False
-    parts = received[1]
-    sink.write_parts(parts[0].bytes, parts[1])
+    frame, parts = received
+    if frame.lease is not None:  # pixels in a shared-memory ring: store them, not the slot
+        sink.write(frame)
+    else:
+        sink.write_parts(parts[0].bytes, parts[1])
     return True
 
 

@@ -270,3 +270,44 @@ def test_record_names_the_sources_it_does_not_support_yet(uri: str) -> None:
     with pytest.raises(UsageError, match="not supported by record yet") as info:
         _zmq_uri(uri)
     assert uri in str(info.value)
+
+
+def test_record_stores_the_pixels_of_a_shared_memory_feed(tmp_path: Path) -> None:
+    """A live shm feed names ring slots; the recording must hold the pixels themselves."""
+    from orstream.stream import RecordingReader, ZmqFrameSender, make_frame
+    from orstream.stream._shm import shm_available
+
+    if not shm_available():
+        pytest.skip("needs /dev/shm (Linux)")
+    out = tmp_path / "shm.orsrec"
+    sender = ZmqFrameSender("zmq+tcp://127.0.0.1:0?bind=1&shm=1", pattern="pub", hwm=100)
+    record = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orstream",
+            "record",
+            "--source",
+            f"zmq+{sender.last_endpoint}?pattern=sub",
+            "--out",
+            str(out),
+            "--frames",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    images = [np.full((256, 512), i, np.uint8) for i in range(200)]
+    seq = 0
+    while record.poll() is None and seq < len(images):  # PUB: send until the recorder has 5
+        sender.send(make_frame(images[seq], "s", seq))
+        seq += 1
+        time.sleep(0.05)
+    record.communicate(timeout=30)
+    sender.close()
+    assert record.returncode == 0
+    with RecordingReader(out) as reader:
+        frames = list(reader)
+    assert len(frames) == 5
+    assert all(np.array_equal(f.pixels, images[f.seq]) for f in frames)
