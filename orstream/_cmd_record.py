@@ -164,8 +164,11 @@ def _send(sender: ZmqFrameSender, parts: list[Any], stop: threading.Event) -> bo
             return False
         if t_waiting is not None and time.monotonic() > t_waiting:
             t_waiting = None
-            print(f"orstream replay: waiting for a receiver on {sender.endpoint.address}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"orstream replay: waiting for a receiver on {sender.endpoint.address}",
+                file=sys.stderr,
+                flush=True,
+            )
     sender.send_parts(parts)
     return True
 

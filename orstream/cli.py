@@ -18,6 +18,7 @@ from . import __version__
 from ._errors import UsageError
 
 COMMAND_MODULES = (
+    "orstream._cmd_demo",
     "orstream._cmd_run",
     "orstream._cmd_record",
     "orstream._cmd_sim",

@@ -1,1 +1,7 @@
 """orstream.sim: see ARCHITECTURE.md for what this package owns."""
+
+from ._echo import EchoSimulator
+from ._protocol import SimFrame, Simulator
+from ._us import UltrasoundSimulator
+
+__all__ = ["EchoSimulator", "SimFrame", "Simulator", "UltrasoundSimulator"]

@@ -85,4 +85,3 @@ def _region(rows: int, cols: int, spacing_mm: tuple[float, float]) -> Dataset:
     region.PhysicalDeltaX = spacing_mm[1] / 10.0
     region.PhysicalDeltaY = spacing_mm[0] / 10.0
     return region
-

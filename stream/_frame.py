@@ -37,7 +37,8 @@ class GeometryKind(StrEnum):
 class Geometry:
     """Image geometry: a kind plus its parameters (numbers or lists of numbers, units in names).
 
-    Examples: ``Geometry(GeometryKind.SECTOR, {"apex_px": [64.0, 0.0], "angle_deg": 75.0,
+    Points are [x, y] in pixels (column, row). Examples: ``Geometry(GeometryKind.SECTOR,
+    {"apex_px": [64.0, 0.0], "angle_deg": 75.0,
     "depth_mm": 150.0})``; ``Geometry(GeometryKind.PROJECTION, {"sid_mm": 1200.0})``.
     """
 

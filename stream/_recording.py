@@ -101,8 +101,14 @@ class RecordingWriter:
                 errno.EEXIST, "recording exists (overwrite it explicitly)", str(self.path)
             ) from None
         self.created_ns = time.time_ns()
-        fields = (RECORDING_MAGIC, RECORDING_FORMAT_VERSION, _FILE_HEADER.size, WIRE_VERSION,
-                  self.created_ns, 0)
+        fields = (
+            RECORDING_MAGIC,
+            RECORDING_FORMAT_VERSION,
+            _FILE_HEADER.size,
+            WIRE_VERSION,
+            self.created_ns,
+            0,
+        )
         head = _FILE_HEADER.pack(*fields, zlib.crc32(_FILE_HEADER.pack(*fields, 0)[:28]))
         self.frames = 0
         self.nbytes = 0
@@ -284,7 +290,10 @@ class RecordingReader:
                 self.tail_bytes = len(self._mm) - pos
                 _log.warning(
                     "%s: ignored the last %d byte(s) at offset %d (%s): an interrupted write",
-                    self.path, self.tail_bytes, pos, end_or_reason,
+                    self.path,
+                    self.tail_bytes,
+                    pos,
+                    end_or_reason,
                 )
                 return
             message = (
@@ -309,8 +318,11 @@ class RecordingReader:
 
     def stats(self) -> dict[str, Any]:
         """Findings of the last pass: ignored tail bytes, damaged spans, undecodable records."""
-        return {"tail_bytes": self.tail_bytes, "damaged": list(self.damaged),
-                "invalid": self.invalid}
+        return {
+            "tail_bytes": self.tail_bytes,
+            "damaged": list(self.damaged),
+            "invalid": self.invalid,
+        }
 
     def close(self) -> None:
         """Release the map; frames still referenced keep their pages alive. Idempotent."""

@@ -131,10 +131,12 @@ class RecordingSink:
                     self._warned = True
                     _log.warning("%s: disk slower than the stream; recording blocks", self.path)
                 self._cond.wait_for(
-                    lambda: self.error is not None
-                    or self._closing
-                    or not self.queued_bytes
-                    or self.queued_bytes + size <= self.max_queue_bytes
+                    lambda: (
+                        self.error is not None
+                        or self._closing
+                        or not self.queued_bytes
+                        or self.queued_bytes + size <= self.max_queue_bytes
+                    )
                 )
                 self.blocked_s += time.monotonic() - t0
                 if self._closing:  # closed while we waited: the writer may be gone

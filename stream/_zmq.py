@@ -40,6 +40,9 @@ LOSSLESS_HWM: Final = 1000
 """Messages a lossless (PUSH/PULL) socket queues before the sender blocks."""
 _MAX_TRACKED_STREAMS: Final = 1024
 
+_LINGER_MS: Final = {"pub": 500, "sub": 0, "push": 2000, "pull": 0}
+"""How long close() waits for queued messages to leave: a live sender flushes its last frames
+briefly, a lossless one longer; receivers drop what they have not read."""
 _SOCKET_TYPES: Final = {"pub": zmq.PUB, "sub": zmq.SUB, "push": zmq.PUSH, "pull": zmq.PULL}
 
 
@@ -50,7 +53,7 @@ def _open_socket(
     socket = context.socket(_SOCKET_TYPES[pattern])
     auth = None
     try:
-        socket.linger = 0 if pattern in ("pub", "sub") else 2000
+        socket.linger = _LINGER_MS[pattern]
         socket.sndhwm = hwm
         socket.rcvhwm = hwm
         if max_msg_bytes is not None:

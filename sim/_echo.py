@@ -1,0 +1,474 @@
+"""Echocardiography simulator: phased-array B-mode of the beating-heart phantom, with truth.
+
+``EchoSimulator(seed=1, ef=0.55, hr_bpm=75).render(i)`` gives frame ``i`` at ``i / fps`` s:
+a (H, W) uint8 sector image, (H, W) uint8 labels (``LABEL_NAMES``) and JSON-able truth. The
+image is the slice of the phantom by the probe's imaging plane, formed in beam space (tissue-
+fixed speckle, specular interfaces, attenuation/TGC residual, dropout, shadowing, clutter,
+noise, PSF, log compression) and scan-converted; the labels are the same slice, so masks follow
+the rendered boundaries. ``randomize`` draws scanner settings and probe pose from the seed
+(domain randomization); anatomy, EF and heart rate are always drawn from the seed unless given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ._bmode import SectorGeometry, SpeckleAtlas, depth_gain, envelope, log_compress, scan_convert
+from ._heart import (
+    CLS_AORTA,
+    CLS_CHEST,
+    CLS_FAT,
+    CLS_LA,
+    CLS_LV,
+    CLS_MYO,
+    CLS_OUTER,
+    CLS_PERI,
+    CLS_RA,
+    CLS_RV,
+    CLS_VALVE,
+    CLS_WALL,
+    LABEL_NAMES,
+    N_CLASSES,
+    CardiacCycle,
+    HeartAnatomy,
+    HeartPhantom,
+    PhantomSampler,
+)
+from ._protocol import SimFrame
+
+VIEWS = ("a4c", "a2c", "a3c", "plax")
+_SCREEN_RIGHT_DEG = {"a4c": 180.0, "a2c": 120.0, "a3c": 60.0}
+# (low, high) of each randomized setting; ``randomize=False`` uses the midpoint.
+RANGES: dict[str, tuple[float, float]] = {
+    "depth_mm": (140.0, 185.0),
+    "sector_deg": (65.0, 90.0),
+    "myo_gray": (70.0, 140.0),
+    "dynamic_range_db": (48.0, 68.0),
+    "speckle_scale": (0.7, 1.25),
+    "noise_db": (-30.0, -18.0),
+    "dropout": (0.0, 0.85),
+    "clutter_db": (-30.0, -12.0),
+    "atten_db_cm": (0.5, 1.1),
+    "tgc_ripple_db": (0.0, 4.0),
+    "blood_db": (-36.0, -26.0),
+    "fat_db": (-13.0, -6.0),
+    "peri_db": (4.0, 12.0),
+    "valve_db": (2.0, 8.0),
+    "specular": (0.8, 2.0),
+    "coherent": (0.4, 1.0),
+    "pose_angle_deg": (-7.0, 7.0),
+    "pose_offset_mm": (-5.0, 5.0),
+}
+"""Amplitude levels (``*_db``) are relative to the myocardium; ``myo_gray`` is its displayed
+grey level, which with ``dynamic_range_db`` sets the gain; ``noise_db`` is receiver noise at the
+deepest sample and ``clutter_db`` near-field reverberation, both relative to the myocardium."""
+
+
+@dataclass(frozen=True)
+class ProbePose:
+    """Transducer pose in the heart frame (mm): sector apex ``origin``, unit ``axis`` (beam
+    centre line, image down) and unit ``lateral`` (image right); ``normal`` = lateral x axis."""
+
+    origin: tuple[float, float, float]
+    axis: tuple[float, float, float]
+    lateral: tuple[float, float, float]
+
+    @property
+    def normal(self) -> tuple[float, float, float]:
+        n = np.cross(np.array(self.lateral), np.array(self.axis))
+        return (float(n[0]), float(n[1]), float(n[2]))
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {
+            k: [round(c, 4) for c in v]
+            for k, v in (("origin_mm", self.origin), ("axis", self.axis), ("lateral", self.lateral))
+        }
+
+
+def _unit(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return v / float(np.linalg.norm(v))
+
+
+def view_pose(
+    an: HeartAnatomy, view: str, jitter: npt.NDArray[np.float64] | None = None
+) -> ProbePose:
+    """Standard probe pose for ``view`` ("a4c", "a2c", "a3c", "plax"), ASE screen orientation.
+
+    ``jitter`` (6,): rotation about the LV axis (deg), out-of-plane tilt (deg), target offsets
+    in-plane and out-of-plane (mm), transducer offsets sideways and in depth (mm); None for the
+    textbook pose. Apical views: transducer below the apex, aimed up the long axis (the A4C one
+    a little toward the septum, so the crux sits mid-sector); PLAX: left parasternal, aimed
+    posteriorly across the base, base to the image right.
+    """
+    if view not in VIEWS:
+        raise ValueError(f"unknown echo view {view!r}; choose one of {', '.join(VIEWS)}")
+    roll, tilt, t_lat, t_elev, o_lat, o_depth = np.zeros(6) if jitter is None else jitter
+    zb = an.base_z
+    if view == "plax":
+        ang = math.radians(60.0 + roll)
+        radial = np.array([math.cos(ang), math.sin(ang), 0.0])
+        normal = np.array([-math.sin(ang), math.cos(ang), 0.0])
+        dist = an.rv_dist + an.rv_radial + 18.0 + o_depth
+        origin = radial * dist + np.array([0.0, 0.0, 0.92 * zb + o_lat])
+        target = np.array([0.0, 0.0, 0.92 * zb - 16.0 + t_lat])
+        target += normal * (t_elev + math.tan(math.radians(tilt)) * dist)
+        lat0 = np.array([0.0, 0.0, 1.0])
+    else:
+        ang = math.radians(_SCREEN_RIGHT_DEG[view] + roll)
+        lat0 = np.array([math.cos(ang), math.sin(ang), 0.0])
+        elev = np.array([-math.sin(ang), math.cos(ang), 0.0])
+        left = 12.0 if view == "a4c" else 2.0
+        origin = -lat0 * (0.3 * left + o_lat) + np.array([0.0, 0.0, -18.0 - o_depth])
+        target = -lat0 * (left + t_lat) + np.array([0.0, 0.0, 0.8 * zb])
+        target += elev * (t_elev + math.tan(math.radians(tilt)) * zb)
+    axis = _unit(target - origin)
+    lateral = _unit(lat0 - float(np.dot(lat0, axis)) * axis)
+    return ProbePose(
+        (float(origin[0]), float(origin[1]), float(origin[2])),
+        (float(axis[0]), float(axis[1]), float(axis[2])),
+        (float(lateral[0]), float(lateral[1]), float(lateral[2])),
+    )
+
+
+class EchoSimulator:
+    """Beating-heart echo: the ``Simulator`` protocol (``render(index)``, ``describe()``).
+
+    ``seed``: everything random; ``ef`` (fraction) and ``hr_bpm`` default to draws in 0.25-0.75
+    and 50-110; ``view``: "a4c" (default), "a2c", "a3c" or "plax"; ``size``: output (H, W);
+    ``fps``: frame rate; ``randomize``: draw scanner settings and probe pose jitter from
+    ``RANGES`` (else their midpoints); ``settings``: fixed values overriding draws (keys of
+    ``RANGES``); ``pose``: an explicit :class:`ProbePose` (heart frame).
+    """
+
+    modality = "echo"
+    label_names = LABEL_NAMES
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        ef: float | None = None,
+        hr_bpm: float | None = None,
+        view: str = "a4c",
+        size: tuple[int, int] = (128, 128),
+        fps: float = 50.0,
+        randomize: bool = True,
+        settings: dict[str, float] | None = None,
+        pose: ProbePose | None = None,
+    ) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be positive; got {fps}")
+        unknown = set(settings or {}) - set(RANGES)
+        if unknown:
+            raise ValueError(f"unknown echo settings {sorted(unknown)}; known: {sorted(RANGES)}")
+        self.seed, self.view, self.fps, self.randomize = int(seed), view, float(fps), randomize
+        rng = np.random.default_rng([0xEC40, self.seed])
+        an = HeartAnatomy.sample(rng)
+        self.ef = float(rng.uniform(0.25, 0.75)) if ef is None else float(ef)
+        self.hr_bpm = float(rng.uniform(50.0, 110.0)) if hr_bpm is None else float(hr_bpm)
+        cycle = CardiacCycle(self.hr_bpm, self.ef, float(rng.uniform(0.55, 0.8)))
+        ls = min(0.28 * self.ef * float(rng.uniform(0.85, 1.15)), 0.2, 0.45 * self.ef)
+        phase0 = float(rng.uniform(0.0, 1.0)) if randomize else 0.0
+        self.phantom = HeartPhantom(an, cycle, ls, phase0)
+        draws = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in RANGES.items()}
+        s = draws if randomize else {k: 0.5 * (lo + hi) for k, (lo, hi) in RANGES.items()}
+        if view == "plax" and not (settings and "depth_mm" in settings):
+            s["depth_mm"] = s["depth_mm"] * 0.85
+        s.update(settings or {})
+        self.settings = s
+        # Pose jitter: roll and target offset from the settings, the rest drawn here.
+        extra = rng.uniform(-1.0, 1.0, 4) * np.array([3.5, 5.0, 2.0, 3.0]) * float(randomize)
+        self.pose_jitter = np.array(
+            [s["pose_angle_deg"], extra[0], s["pose_offset_mm"], extra[1], extra[2], extra[3]]
+        )
+        self.pose = pose if pose is not None else view_pose(an, view, self.pose_jitter)
+        h, w = size
+        self.geom = SectorGeometry.fit(
+            s["depth_mm"],
+            s["sector_deg"],
+            (h, w),
+            n_samples=max(32, round(1.1 * h)),
+            n_beams=max(24, round(0.75 * w)),
+        )
+        self.spacing_mm = (self.geom.spacing_mm, self.geom.spacing_mm)
+        self.geometry = self.geom.to_json()
+        self._pose_json = self.pose.to_json()
+        self._setup(rng)
+
+    # -- precomputation -------------------------------------------------------------------------
+    def _setup(self, rng: np.random.Generator) -> None:
+        g, s, an = self.geom, self.settings, self.phantom.anatomy
+        r = g.depths_mm()[:, None]
+        th = g.angles_rad()[None, :]
+        o, a, lat = (
+            np.array(v, np.float64) for v in (self.pose.origin, self.pose.axis, self.pose.lateral)
+        )
+        self._u0 = (r * np.sin(th)).astype(np.float32)
+        self._v0 = (r * np.cos(th)).astype(np.float32)
+        # Chest wall: everything before the heart along the beam.
+        if self.view == "plax":
+            near_mm = float(np.linalg.norm(o[:2])) - an.rv_dist - an.rv_radial - 5.0
+        else:
+            near_mm = max(float(np.linalg.norm(o)) - 3.0, 8.0)
+        near = np.broadcast_to(r < near_mm, self._u0.shape)
+        self.sampler = PhantomSampler(
+            self.phantom, origin=o, lateral=lat, axis=a, u0=self._u0, v0=self._v0, near=near
+        )
+        half_w = g.depth_mm * math.sin(math.radians(g.angle_deg / 2)) + 12.0
+        # Physical PSF (axial 0.75 mm, lateral 1 deg sigma, x speckle_scale) in beam samples.
+        scale = s["speckle_scale"]
+        d_theta = g.angle_deg / (g.n_beams - 1)
+        self._psf = (max(0.8, 0.75 * scale / g.sample_mm), max(0.8, 1.0 * scale / d_theta))
+        self.atlas = SpeckleAtlas(
+            rng,
+            (-half_w, half_w),
+            (-12.0, g.depth_mm + 12.0),
+            (-10.0, 10.0),
+            cell_mm=max(0.8 * scale, g.sample_mm),
+            slab_mm=2.0 * scale,
+            modulation=0.45,
+            modulation_mm=9.0,
+        )
+        # Normalise the speckle to unit power after the PSF; coherent (Rician) part relative to it.
+        bi, bq = (
+            cv2.GaussianBlur(c, (0, 0), sigmaX=self._psf[1], sigmaY=self._psf[0])
+            for c in self.atlas.sample(self._u0, self._v0, np.zeros_like(self._u0))
+        )
+        self.atlas.scale(1.0 / math.sqrt(float(np.mean(bi**2 + bq**2))))
+        self._coherent = np.float32(s["coherent"])
+        self._specular = np.float32(s["specular"])
+        # Amplitude per tissue class (linear, relative backscatter).
+        lut = np.zeros(N_CLASSES, np.float32)
+
+        def db(x: float) -> float:
+            return float(10.0 ** (x / 20.0))
+
+        lut[[CLS_LV, CLS_RV, CLS_LA, CLS_RA, CLS_AORTA]] = db(s["blood_db"])
+        lut[CLS_MYO], lut[CLS_FAT], lut[CLS_PERI] = 1.0, db(s["fat_db"]), db(s["peri_db"])
+        lut[CLS_VALVE], lut[CLS_WALL] = db(s["valve_db"]), db(-4.0)
+        lut[CLS_OUTER], lut[CLS_CHEST] = db(-16.0), db(-3.0)
+        self._gain_db = -s["dynamic_range_db"] * (1.0 - s["myo_gray"] / 255.0)
+        self._lut = lut
+        # Depth/angle gain: TGC residual, element directivity, dropout, rib shadow.
+        knots = rng.uniform(-1.0, 1.0, 6) * s["tgc_ripple_db"]
+        depths = g.depths_mm()
+        ripple = np.interp(depths, np.linspace(0, g.depth_mm, 6), knots)
+        ripple -= 8.0 * np.exp(-depths / 12.0)  # near-field suppression
+        sig, noi = depth_gain(depths, s["atten_db_cm"], ripple.astype(np.float32))
+        gain = sig[:, None] * np.cos(th) ** 2
+        thd = np.degrees(th)
+        for _ in range(int(rng.integers(1, 4))):
+            c, wid = rng.uniform(-0.5, 0.5) * g.angle_deg, rng.uniform(4.0, 12.0)
+            r0 = rng.uniform(0.2, 0.6) * g.depth_mm
+            band = np.exp(-0.5 * ((thd - c) / wid) ** 2) / (1 + np.exp(-(r - r0) / 6.0))
+            gain = gain * (1.0 - s["dropout"] * rng.uniform(0.5, 1.0) * band)
+        if self.randomize and rng.uniform() < 0.3:
+            c, wid = rng.uniform(-0.5, 0.5) * g.angle_deg, rng.uniform(3.0, 8.0)
+            band = 1 / (1 + np.exp(-(np.abs(thd - c) - wid))) * (r > rng.uniform(8.0, 30.0))
+            gain = gain * (0.15 + 0.85 * band)
+        self._gain = np.ascontiguousarray(gain, dtype=np.float32)
+        shape = (g.n_samples, g.n_beams)
+        # Static near-field clutter; receiver noise after TGC, from a bank shifted each frame.
+        prof = 10 ** (s["clutter_db"] / 20.0) * (np.exp(-r / 35.0) + 0.15) * np.cos(th)
+        self._clutter = [
+            (rng.standard_normal(shape, dtype=np.float32) * prof).astype(np.float32)
+            for _ in range(2)
+        ]
+        noise = (noi[:, None] * 10 ** (s["noise_db"] / 20.0) * math.sqrt(0.5)).astype(np.float32)
+        self._noise = [
+            rng.standard_normal((shape[0], 4 * shape[1]), dtype=np.float32) * noise
+            for _ in range(2)
+        ]
+        self._blood_shift = rng.uniform(-7.0, 7.0, (1024, 3))
+        self._noise_col = rng.integers(0, 3 * shape[1], 1024)
+
+    # -- per frame ------------------------------------------------------------------------------
+    def render(self, index: int) -> SimFrame:
+        """Frame ``index`` (time ``index / fps`` s); a pure function of the index."""
+        if index < 0:
+            raise ValueError(f"frame index must be >= 0; got {index}")
+        t = index / self.fps
+        st = self.phantom.state(t)
+        k = index % 1024
+        sh = self._blood_shift[k]
+        labels_b, cls_b, u, v, w = self.sampler.evaluate(
+            st, (float(sh[0]), float(sh[1]), float(sh[2]))
+        )
+        i, q = self.atlas.sample(u, v, w)
+        i += self._coherent
+        amp = self._lut[cls_b]
+        # Specular echoes where an interface faces the beam: a sharp step along the beam that
+        # survives lateral smoothing (oblique interfaces smear into ramps).
+        ramp = cv2.blur(amp, (5, 1))
+        amp[1:] += np.abs(np.diff(ramp, axis=0)) * self._specular
+        amp *= self._gain
+        c0 = int(self._noise_col[k])
+        c1 = c0 + amp.shape[1]
+        for plane, clutter, noise in zip((i, q), self._clutter, self._noise, strict=True):
+            np.multiply(plane, amp, out=plane)
+            np.add(plane, clutter, out=plane)
+            np.add(plane, noise[:, c0:c1], out=plane)
+        env = envelope(i, q, *self._psf)
+        img_b = log_compress(env, self._gain_db, self.settings["dynamic_range_db"])
+        image = scan_convert(img_b, self.geom)
+        labels = scan_convert(labels_b, self.geom, nearest=True)
+        area = float(np.count_nonzero(labels == 1)) * self.geom.spacing_mm**2
+        ed, es = self._event_flags(index)
+        truth = {
+            "t_s": t,
+            "phase": st.phase,
+            "lv_volume_ml": st.lv_volume_ml,
+            "lv_area_mm2": area,
+            "ed": ed,
+            "es": es,
+            "view": self.view,
+            "mitral_open": st.mv_open,
+            "probe_pose": self._pose_json,
+            "spacing_mm": list(self.spacing_mm),
+        }
+        return SimFrame(index, t, image, labels, truth)
+
+    def _event_flags(self, index: int) -> tuple[bool, bool]:
+        """Whether frame ``index`` is the frame nearest an end-diastole / end-systole instant."""
+        cy, p0 = self.phantom.cycle, self.phantom.phase0
+        flags = []
+        for ev in (0.0, cy.es_phase):
+            k0 = math.floor(index / self.fps / cy.period_s + p0 - ev)
+            hit = any(
+                round((k - p0 + ev) * cy.period_s * self.fps) == index
+                for k in (k0 - 1, k0, k0 + 1, k0 + 2)
+            )
+            flags.append(hit)
+        return flags[0], flags[1]
+
+    def describe(self) -> dict[str, Any]:
+        """Truth for the run: seed, EF, heart rate, volumes, anatomy, settings, pose, geometry."""
+        d = self.phantom.describe()
+        return {
+            "modality": self.modality,
+            "seed": self.seed,
+            "view": self.view,
+            "ef": self.ef,
+            "hr_bpm": self.hr_bpm,
+            "fps": self.fps,
+            "size": list(self.geom.shape),
+            "randomize": self.randomize,
+            "edv_ml": d.pop("edv_ml"),
+            "esv_ml": d.pop("esv_ml"),
+            "heart": d,
+            "settings": dict(self.settings),
+            "randomization_ranges": {k: list(v) for k, v in RANGES.items()},
+            "probe_pose": self.pose.to_json(),
+            "pose_jitter": [round(float(v), 4) for v in self.pose_jitter],
+            "geometry": self.geometry,
+            "spacing_mm": list(self.spacing_mm),
+            "label_names": list(self.label_names),
+        }
+
+    def anatomy(self) -> dict[str, Any]:
+        return asdict(self.phantom.anatomy)
+
+
+# -- documentation panel (cv2 only) ---------------------------------------------------------------
+_CONTOUR_BGR = {
+    1: (60, 60, 255),
+    2: (0, 220, 255),
+    3: (80, 220, 80),
+    4: (255, 140, 60),
+    5: (255, 255, 0),
+}
+
+
+def _overlay(frame: SimFrame, scale: int) -> npt.NDArray[np.uint8]:
+    """Upsampled BGR image with the label contours drawn on it."""
+    h, w = frame.image.shape
+    big = cv2.resize(frame.image, (w * scale, h * scale), interpolation=cv2.INTER_CUBIC)
+    out = np.asarray(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR), np.uint8)
+    lab = cv2.resize(frame.labels, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST)
+    for c, bgr in _CONTOUR_BGR.items():
+        cs, _ = cv2.findContours(
+            (lab == c).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE
+        )
+        cv2.drawContours(out, cs, -1, bgr, 1, cv2.LINE_AA)
+    return out
+
+
+def _gray_bgr(img: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.uint8]:
+    big = cv2.resize(img, (size, size), interpolation=cv2.INTER_CUBIC)
+    return np.asarray(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR), np.uint8)
+
+
+def _text(img: npt.NDArray[np.uint8], s: str, xy: tuple[int, int], size: float = 0.45) -> None:
+    cv2.putText(img, s, xy, cv2.FONT_HERSHEY_SIMPLEX, size, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def echo_panel(seed: int = 1, ef: float = 0.55, hr_bpm: float = 75.0) -> npt.NDArray[np.uint8]:
+    """A BGR figure: A4C and A2C at ED and ES (raw, and with truth contours), domain-randomized
+    A4C frames, and the true LV volume and mask-area curves of a 2 s clip with ED/ES marks."""
+    tile, rows = 256, []
+    for view in ("a4c", "a2c"):
+        sim = EchoSimulator(seed, ef=ef, hr_bpm=hr_bpm, view=view, randomize=False)
+        clip = [sim.render(i) for i in range(int(sim.fps * 60 / hr_bpm) + 1)]
+        ed = next(f for f in clip if f.truth["ed"])
+        es = next(f for f in clip if f.truth["es"])
+        tiles = []
+        for f, name in ((ed, "ED"), (es, "ES")):
+            raw = _gray_bgr(f.image, tile)
+            _text(raw, f"{view.upper()} {name}  t={f.t_s:.2f} s", (6, 16))
+            ovl = _overlay(f, tile // f.image.shape[0])
+            _text(
+                ovl,
+                f"LV {f.truth['lv_volume_ml']:.0f} ml, {f.truth['lv_area_mm2'] / 100:.1f} cm2",
+                (6, 16),
+            )
+            tiles += [raw, ovl]
+        rows.append(np.hstack(tiles))
+    rand = []
+    for s in range(4):
+        f = EchoSimulator(seed + 10 + s, view=("a4c", "a2c", "a4c", "a2c")[s]).render(7 * s)
+        t = _gray_bgr(f.image, tile)
+        _text(t, f"randomized seed {seed + 10 + s} {f.truth['view']}", (6, 16))
+        rand.append(t)
+    rows.append(np.hstack(rand))
+    # Volume and area curves of a 2 s A4C clip.
+    sim = EchoSimulator(seed, ef=ef, hr_bpm=hr_bpm, view="a4c", randomize=False)
+    clip = [sim.render(i) for i in range(int(2 * sim.fps))]
+    vol = np.array([f.truth["lv_volume_ml"] for f in clip])
+    area = np.array([f.truth["lv_area_mm2"] for f in clip])
+    plot = np.zeros((220, 4 * tile, 3), np.uint8)
+    x0, x1, y0, y1 = 60, 4 * tile - 20, 200, 30
+    t = np.array([f.t_s for f in clip])
+    xs = x0 + (t - t[0]) / (t[-1] - t[0]) * (x1 - x0)
+    vlo, vhi = 0.0, float(vol.max()) * 1.1
+    cv2.line(plot, (x0, y0), (x1, y0), (160, 160, 160), 1)
+    cv2.line(plot, (x0, y0), (x0, y1), (160, 160, 160), 1)
+    for v in np.arange(0, vhi, 25.0):
+        y = int(y0 - (v - vlo) / (vhi - vlo) * (y0 - y1))
+        cv2.line(plot, (x0 - 4, y), (x0, y), (160, 160, 160), 1)
+        _text(plot, f"{v:.0f}", (x0 - 40, y + 4), 0.4)
+    ys_v = y0 - (vol - vlo) / (vhi - vlo) * (y0 - y1)
+    ys_a = y0 - area / area.max() * float(vol.max()) / (vhi - vlo) * (y0 - y1)
+    for ys, bgr in ((ys_a, (120, 120, 120)), (ys_v, (60, 60, 255))):
+        pts = np.stack([xs, ys], axis=1).round().astype(np.int32)
+        cv2.polylines(plot, [pts], False, bgr, 2, cv2.LINE_AA)
+    for f, x, y in zip(clip, xs, ys_v, strict=True):
+        if f.truth["ed"] or f.truth["es"]:
+            bgr = (0, 220, 255) if f.truth["ed"] else (255, 160, 60)
+            cv2.circle(plot, (int(x), int(y)), 5, bgr, -1, cv2.LINE_AA)
+    d = sim.describe()
+    _text(
+        plot,
+        f"true LV volume (ml, red) and mask area (scaled, grey) vs time, 0-{t[-1]:.1f} s;  "
+        f"ED yellow, ES blue;  EF {d['ef']:.2f}  HR {d['hr_bpm']:.0f} bpm  "
+        f"EDV {d['edv_ml']:.0f} ml  ESV {d['esv_ml']:.0f} ml",
+        (x0, 18),
+        0.45,
+    )
+    rows.append(plot)
+    return np.vstack(rows)

@@ -1,0 +1,32 @@
+"""``orstream demo``: device, engine and recorder as separate processes, one summary."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from orstream.stream import RecordingReader
+
+
+def test_headless_demo_runs_every_process_and_accounts_for_every_frame() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "orstream", "demo", "--headless", "--duration", "3", "--json"],
+        check=False, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    frames = summary["frames"]
+    assert frames["sent"] == 150  # 3 s at the echo device's 50 fps
+    assert frames["received"] + summary["drops"]["gaps"] == frames["sent"]
+    assert (
+        frames["processed"] + summary["drops"]["live_by_kind"].get("stale", 0)
+        == (frames["received"])
+    )
+    assert frames["recorded"] + summary["drops"]["record_gaps"] == frames["sent"]
+    assert summary["drops"]["malformed"] == 0
+    assert 0 < summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
+    assert 0.05 < summary["truth"]["ef"] < 0.95 and 20 < summary["truth"]["heart_rate_bpm"] < 250
+    with RecordingReader(summary["recording"]) as reader:
+        seqs = [frame.seq for frame in reader]
+    assert len(seqs) == frames["recorded"] and seqs == sorted(seqs)
