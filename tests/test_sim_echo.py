@@ -221,7 +221,7 @@ def test_other_sizes_and_bad_arguments() -> None:
 
 
 def test_doc_panel_renders() -> None:
-    from orstream.sim._echo import echo_panel
+    from orstream.sim._echo_panel import echo_panel
 
     panel = echo_panel()
     assert panel.dtype == np.uint8 and panel.ndim == 3 and panel.shape[2] == 3
