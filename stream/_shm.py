@@ -31,6 +31,9 @@ import numpy.typing as npt
 SHM_DIR: Final = Path("/dev/shm")
 SLOT_HEADER_BYTES: Final = 64
 DEFAULT_SLOTS: Final = 16
+SHM_MIN_BYTES: Final = 512 * 1024
+"""Smaller payloads go on the socket: for them a ring saves little, and a fast sender of
+small frames laps a 16-slot ring before a receiver reads it."""
 MAX_RING_BYTES: Final = 512 * 1024 * 1024
 _NAME_RE: Final = re.compile(r"^orstream-[A-Za-z0-9_-]{1,64}$")
 _GEN: Final = struct.Struct("<Q")
@@ -67,6 +70,7 @@ class ShmRingWriter:
             self._map = mmap.mmap(fd, self.stride * self.slots)
         finally:
             os.close(fd)
+        np.frombuffer(self._map, np.uint8)[:] = 0  # fault every page in now, not on frame one
         self._generations = [0] * self.slots
         self._next = 0
 

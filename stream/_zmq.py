@@ -21,7 +21,7 @@ from ._curve import apply_curve
 from ._drops import DropCounter
 from ._endpoint import Endpoint, parse_endpoint
 from ._frame import Frame
-from ._shm import ShmReader, ShmRingWriter
+from ._shm import SHM_MIN_BYTES, ShmReader, ShmRingWriter
 from ._wire import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     MAX_HEADER_BYTES,
@@ -108,7 +108,7 @@ class ZmqFrameSender(_ZmqEndpointSocket):
     """Sends frames on PUB (``pattern="pub"``, live: drops at the high-water mark, never
     blocks) or PUSH (``pattern="push"``, lossless: blocks while the receiver is behind).
 
-    With ``?shm=1`` on a loopback or ipc PUB endpoint, payloads of 64 KiB and more go through
+    With ``?shm=1`` on a loopback or ipc PUB endpoint, payloads of 512 KiB and more go through
     a shared-memory ring (one copy, no socket traffic for the pixels; see ``_shm.py``).
     """
 
@@ -134,7 +134,7 @@ class ZmqFrameSender(_ZmqEndpointSocket):
         The caller must not modify ``frame.pixels`` afterwards (frames are immutable).
         """
         pixels = wire_pixels(frame)
-        if not self.endpoint.shm or pixels.nbytes < zmq.COPY_THRESHOLD:
+        if not self.endpoint.shm or pixels.nbytes < SHM_MIN_BYTES:
             self.send_parts([encode_header(frame), pixels])
             return
         if self._ring is None or pixels.nbytes > self._ring.slot_bytes:

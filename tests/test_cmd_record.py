@@ -298,7 +298,7 @@ def test_record_stores_the_pixels_of_a_shared_memory_feed(tmp_path: Path) -> Non
         stderr=subprocess.PIPE,
         text=True,
     )
-    images = [np.full((256, 512), i, np.uint8) for i in range(200)]
+    images = [np.full((512, 1024), i, np.uint8) for i in range(200)]
     seq = 0
     while record.poll() is None and seq < len(images):  # PUB: send until the recorder has 5
         sender.send(make_frame(images[seq], "s", seq))

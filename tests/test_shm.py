@@ -61,7 +61,7 @@ def test_a_reused_slot_is_an_overrun_not_a_malformed_message() -> None:
     sender, source = _pair()
     ring_slots = 16
     for seq in range(ring_slots + 4):
-        sender.send(make_frame(np.full((256, 512), seq, np.uint8), "s", seq))
+        sender.send(make_frame(np.full((512, 1024), seq, np.uint8), "s", seq))
     received = []
     while (frame := source.recv(0.3)) is not None:
         received.append(frame)
@@ -69,7 +69,7 @@ def test_a_reused_slot_is_an_overrun_not_a_malformed_message() -> None:
     assert [f.seq for f in received] == list(range(4, ring_slots + 4))
     held = received[0]
     assert held.intact()
-    sender.send(make_frame(np.zeros((256, 512), np.uint8), "s", 99))  # reuses held's slot
+    sender.send(make_frame(np.zeros((512, 1024), np.uint8), "s", 99))  # reuses held's slot
     assert not held.intact()
     sender.close()
     source.close()
