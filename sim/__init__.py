@@ -1,7 +1,8 @@
 """orstream.sim: see ARCHITECTURE.md for what this package owns."""
 
 from ._echo import EchoSimulator
+from ._fluoro import FluoroSimulator
 from ._protocol import SimFrame, Simulator
 from ._us import UltrasoundSimulator
 
-__all__ = ["EchoSimulator", "SimFrame", "Simulator", "UltrasoundSimulator"]
+__all__ = ["EchoSimulator", "FluoroSimulator", "SimFrame", "Simulator", "UltrasoundSimulator"]
