@@ -15,6 +15,7 @@ from typing import Any, Final
 
 BENCHMARKS: Final[dict[str, str]] = {
     "transport": "our ZeroMQ live path against imagezmq (PUB/SUB): fps, latency, slow receiver",
+    "sim": "simulator speed per modality: frames per second on one core, against the goals",
 }
 """Subcommand name (and module in ``orstream.bench``) to its one-line help."""
 

@@ -109,3 +109,28 @@ def test_publish_streams_frames_at_the_requested_rate_with_truth_beside_them() -
     assert [t["seq"] for t in truths] == list(range(120))
     assert all("lv_volume_ml" in t["truth"] for t in truths)
     assert json.loads(out)["frames"] == 120
+
+
+def test_export_echo_acceptance_ef_heart_rate_and_one_extremum_per_beat(tmp_path: Path) -> None:
+    """The issue's acceptance clip: EF from the true volumes, heart rate, LV area extrema."""
+    out = tmp_path / "acceptance"
+    result = _orstream("sim", "export", "--modality", "echo", "--frames", "60", "--out",
+                       str(out), "--ef", "0.55", "--hr", "75", "--seed", "1")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    truth = json.loads((out / "truth.json").read_text())
+    volumes = np.array([f["lv_volume_ml"] for f in truth["frames"]])
+    fps = truth["fps"]
+    edv, esv = volumes.max(), volumes.min()
+    assert abs((edv - esv) / edv - 0.55) <= 0.02
+    ed_times = [f["t_s"] for f in truth["frames"] if f["ed"]]
+    assert len(ed_times) >= 1
+    assert abs(truth["hr_bpm"] - 75) <= 1
+    masks = [cv2.imread(str(out / "masks" / f"{i:04d}.png"), cv2.IMREAD_UNCHANGED) for i in
+             range(60)]  # fmt: skip
+    area = np.array([(m == 1).sum() for m in masks], dtype=float)
+    beat_frames = 60 / 75 * fps
+    smooth = np.convolve(area, np.ones(3) / 3, mode="same")[1:-1]
+    rising = np.diff(smooth) > 0
+    turns = int(np.sum(rising[1:] != rising[:-1]))
+    beats = (len(area) - 2) / beat_frames
+    assert turns <= round(2 * beats) + 1, f"{turns} turning points in {beats:.2f} beats"
