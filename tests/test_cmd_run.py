@@ -1,0 +1,63 @@
+"""``orstream run``: the engine on a live ZeroMQ source or a recording, with its summary."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from orstream.stream import RecordingReader, RecordingWriter, ZmqFrameSender, make_frame
+
+
+def _run(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "orstream", "run", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_recording_source_is_processed_in_order_with_a_summary(tmp_path: Path) -> None:
+    path = tmp_path / "in.orsrec"
+    with RecordingWriter(path) as writer:
+        for seq in range(30):
+            writer.append(make_frame(np.full((32, 48), seq, np.uint8), "rec", seq))
+    process = _run("--source", f"file:{path}", "--json", "--quiet")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["paths"]["process"]["frames"] == 30
+    assert summary["paths"]["process"]["drops"] == {"stale": 0}
+
+
+def test_live_source_with_recording_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    sock = tmp_path / "feed.sock"
+    recording = tmp_path / "out.orsrec"
+    engine = _run("--source", f"zmq+ipc://{sock}?bind=1&pattern=pull", "--record",
+                  str(recording), "--json", "--quiet")  # fmt: skip
+    sender = ZmqFrameSender(f"zmq+ipc://{sock}", pattern="push")
+    for seq in range(50):
+        sender.send(make_frame(np.full((64, 64), seq, np.uint8), "live", seq))
+        time.sleep(0.01)
+    sender.close()  # waits until every frame has left
+    time.sleep(0.5)
+    engine.send_signal(signal.SIGTERM)
+    out, err = engine.communicate(timeout=30)
+    assert engine.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["paths"]["record"]["frames"] == 50
+    assert summary["source"]["received"] == 50 and summary["source"]["malformed"] == 0
+    with RecordingReader(recording) as reader:
+        assert [frame.seq for frame in reader] == list(range(50))
+
+
+def test_unsupported_or_bad_sources_get_one_line() -> None:
+    for source in ("webrtc://127.0.0.1:8080", "zmq+tcp://nohost", "file:/does/not/exist"):
+        process = _run("--source", source)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 2, (source, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
