@@ -61,7 +61,8 @@ class IterableSource:
         self.exhausted = False
 
     def recv(self, timeout_s: float | None = None) -> Frame | None:
-        frame = next(self._frames, None)
+        """The next frame, or None once the frames are exhausted (``timeout_s`` is unused)."""
+        frame = None if self.exhausted else next(self._frames, None)
         if frame is None:
             self.exhausted = True
             return None

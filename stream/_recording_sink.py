@@ -12,6 +12,7 @@ from collections import deque
 from typing import Any, Final, Self
 
 from ._frame import Frame
+from ._pipeline import IterableSource
 from ._recording import RecordingReader, RecordingWriter, checked_parts, encoded_parts
 
 _log = logging.getLogger("orstream.stream")
@@ -20,7 +21,7 @@ DEFAULT_MAX_QUEUE_BYTES: Final = 256 * 1024 * 1024
 """Pixel bytes a :class:`RecordingSink` queues for the disk before ``write`` blocks."""
 
 
-class RecordingSource:
+class RecordingSource(IterableSource):
     """A pipeline source over a recording: every frame in file order, as fast as it is pulled.
 
     ``recv`` returns None and sets ``exhausted`` at the end of the file; pixels are views on
@@ -29,24 +30,13 @@ class RecordingSource:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.reader = RecordingReader(path)
-        self._frames = iter(self.reader)
-        self.received = 0
-        self.exhausted = False
-
-    def recv(self, timeout_s: float | None = None) -> Frame | None:
-        """The next frame, or None at the end of the recording (``timeout_s`` is unused)."""
-        frame = None if self.exhausted else next(self._frames, None)
-        if frame is None:
-            self.exhausted = True
-            return None
-        self.received += 1
-        return frame.stamp("recv")
+        super().__init__(self.reader)
 
     def stats(self) -> dict[str, Any]:
-        return {"received": self.received, **self.reader.stats()}
+        return {**super().stats(), **self.reader.stats()}
 
     def close(self) -> None:
-        self.exhausted = True
+        super().close()
         self.reader.close()
 
 
