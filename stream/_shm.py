@@ -5,12 +5,20 @@ POSIX shared-memory object (``/dev/shm/orstream-*``, mode 0600) and sends only t
 which names the slot; the receiver maps the object read-only and hands the pipeline a view:
 one copy on send, none on receive, and no frame-sized socket traffic.
 
-Each slot starts with a 64-byte slot header whose first 8 bytes are a generation counter
-(a seqlock): odd while the sender writes, even when the slot holds a whole frame. A receiver
-accepts a slot only if its generation equals the one in the message, and re-checks it when a
-frame has been used (:meth:`Frame.intact`): a slot the sender has since reused means the
-frame was overwritten and is dropped. The ring is for live (PUB/SUB) feeds, where dropping an
-old frame is the rule anyway; lossless feeds send their payloads on the socket.
+Layout (little-endian): a 64-byte segment header — a uint32 frame counter at 0 (a futex word
+the sender increments and wakes after each frame), the newest slot's offset (uint64 at 8) and
+generation (uint64 at 16) — then the slots. Each slot has :data:`SLOT_META_BYTES` of metadata
+— a generation counter (uint64 at 0, a seqlock: odd while the sender writes, even when the slot
+holds a whole frame), the length of the frame's wire header (uint32 at 8) and, from byte 64,
+that header's JSON — then the payload. A receiver accepts a slot only if its generation equals
+the expected one, and re-checks it when a frame has been used (:meth:`Frame.intact`): a slot
+the sender has since reused means the frame was overwritten and is dropped. The ring is for
+live (PUB/SUB) feeds, where dropping an old frame is the rule anyway; lossless feeds send their
+payloads on the socket.
+
+A :class:`ShmFollower` waits on the frame counter and reads the newest slot as soon as it is
+complete, header included, so that a receiver does not wait for the socket's copy of the
+header (which still arrives, for discovery and for receivers that do not follow).
 """
 
 from __future__ import annotations
@@ -28,8 +36,12 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from ._futex import futex_wait, futex_wake
+
 SHM_DIR: Final = Path("/dev/shm")
-SLOT_HEADER_BYTES: Final = 64
+SEGMENT_HEADER_BYTES: Final = 64
+SLOT_META_BYTES: Final = 64 + 16 * 1024
+"""Slot metadata before the payload: generation, header length, the header JSON (<= 16 KiB)."""
 DEFAULT_SLOTS: Final = 16
 SHM_MIN_BYTES: Final = 512 * 1024
 """Smaller payloads go on the socket: for them a ring saves little, and a fast sender of
@@ -37,6 +49,8 @@ small frames laps a 16-slot ring before a receiver reads it."""
 MAX_RING_BYTES: Final = 512 * 1024 * 1024
 _NAME_RE: Final = re.compile(r"^orstream-[A-Za-z0-9_-]{1,64}$")
 _GEN: Final = struct.Struct("<Q")
+_LEN: Final = struct.Struct("<I")
+_LATEST: Final = struct.Struct("<QQ")
 _MAX_MAPPED_SEGMENTS: Final = 8
 
 
@@ -60,39 +74,85 @@ class ShmRingWriter:
         if not shm_available():
             raise ShmError("shared memory needs /dev/shm (Linux); send payloads on the socket")
         self.slot_bytes = slot_bytes
-        self.stride = SLOT_HEADER_BYTES + (-(-slot_bytes // 64) * 64)
+        self.stride = SLOT_META_BYTES + (-(-slot_bytes // 64) * 64)
         self.slots = max(2, min(slots, MAX_RING_BYTES // self.stride))
         self.name = f"orstream-{os.getpid()}-{secrets.token_hex(6)}"
         self.path = SHM_DIR / self.name
+        size = SEGMENT_HEADER_BYTES + self.stride * self.slots
         fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
         try:
-            os.ftruncate(fd, self.stride * self.slots)
-            self._map = mmap.mmap(fd, self.stride * self.slots)
+            os.ftruncate(fd, size)
+            self._map = mmap.mmap(fd, size)
         finally:
             os.close(fd)
         np.frombuffer(self._map, np.uint8)[:] = 0  # fault every page in now, not on frame one
+        self._counter = np.frombuffer(self._map, np.uint32, 1, 0)
         self._generations = [0] * self.slots
         self._next = 0
 
-    def put(self, pixels: npt.NDArray[Any]) -> dict[str, Any]:
-        """Copy ``pixels`` (C-contiguous, at most ``slot_bytes``) into the next slot; returns
-        the reference for the header: ``{"segment", "offset", "nbytes", "gen"}``."""
+    def put(self, pixels: npt.NDArray[Any], header: bytes) -> dict[str, Any]:
+        """Copy ``pixels`` (C-contiguous, at most ``slot_bytes``) and the frame's wire
+        ``header`` (at most 16 KiB) into the next slot, then wake followers; returns the
+        reference for the socket's header: ``{"segment", "offset", "nbytes", "gen"}``."""
+        if len(header) > SLOT_META_BYTES - 64:
+            raise ShmError(f"header of {len(header)} B does not fit a slot")
         slot = self._next
         self._next = (slot + 1) % self.slots
-        base = slot * self.stride
+        base = SEGMENT_HEADER_BYTES + slot * self.stride
         gen = self._generations[slot] + 2
         _GEN.pack_into(self._map, base, gen - 1)  # odd: being written
-        offset = base + SLOT_HEADER_BYTES
+        _LEN.pack_into(self._map, base + 8, len(header))
+        self._map[base + 64 : base + 64 + len(header)] = header
+        offset = base + SLOT_META_BYTES
         dst = np.frombuffer(self._map, np.uint8, pixels.nbytes, offset)
         dst[:] = pixels.reshape(-1).view(np.uint8)
         _GEN.pack_into(self._map, base, gen)  # even: complete
         self._generations[slot] = gen
+        _LATEST.pack_into(self._map, 8, offset, gen)
+        self._counter[0] += 1
+        futex_wake(self._counter.ctypes.data)
         return {"segment": self.name, "offset": offset, "nbytes": pixels.nbytes, "gen": gen}
 
     def close(self) -> None:
         """Unlink the object; receivers' existing mappings stay valid until they unmap."""
         self.path.unlink(missing_ok=True)
+        del self._counter
         self._map.close()
+
+
+class ShmFollower:
+    """Follows one sender's ring: waits for the next frame and returns the newest slot's
+    header bytes and reference, without the socket. Linux only (:func:`futex_available`)."""
+
+    def __init__(self, reader: ShmReader, name: str) -> None:
+        if not _NAME_RE.match(name):
+            raise ShmError(f"{name!r} is not an orstream-* shared-memory name")
+        self.name = name
+        self._segment = reader.segment(name)
+        self._counter = np.frombuffer(self._segment, np.uint32, 1, 0)
+        self._seen = int(self._counter[0])
+
+    def wait(self, timeout_s: float) -> tuple[bytes, dict[str, Any]] | None:
+        """``(header JSON bytes, {"segment", "offset", "nbytes": None, "gen"})`` of the newest
+        complete frame once the sender has published a new one, or None after ``timeout_s``
+        (or when the slot was reused while it was read)."""
+        if int(self._counter[0]) == self._seen:
+            futex_wait(self._counter.ctypes.data, self._seen, timeout_s)
+        counter = int(self._counter[0])
+        if counter == self._seen:
+            return None
+        self._seen = counter
+        offset, gen = _LATEST.unpack_from(self._segment, 8)
+        base = offset - SLOT_META_BYTES
+        if not SEGMENT_HEADER_BYTES <= base < len(self._segment) - SLOT_META_BYTES:
+            return None
+        length = _LEN.unpack_from(self._segment, base + 8)[0]
+        if length > SLOT_META_BYTES - 64:
+            return None
+        header = self._segment[base + 64 : base + 64 + length]
+        if _GEN.unpack_from(self._segment, base)[0] != gen:
+            return None  # reused while we read: the next wake brings a newer frame
+        return header, {"segment": self.name, "offset": offset, "gen": gen}
 
 
 class ShmReader:
@@ -113,9 +173,9 @@ class ShmReader:
         expected = int(np.prod(shape)) * dtype.itemsize
         if nbytes != expected:
             raise ShmError(f"shm slot holds {nbytes} B but {dtype.name}{shape} needs {expected} B")
-        segment = self._segment(name)
-        gen_at = offset - SLOT_HEADER_BYTES
-        if offset % 64 or gen_at < 0 or offset + nbytes > len(segment):
+        segment = self.segment(name)
+        gen_at = offset - SLOT_META_BYTES
+        if offset % 64 or gen_at < SEGMENT_HEADER_BYTES or offset + nbytes > len(segment):
             raise ShmError(f"shm range {offset}+{nbytes} lies outside segment {name}")
         if _GEN.unpack_from(segment, gen_at)[0] != gen:
             raise ShmOverrunError("shm slot reused before the frame was read (receiver too slow)")
@@ -126,7 +186,8 @@ class ShmReader:
 
         return pixels, intact
 
-    def _segment(self, name: str) -> mmap.mmap:
+    def segment(self, name: str) -> mmap.mmap:
+        """The read-only mapping of segment ``name`` (mapped on first use)."""
         segment = self._maps.get(name)
         if segment is not None:
             self._maps.move_to_end(name)
@@ -146,6 +207,10 @@ class ShmReader:
         if len(self._maps) > _MAX_MAPPED_SEGMENTS:
             self._maps.popitem(last=False)  # frames still viewing it keep the mapping alive
         return segment
+
+    def names(self) -> list[str]:
+        """The segments mapped now."""
+        return list(self._maps)
 
     def close(self) -> None:
         self._maps.clear()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -119,30 +119,60 @@ def decode(
     if payload_buf.nbytes > max_payload_bytes:
         raise WireError("payload_size", f"payload {payload_buf.nbytes} B > {max_payload_bytes} B")
     header = parse_header(header_buf.tobytes())
-    dtype = np.dtype(header["dtype"]).newbyteorder("<")
-    shape: list[int] = header["shape"]
-    expected = math.prod(shape) * dtype.itemsize
-    if expected > max_payload_bytes:
-        raise WireError("payload_size", f"{header['dtype']}{shape} is {expected} B, over the limit")
-    lease = None
+    dtype, shape, expected = _pixel_format(header, max_payload_bytes)
     if header["shm"] is not None:
         if payload_buf.nbytes:
             raise WireError("shm", "a frame with 'shm' must have an empty payload part")
         if shm_reader is None:
             raise WireError("shm", "shared-memory frames are not accepted on this socket")
-        try:
-            pixels, lease = shm_reader.view(header["shm"], dtype, shape)
-        except ShmError as exc:
-            kind = "overrun" if isinstance(exc, ShmOverrunError) else "shm"
-            raise WireError(kind, str(exc)) from None
-    elif payload_buf.nbytes != expected:
+        return _frame(header, *_shm_view(shm_reader, header["shm"], dtype, shape))
+    if payload_buf.nbytes != expected:
         raise WireError(
             "payload_mismatch",
             f"payload is {payload_buf.nbytes} B but {header['dtype']}{shape} needs {expected} B",
         )
-    else:
-        pixels = np.frombuffer(parts[1], dtype=dtype).reshape(shape)
-        pixels.flags.writeable = False
+    pixels = np.frombuffer(parts[1], dtype=dtype).reshape(shape)
+    pixels.flags.writeable = False
+    return _frame(header, pixels, None)
+
+
+def decode_shm_slot(
+    header: bytes,
+    ref: dict[str, Any],
+    shm_reader: ShmReader,
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> Frame:
+    """Frame from a shared-memory slot read by a ``ShmFollower``: the wire header the sender
+    stored in the slot and the slot's reference (``nbytes`` comes from the header)."""
+    fields = parse_header(header)
+    dtype, shape, expected = _pixel_format(fields, max_payload_bytes)
+    return _frame(fields, *_shm_view(shm_reader, {**ref, "nbytes": expected}, dtype, shape))
+
+
+def _pixel_format(
+    header: dict[str, Any], max_payload_bytes: int
+) -> tuple[np.dtype[Any], list[int], int]:
+    dtype = np.dtype(header["dtype"]).newbyteorder("<")
+    shape: list[int] = header["shape"]
+    expected = math.prod(shape) * dtype.itemsize
+    if expected > max_payload_bytes:
+        raise WireError("payload_size", f"{header['dtype']}{shape} is {expected} B, over the limit")
+    return dtype, shape, expected
+
+
+def _shm_view(
+    shm_reader: ShmReader, ref: object, dtype: np.dtype[Any], shape: list[int]
+) -> tuple[npt.NDArray[Any], Callable[[], bool]]:
+    try:
+        return shm_reader.view(ref, dtype, shape)
+    except ShmError as exc:
+        kind = "overrun" if isinstance(exc, ShmOverrunError) else "shm"
+        raise WireError(kind, str(exc)) from None
+
+
+def _frame(
+    header: dict[str, Any], pixels: npt.NDArray[Any], lease: Callable[[], bool] | None
+) -> Frame:
     return Frame(
         pixels=pixels,
         stream_id=header["stream"],

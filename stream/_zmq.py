@@ -21,12 +21,14 @@ from ._curve import apply_curve
 from ._drops import DropCounter
 from ._endpoint import Endpoint, parse_endpoint
 from ._frame import Frame
-from ._shm import SHM_MIN_BYTES, ShmReader, ShmRingWriter
+from ._futex import futex_available
+from ._shm import SHM_DIR, SHM_MIN_BYTES, ShmError, ShmFollower, ShmReader, ShmRingWriter
 from ._wire import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     MAX_HEADER_BYTES,
     WireError,
     decode,
+    decode_shm_slot,
     encode_header,
     wire_pixels,
 )
@@ -39,6 +41,7 @@ even if the receive thread stalls, yet enough for a burst of frames from many st
 LOSSLESS_HWM: Final = 1000
 """Messages a lossless (PUSH/PULL) socket queues before the sender blocks."""
 _MAX_TRACKED_STREAMS: Final = 1024
+_MAX_FOLLOWERS: Final = 8
 
 _LINGER_MS: Final = {"pub": 500, "sub": 0, "push": 2000, "pull": 0}
 """How long close() waits for queued messages to leave: a live sender flushes its last frames
@@ -141,7 +144,8 @@ class ZmqFrameSender(_ZmqEndpointSocket):
             if self._ring is not None:
                 self._ring.close()
             self._ring = ShmRingWriter(pixels.nbytes)
-        self.send_parts([encode_header(frame, shm=self._ring.put(pixels)), b""])
+        ref = self._ring.put(pixels, encode_header(frame))
+        self.send_parts([encode_header(frame, shm=ref), b""])
 
     def send_parts(self, parts: list[Any]) -> None:
         """Send an already encoded ``[header, payload]`` message (replay sends stored bytes)."""
@@ -218,6 +222,10 @@ class ZmqFrameSource(_ZmqEndpointSocket):
             self._count_gap(frame)
             return frame.stamp("recv"), parts
 
+    def shm_segments(self) -> list[str]:
+        """Names of the shared-memory segments this source has received frames from."""
+        return self._shm.names() if self._shm is not None else []
+
     def _count_gap(self, frame: Frame) -> None:
         last = self._last_seq.get(frame.stream_id)
         if last is not None and frame.seq > last + 1:
@@ -243,12 +251,20 @@ class LatestFrameSource:
     are served oldest-pending first, so one fast stream cannot starve another. ``tap``, if
     given, sees every frame in arrival order in the receive thread (the lossless recording
     path hangs there) and must return quickly.
+
+    For a same-host shared-memory feed (``?shm=1`` on the sender) a follower thread per ring
+    waits on the ring itself and offers each new frame as soon as it is complete; the socket's
+    copy of the same frame, arriving later, is then recognised by its capture time and
+    skipped (counted in ``followed``; the tap still sees the socket's copy, in order).
     """
 
     def __init__(self, source: ZmqFrameSource, tap: Callable[[Frame], None] | None = None) -> None:
         self.source = source
         self.stale = 0
+        self.followed = 0
         self._pending: OrderedDict[str, Frame] = OrderedDict()
+        self._newest_ns: OrderedDict[str, int] = OrderedDict()
+        self._followers: dict[str, threading.Thread] = {}
         self._tap = tap
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -262,14 +278,68 @@ class LatestFrameSource:
                 continue
             if self._tap is not None:
                 self._tap(frame)
+            if frame.lease is not None and futex_available():
+                self._follow_new_segments()
             with self._cond:
-                if self._pending.pop(frame.stream_id, None) is not None:
-                    self.stale += 1
-                elif len(self._pending) >= _MAX_TRACKED_STREAMS:
-                    self._pending.popitem(last=False)
-                    self.stale += 1
-                self._pending[frame.stream_id] = frame
-                self._cond.notify()
+                self._offer(frame)
+
+    def _offer(self, frame: Frame) -> bool:
+        """Queue ``frame`` unless a newer or the same frame of its stream was offered; under
+        ``_cond``. True if queued."""
+        newest = self._newest_ns.get(frame.stream_id)
+        if newest is not None and frame.t_capture_ns <= newest:
+            if frame.t_capture_ns < newest:
+                self.stale += 1
+            return False
+        self._newest_ns[frame.stream_id] = frame.t_capture_ns
+        self._newest_ns.move_to_end(frame.stream_id)
+        if len(self._newest_ns) > _MAX_TRACKED_STREAMS:
+            self._newest_ns.popitem(last=False)
+        if self._pending.pop(frame.stream_id, None) is not None:
+            self.stale += 1
+        elif len(self._pending) >= _MAX_TRACKED_STREAMS:
+            self._pending.popitem(last=False)
+            self.stale += 1
+        self._pending[frame.stream_id] = frame
+        self._cond.notify()
+        return True
+
+    def _follow_new_segments(self) -> None:
+        for name in self.source.shm_segments():
+            if name not in self._followers and len(self._followers) < _MAX_FOLLOWERS:
+                thread = threading.Thread(
+                    target=self._follow, args=(name,), name="orstream-shm", daemon=True
+                )
+                self._followers[name] = thread
+                thread.start()
+
+    def _follow(self, name: str) -> None:
+        """Offer each frame of ring ``name`` as soon as the sender completes it; ends with the
+        pipeline or when the sender has removed the ring."""
+        reader = ShmReader()
+        try:
+            follower = ShmFollower(reader, name)
+        except ShmError:
+            return
+        idle = 0
+        while not self._stop.is_set():
+            got = follower.wait(0.1)
+            if got is None:
+                idle += 1
+                if idle % 10 == 0 and not (SHM_DIR / name).exists():
+                    break
+                continue
+            idle = 0
+            try:
+                frame = decode_shm_slot(*got, reader, self.source.max_payload_bytes)
+            except WireError:
+                continue  # reused while read, or a header this receiver refuses: the socket
+            frame.stamp("recv")
+            with self._cond:
+                if self._offer(frame):
+                    self.followed += 1
+        with self._cond:
+            self._followers.pop(name, None)
 
     def recv(self, timeout_s: float | None = None) -> Frame | None:
         """The newest frame of the stream waiting longest, or None after ``timeout_s``."""
@@ -279,12 +349,14 @@ class LatestFrameSource:
             return self._pending.popitem(last=False)[1]
 
     def stats(self) -> dict[str, Any]:
-        return {**self.source.stats(), "stale": self.stale}
+        return {**self.source.stats(), "stale": self.stale, "followed": self.followed}
 
     def close(self) -> None:
-        """Stop the receive thread and close the source; idempotent."""
+        """Stop the receive and follower threads and close the source; idempotent."""
         self._stop.set()
         self._thread.join()
+        for thread in list(self._followers.values()):
+            thread.join()
         self.source.close()
 
 

@@ -86,7 +86,7 @@ def test_a_lossless_pull_source_refuses_shared_memory_frames() -> None:
             "t_capture_ns": 1,
             "dtype": "uint8",
             "shape": [256, 256],
-            "shm": ring.put(pixels),
+            "shm": ring.put(pixels, b"{}"),
         }
     ).encode()
     with pytest.raises(WireError) as info:
@@ -115,7 +115,7 @@ def test_a_lossless_pull_source_refuses_shared_memory_frames() -> None:
 )
 def test_hostile_references_are_wire_errors(ref: object) -> None:
     ring = ShmRingWriter(1 << 16, slots=2)
-    ring.put(np.zeros((256, 256), np.uint8))
+    ring.put(np.zeros((256, 256), np.uint8), b"{}")
     if isinstance(ref, dict) and ref.get("segment") == "RING":
         ref = {**ref, "segment": ring.name}
     header = json.dumps(
@@ -140,3 +140,56 @@ def test_shm_needs_a_live_pub_sender_on_this_machine() -> None:
         ZmqFrameSender("zmq+tcp://127.0.0.1:0?bind=1&shm=1", pattern="push")
     with pytest.raises(ValueError, match="shm=1"):
         ZmqFrameSender("zmq+tcp://*:0?shm=1", pattern="pub")
+
+
+def test_a_follower_reads_the_newest_slot_header_and_pixels_without_the_socket() -> None:
+    from orstream.stream._futex import futex_available
+    from orstream.stream._shm import ShmFollower
+    from orstream.stream._wire import decode_shm_slot, encode_header
+
+    if not futex_available():
+        pytest.skip("needs Linux futexes")
+    ring = ShmRingWriter(1 << 20)
+    reader = ShmReader()
+    first = make_frame(np.full((512, 1024), 7, np.uint8), "s", 1, spacing_mm=(0.3, 0.3))
+    ring.put(first.pixels, encode_header(first))  # the segment exists before we follow it
+    follower = ShmFollower(reader, ring.name)
+    assert follower.wait(0.01) is None, "nothing new since we started following"
+    pixels = np.random.default_rng(1).integers(0, 255, (512, 1024), dtype=np.uint8)
+    second = make_frame(pixels, "s", 2, modality="us", spacing_mm=(0.3, 0.3))
+    ring.put(second.pixels, encode_header(second))
+    got = follower.wait(1.0)
+    assert got is not None
+    frame = decode_shm_slot(*got, reader)
+    assert frame.seq == 2 and frame.modality == "us" and frame.spacing_mm == (0.3, 0.3)
+    assert np.array_equal(frame.pixels, pixels) and frame.intact()
+    ring.close()
+
+
+def test_live_source_follows_the_ring_and_delivers_each_frame_once() -> None:
+    from orstream.stream import LatestFrameSource
+    from orstream.stream._futex import futex_available
+
+    if not futex_available():
+        pytest.skip("needs Linux futexes")
+    sender, source = _pair()
+    tapped: list[int] = []
+    live = LatestFrameSource(source, tap=lambda frame: tapped.append(frame.seq))
+    shown: list[int] = []
+    for seq in range(40):
+        value = (1000 + seq) % 256
+        sender.send(make_frame(np.full((512, 1024), value, np.uint8), "s", 1000 + seq))
+        frame = live.recv(2.0)
+        assert frame is not None and int(frame.pixels[0, 0]) == frame.seq % 256
+        shown.append(frame.seq)
+        time.sleep(0.01)
+    time.sleep(0.3)
+    while (frame := live.recv(0.05)) is not None:
+        shown.append(frame.seq)
+    stats = live.stats()
+    live.close()
+    sender.close()
+    assert shown == sorted(set(shown)), "no frame twice, none out of order"
+    assert shown[-1] == 1039
+    assert stats["followed"] > 0, "the follower delivered frames before the socket"
+    assert tapped == [1000 + seq for seq in range(40)], "the recording tap sees every frame once"
