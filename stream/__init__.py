@@ -3,6 +3,7 @@
 Imports nothing else of the project (see ARCHITECTURE.md).
 """
 
+from ._dicom import Cine, read_cine, read_png_folder
 from ._drops import DropCounter
 from ._endpoint import Endpoint, parse_endpoint
 from ._frame import Frame, Geometry, GeometryKind, Modality, make_frame
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "RECORDING_FORMAT_VERSION",
     "WIRE_VERSION",
+    "Cine",
     "DropCounter",
     "Endpoint",
     "Frame",
@@ -61,4 +63,6 @@ __all__ = [
     "install_stop_signals",
     "make_frame",
     "parse_endpoint",
+    "read_cine",
+    "read_png_folder",
 ]

@@ -1,0 +1,213 @@
+"""Pre/post-processing kernels: numpy (OpenCV) path, the same results through torch on the CPU
+(the array-API path a CuPy array takes), and property tests with hypothesis."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orstream import kernels as K  # noqa: N812
+from orstream.kernels import _prepost
+
+RNG = np.random.default_rng(7)
+
+
+def test_public_names_resolve() -> None:
+    mine = {"normalize", "crop", "resize", "scan_convert", "SectorMap", "argmax_labels",
+            "threshold", "largest_component", "contours", "subpixel_peak", "TipTracker",
+            "measure_clip", "lv_volume_discs_ml", "detect_ed_es"}  # fmt: skip
+    assert mine <= set(K.__all__)
+    assert all(hasattr(K, name) for name in K.__all__)
+
+
+# -- normalize, crop, resize ---------------------------------------------------------------------
+def test_normalize_scalar_and_per_channel() -> None:
+    x = RNG.integers(0, 256, (2, 3, 8, 9), dtype=np.uint8)
+    y = K.normalize(x, 0.5, 0.25)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    np.testing.assert_allclose(y, (x / 255.0 - 0.5) / 0.25, rtol=1e-5, atol=1e-5)
+    mean, std = [0.1, 0.2, 0.3], [0.5, 0.6, 0.7]
+    y = K.normalize(x, mean, std)
+    ref = (x / 255.0 - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+    yt = K.normalize(torch.from_numpy(x), mean, std)
+    assert isinstance(yt, torch.Tensor) and yt.dtype == torch.float32
+    np.testing.assert_allclose(yt.numpy(), y, rtol=1e-6)
+    with pytest.raises(ValueError, match="std"):
+        K.normalize(x, 0.0, 0.0)
+    with pytest.raises(ValueError, match="1 or 3"):
+        K.normalize(x, [0.1, 0.2], 1.0)
+
+
+def test_crop_is_a_view_and_clips() -> None:
+    x = RNG.integers(0, 256, (3, 40, 50), dtype=np.uint8)
+    c = K.crop(x, (10, 5, 20, 15))
+    assert c.shape == (3, 15, 20) and np.shares_memory(c, x)
+    np.testing.assert_array_equal(c, x[:, 5:20, 10:30])
+    assert K.crop(x, (-5, 30, 20, 20)).shape == (3, 10, 15)
+    with pytest.raises(ValueError, match="outside"):
+        K.crop(x, (60, 0, 10, 10))
+    assert K.crop(torch.from_numpy(x), (10, 5, 20, 15)).shape == (3, 15, 20)
+
+
+def test_resize_shapes_dtypes_and_backends() -> None:
+    x = RNG.integers(0, 256, (2, 3, 60, 80), dtype=np.uint8)
+    y = K.resize(x, (45, 70))
+    assert y.shape == (2, 3, 45, 70) and y.dtype == np.uint8
+    yt = K.resize(torch.from_numpy(x), (45, 70))
+    np.testing.assert_array_equal(yt.numpy(), y)
+    # integer "area" shrink is a block mean on every backend
+    a = K.resize(x.astype(np.float32), (30, 40), "area")
+    np.testing.assert_allclose(a, x.reshape(2, 3, 30, 2, 40, 2).mean(axis=(3, 5)), rtol=1e-6)
+    at = K.resize(torch.from_numpy(x.astype(np.float32)), (30, 40), "area")
+    np.testing.assert_allclose(at.numpy(), a, rtol=1e-6)
+    # non-integer area goes to OpenCV
+    assert K.resize(x, (25, 33), "area").shape == (2, 3, 25, 33)
+    assert K.resize(x, (60, 80)) is x
+
+
+def test_resize_labels_and_masks_nearest() -> None:
+    labels = RNG.integers(0, 4, (32, 32), dtype=np.uint8)
+    up = K.resize(labels, (96, 96), "nearest")
+    assert set(np.unique(up)) <= set(np.unique(labels))
+    np.testing.assert_array_equal(up[::3, ::3], labels)
+    mask = labels > 1
+    m = K.resize(mask, (64, 64), "nearest")
+    assert m.dtype == np.bool_ and m.shape == (64, 64)
+    with pytest.raises(ValueError, match="nearest"):
+        K.resize(mask, (64, 64), "linear")
+    with pytest.raises(ValueError, match="positive"):
+        K.resize(labels, (0, 5))
+
+
+# -- class maps ----------------------------------------------------------------------------------
+def test_softmax_argmax_confidence_threshold() -> None:
+    logits = RNG.normal(size=(2, 5, 16, 16)).astype(np.float32)
+    p = K.softmax(logits)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)
+    lab = K.argmax_labels(logits)
+    assert lab.dtype == np.uint8 and lab.shape == (2, 16, 16)
+    np.testing.assert_array_equal(lab, logits.argmax(axis=1))
+    conf = K.max_probability(p)
+    np.testing.assert_allclose(conf, p.max(axis=1))
+    lab_t = K.argmax_labels(torch.from_numpy(logits))
+    assert lab_t.dtype == torch.uint8
+    np.testing.assert_array_equal(lab_t.numpy(), lab)
+    np.testing.assert_allclose(K.softmax(torch.from_numpy(logits)).numpy(), p, rtol=1e-5)
+    t = K.threshold(p[:, 0], 0.5)
+    assert t.dtype == np.bool_ and np.array_equal(t, p[:, 0] > 0.5)
+
+
+def test_largest_component_and_contours() -> None:
+    m = np.zeros((40, 40), np.uint8)
+    m[2:6, 2:6] = 1  # 16 px
+    m[10:30, 12:20] = 3  # 160 px
+    m[35, 35] = 1
+    big = K.largest_component(m)
+    assert big.dtype == np.bool_ and big.sum() == 160 and big[15, 15]
+    assert K.largest_component(torch.from_numpy(m)).sum().item() == 160
+    assert not K.largest_component(np.zeros((8, 8), bool)).any()
+    diag = np.eye(6, dtype=bool)
+    assert K.largest_component(diag, 8).sum() == 6
+    assert K.largest_component(diag, 4).sum() == 1
+    cs = K.contours(m)
+    assert len(cs) == 3 and cs[0].dtype == np.int32 and cs[0].shape[1] == 2
+    x, y = cs[0][:, 0], cs[0][:, 1]
+    assert (x.min(), x.max(), y.min(), y.max()) == (12, 19, 10, 29)
+    assert K.contours(np.zeros((5, 5), bool)) == []
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        K.largest_component(np.zeros((2, 5, 5)))
+
+
+# -- sub-pixel peak ------------------------------------------------------------------------------
+def _gauss(h: int, w: int, cx: float, cy: float, sigma: float) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * sigma**2)).astype(np.float32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cx=st.floats(3.0, 60.0),
+    cy=st.floats(3.0, 44.0),
+    sigma=st.floats(0.8, 6.0),
+    amp=st.floats(0.1, 100.0),
+)
+def test_subpixel_peak_recovers_gaussian_centre(
+    cx: float, cy: float, sigma: float, amp: float
+) -> None:
+    hm = amp * _gauss(48, 64, cx, cy, sigma)
+    x, y, v = K.subpixel_peak(hm)
+    assert abs(x - cx) < 0.1 and abs(y - cy) < 0.1
+    assert v == pytest.approx(float(hm.max()))
+
+
+@settings(max_examples=30, deadline=None)
+@given(cx=st.floats(4.0, 58.0), cy=st.floats(4.0, 42.0), sigma=st.floats(1.0, 2.5))
+def test_subpixel_peak_centroid_and_torch(cx: float, cy: float, sigma: float) -> None:
+    hm = _gauss(48, 64, cx, cy, sigma)
+    x, y, _ = K.subpixel_peak(hm, "centroid")
+    assert abs(x - cx) < 0.25 and abs(y - cy) < 0.25
+    assert K.subpixel_peak(torch.from_numpy(hm)) == K.subpixel_peak(hm)
+
+
+def test_subpixel_peak_border_and_flat() -> None:
+    hm = np.zeros((10, 10), np.float32)
+    hm[0, 4] = 1.0
+    assert K.subpixel_peak(hm) == (4.0, 0.0, 1.0)
+    x, y, v = K.subpixel_peak(np.ones((5, 5)))
+    assert (x, y, v) == (0.0, 0.0, 1.0)
+
+
+# -- scan conversion -----------------------------------------------------------------------------
+def test_sector_map_geometry() -> None:
+    smap = K.SectorMap.fit(200, 96, 150.0, 80.0, (160, 200))
+    h, w = smap.shape
+    assert smap.map_x.shape == (h, w) and smap.inside.any()
+    # apex at the top centre; the deepest point of the centre beam is the full depth
+    assert smap.apex_px == ((w - 1) / 2, 0.0)
+    assert (h - 1) * smap.spacing_mm >= 150.0 - 1e-6
+    centre = round(smap.apex_px[0])
+    col = np.flatnonzero(smap.inside[:, centre])
+    assert col.max() * smap.spacing_mm == pytest.approx(150.0, abs=smap.spacing_mm)
+    # sector edges at +/- 40 degrees
+    ys, xs = np.nonzero(smap.inside)
+    ang = np.degrees(np.arctan2((xs - smap.apex_px[0]), ys + 1e-9))
+    assert ang.min() == pytest.approx(-40.0, abs=1.5) and ang.max() == pytest.approx(40.0, abs=1.5)
+    with pytest.raises(ValueError):
+        K.SectorMap.fit(200, 96, 150.0, 200.0, (160, 200))
+
+
+def test_scan_convert_backends_agree() -> None:
+    smap = K.SectorMap.fit(120, 64, 140.0, 75.0, (128, 128))
+    polar = RNG.random((120, 64)).astype(np.float32)
+    a = K.scan_convert(polar, smap)
+    b = _prepost._scan_convert_gather(polar, smap, 0.0)
+    np.testing.assert_allclose(a, b, atol=2e-3)
+    c = K.scan_convert(torch.from_numpy(polar), smap)
+    assert isinstance(c, torch.Tensor)
+    np.testing.assert_allclose(c.numpy(), b, atol=1e-6)
+    assert (a[~smap.inside] == 0).all()
+    u8 = (polar * 255).astype(np.uint8)
+    d = K.scan_convert(u8, smap, fill=7)
+    assert d.dtype == np.uint8 and (d[~smap.inside] == 7).all()
+    e = K.scan_convert(torch.from_numpy(np.stack([u8, u8])), smap, fill=7)
+    assert tuple(e.shape) == (2, 128, 128)
+    assert np.abs(e.numpy()[0].astype(int) - d.astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="n_samples"):
+        K.scan_convert(polar.T, smap)
+
+
+def test_scan_convert_puts_a_beam_at_its_angle() -> None:
+    smap = K.SectorMap.fit(100, 61, 100.0, 60.0, (101, 120))
+    polar = np.zeros((100, 61), np.float32)
+    polar[:, 45] = 1.0  # beam 45 of 61: -30 + 45 * 1 = +15 degrees
+    img = K.scan_convert(polar, smap)
+    ys, xs = np.nonzero(img > 0.5)
+    ang = np.degrees(np.arctan2(xs - smap.apex_px[0], ys - smap.apex_px[1] + 1e-9))
+    far = np.hypot(xs - smap.apex_px[0], ys) > 20
+    assert math.isclose(float(np.median(ang[far])), 15.0, abs_tol=0.7)
