@@ -278,6 +278,13 @@ def _natural(name: str) -> list[Any]:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
+def png_frame_paths(folder: Path) -> list[Path]:
+    """The ``*.png`` files of ``folder`` in frame order: by name, numbers compared as numbers."""
+    return sorted(
+        (f for f in folder.iterdir() if f.suffix.lower() == ".png"), key=lambda f: _natural(f.name)
+    )
+
+
 def read_png_folder(
     folder: str | Path, fps: float | None, spacing_mm: float | tuple[float, float] | None
 ) -> Cine:
@@ -301,9 +308,7 @@ def read_png_folder(
         )
         if not (sp[0] > 0 and sp[1] > 0):
             raise ValueError(f"spacing must be positive mm; got {spacing_mm}")
-    files = sorted(
-        (f for f in d.iterdir() if f.suffix.lower() == ".png"), key=lambda f: _natural(f.name)
-    )
+    files = png_frame_paths(d)
     if not files:
         raise ValueError(f"{d}: no .png frames in the folder")
     frames: list[npt.NDArray[Any]] = []
