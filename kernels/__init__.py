@@ -2,9 +2,19 @@
 
 Arrays in, arrays out: pre/post-processing with one code path for numpy, CuPy and torch
 (``_prepost``), tip tracking (``_track``), LV measurements on masks (``_cardiac``) and the
-cardiac cycle of a clip (``_cycle``). Imports nothing else of the project.
+cardiac cycle of a clip (``_cycle``), model backends behind one protocol (``_backends*``),
+the shipped models (``_models``) and segmentation training (``_train_seg``). Imports nothing
+else of the project.
 """
 
+from ._backends import (
+    BACKENDS,
+    Backend,
+    OnnxRuntimeBackend,
+    available_backends,
+    load_backend,
+)
+from ._backends_segment import dice_scores, segment, segment_images
 from ._cardiac import (
     FrameMeasurement,
     LVLandmarks,
@@ -26,6 +36,7 @@ from ._cycle import (
     measure_clip,
     summarize_clip,
 )
+from ._models import ModelSpec, available_models, load_model
 from ._prepost import (
     SectorMap,
     argmax_labels,
@@ -44,22 +55,31 @@ from ._prepost import (
 from ._track import TipTracker, TrackerConfig
 
 __all__ = [
+    "BACKENDS",
+    "Backend",
     "BeatMeasurement",
     "ClipMeasurement",
     "CycleEvents",
     "FrameMeasurement",
     "LVLandmarks",
+    "ModelSpec",
+    "OnnxRuntimeBackend",
     "SectorMap",
     "TipTracker",
     "TrackerConfig",
     "argmax_labels",
+    "available_backends",
+    "available_models",
     "beats",
     "contours",
     "crop",
     "detect_ed_es",
+    "dice_scores",
     "dominant_period_frames",
     "gaussian_smooth",
     "largest_component",
+    "load_backend",
+    "load_model",
     "lv_area_mm2",
     "lv_landmarks",
     "lv_volume_area_length_ml",
@@ -71,6 +91,8 @@ __all__ = [
     "normalize",
     "resize",
     "scan_convert",
+    "segment",
+    "segment_images",
     "softmax",
     "subpixel_peak",
     "summarize_clip",

@@ -1,0 +1,146 @@
+"""Segmentation with any backend on images of any size: grey, letterbox, run, back to size.
+
+An image of any shape is made grey (uint8), padded to a square with black (so the anatomy
+keeps its aspect ratio: the models are trained on square sector images), resized to the
+model's input, normalised and run in batches; the logits are resized back (bilinear) to the
+padded square, cropped to the image and arg-maxed. The masks are uint8 class indices at the
+image's own size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ._backends import Backend
+
+U8 = npt.NDArray[np.uint8]
+
+
+def to_grey(pixels: npt.ArrayLike) -> U8:
+    """uint8 (H, W) grey of (H, W) or (H, W, 1|3|4) pixels (RGB order for colour).
+
+    uint8 stays as is; other integer dtypes and floats are scaled so their maximum is 255
+    (an all-zero image stays zero). ValueError for any other shape.
+    """
+    arr = np.asarray(pixels)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    if arr.ndim == 3 and arr.shape[2] in (3, 4):
+        if arr.dtype != np.uint8:
+            arr = _to_u8(arr)
+        code = cv2.COLOR_RGB2GRAY if arr.shape[2] == 3 else cv2.COLOR_RGBA2GRAY
+        return np.ascontiguousarray(cv2.cvtColor(np.ascontiguousarray(arr), code))
+    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 2:
+        raise ValueError(f"expected a 2-D grey or RGB image; got an array of shape {arr.shape}")
+    return np.ascontiguousarray(arr if arr.dtype == np.uint8 else _to_u8(arr))
+
+
+def _to_u8(arr: npt.NDArray[Any]) -> U8:
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"cannot read pixels of dtype {arr.dtype} as an image")
+    x = arr.astype(np.float32)
+    top = float(np.nanmax(x)) if x.size else 0.0
+    scale = 255.0 / top if top > 0 else 0.0
+    out: U8 = np.clip(np.nan_to_num(x * scale), 0, 255).astype(np.uint8)
+    return out
+
+
+def letterbox(image: U8) -> tuple[U8, tuple[int, int]]:
+    """(square uint8 image, (top, left) offset of ``image`` in it): black padding, centred."""
+    h, w = image.shape
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    if h == w:
+        return image, (0, 0)
+    square = np.zeros((side, side), np.uint8)
+    square[top : top + h, left : left + w] = image
+    return square, (top, left)
+
+
+def _chunks(items: Iterable[U8], size: int) -> Iterator[list[U8]]:
+    chunk: list[U8] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def logits_to_mask(logits: npt.NDArray[np.float32], shape: tuple[int, int]) -> U8:
+    """uint8 (H, W) arg-max mask of float32 (K, h, w) logits resized (bilinear) so that the
+    letterboxed square of an image of ``shape`` (H, W) fits, then cropped to the image."""
+    h, w = shape
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    k = logits.shape[0]
+    hwk = np.ascontiguousarray(logits.transpose(1, 2, 0))
+    if hwk.shape[:2] != (side, side):
+        hwk = np.asarray(cv2.resize(hwk, (side, side), interpolation=cv2.INTER_LINEAR), np.float32)
+    crop = hwk.reshape(side, side, k)[top : top + h, left : left + w]
+    return np.ascontiguousarray(np.argmax(crop, axis=2).astype(np.uint8))
+
+
+def segment_images(
+    backend: Backend, images: Iterable[npt.ArrayLike], *, batch_size: int = 16
+) -> Iterator[U8]:
+    """uint8 (H, W) class-index masks, one per image, each at its image's own size.
+
+    ``images``: any iterable of (H, W) or (H, W, 3) arrays (see :func:`to_grey`); they are
+    pulled lazily, ``batch_size`` at a time, so a long clip never sits in memory whole.
+    """
+    model = backend.model
+    in_h, in_w = model.input_size
+    greys = (to_grey(image) for image in images)
+    for chunk in _chunks(greys, max(1, batch_size)):
+        shapes = [g.shape for g in chunk]
+        resized = []
+        for grey in chunk:
+            square, _ = letterbox(grey)
+            if square.shape != (in_h, in_w):
+                interp = cv2.INTER_AREA if square.shape[0] > in_h else cv2.INTER_LINEAR
+                square = np.asarray(
+                    cv2.resize(square, (in_w, in_h), interpolation=interp), np.uint8
+                )
+            resized.append(square)
+        logits = backend.run(model.preprocess(np.stack(resized)))
+        for item, shape in zip(logits, shapes, strict=True):
+            yield logits_to_mask(item, (int(shape[0]), int(shape[1])))
+
+
+def segment(backend: Backend, image: npt.ArrayLike) -> U8:
+    """uint8 (H, W) class-index mask of one image (see :func:`segment_images`)."""
+    return next(segment_images(backend, [image], batch_size=1))
+
+
+def dice_scores(
+    pred: npt.ArrayLike, truth: npt.ArrayLike, n_classes: int
+) -> npt.NDArray[np.float64]:
+    """Dice per foreground class, float64 (N, K-1), of integer masks (N, H, W) or (H, W);
+    NaN where a class is absent from both (the pure-function twin of MONAI's DiceMetric)."""
+    p, t = np.asarray(pred), np.asarray(truth)
+    if p.shape != t.shape:
+        raise ValueError(f"prediction {p.shape} and truth {t.shape} differ in shape")
+    if p.ndim == 2:
+        p, t = p[None], t[None]
+    out = np.full((len(p), n_classes - 1), np.nan)
+    for c in range(1, n_classes):
+        pc = (p == c).reshape(len(p), -1)
+        tc = (t == c).reshape(len(t), -1)
+        inter = np.count_nonzero(pc & tc, axis=1)
+        total = np.count_nonzero(pc, axis=1) + np.count_nonzero(tc, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, c - 1] = np.where(total > 0, 2.0 * inter / np.maximum(total, 1), np.nan)
+    return out
+
+
+def mask_dice(a: npt.ArrayLike, b: npt.ArrayLike, n_classes: int) -> float:
+    """Mean over classes present of :func:`dice_scores` of two masks (backend parity)."""
+    scores = dice_scores(a, b, n_classes)
+    return float(np.nanmean(scores)) if np.isfinite(scores).any() else 1.0

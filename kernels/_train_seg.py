@@ -1,0 +1,268 @@
+"""Segmentation training: MONAI network, DiceCE loss, AdamW, warm-up + cosine schedule, seeded.
+
+The data come from the caller (kernels imports nothing else of the project): ``train_batches``
+is a callable ``epoch -> iterable of (x, y)`` with x float32 (B, C, H, W) normalised images and
+y integer (B, H, W) class indices, and ``val_batches`` a re-iterable of the same. Validation
+Dice (MONAI ``DiceMetric``) after each epoch picks the best weights, which the result keeps
+(and ``checkpoint`` saves). ``export_onnx`` writes the ONNX that the backends run and checks
+it against torch. Progress goes to stderr. Needs torch and MONAI (``orstream[train]``).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from ._train_progress import Progress
+
+if TYPE_CHECKING:
+    import torch
+
+Batch = tuple[npt.NDArray[np.float32], npt.NDArray[np.integer[Any]]]
+"""x float32 (B, C, H, W) normalised images; y integer (B, H, W) class indices."""
+
+
+@dataclass(frozen=True)
+class SegTrainConfig:
+    """Hyper-parameters: ``epochs``; ``lr`` peak AdamW learning rate (per step, reached after
+    ``warmup_steps`` linear steps, then cosine to ``lr * final_lr_fraction``); ``weight_decay``;
+    ``seed`` for torch's RNG (weights init); ``threads`` torch intra-op threads."""
+
+    epochs: int = 12
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    final_lr_fraction: float = 0.02
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.lr <= 0 or self.threads < 1 or self.warmup_steps < 0:
+            raise ValueError(f"bad training config {self}: epochs, lr, threads must be positive")
+
+
+@dataclass
+class EpochRecord:
+    """One epoch: mean training loss, validation Dice per foreground class and their mean,
+    learning rate at the end, wall time (s) and training throughput (samples/s)."""
+
+    epoch: int
+    train_loss: float
+    val_dice: list[float]
+    val_mean_dice: float
+    lr: float
+    seconds: float
+    samples_per_s: float
+
+
+@dataclass
+class TrainResult:
+    """The network with the best validation weights (eval mode), the epoch they come from
+    (1-based), their mean validation Dice, and every epoch's record."""
+
+    network: Any
+    best_epoch: int
+    best_dice: float
+    history: list[EpochRecord] = field(default_factory=list)
+
+    def history_json(self) -> list[dict[str, Any]]:
+        return [asdict(r) for r in self.history]
+
+
+def _lr_lambda(config: SegTrainConfig, total_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        span = max(1, total_steps - config.warmup_steps)
+        t = min(1.0, (step - config.warmup_steps) / span)
+        low = config.final_lr_fraction
+        return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return factor
+
+
+def validation_dice(network: Any, batches: Iterable[Batch], n_classes: int) -> list[float]:
+    """Mean Dice per foreground class (MONAI ``DiceMetric``, classes 1..K-1) of ``network``'s
+    argmax over ``batches``; images where a class is absent from both truth and prediction do
+    not count for that class (NaN if it never appears)."""
+    import torch
+    from monai.metrics.meandice import DiceMetric
+
+    metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
+    was_training = network.training
+    network.eval()
+    with torch.inference_mode():
+        for x, y in batches:
+            logits = network(torch.from_numpy(x))
+            pred = torch.nn.functional.one_hot(logits.argmax(1), n_classes).permute(0, 3, 1, 2)
+            truth = torch.nn.functional.one_hot(torch.from_numpy(y).long(), n_classes)
+            metric(y_pred=pred, y=truth.permute(0, 3, 1, 2))
+    network.train(was_training)
+    scores = metric.aggregate()
+    assert isinstance(scores, torch.Tensor)
+    return [float(v) for v in scores.cpu().numpy()]
+
+
+def train_segmentation(
+    network: Any,
+    train_batches: Callable[[int], Iterable[Batch]],
+    val_batches: Iterable[Batch],
+    *,
+    n_classes: int,
+    steps_per_epoch: int,
+    config: SegTrainConfig | None = None,
+    checkpoint: Path | None = None,
+    progress: TextIO | None = sys.stderr,
+) -> TrainResult:
+    """Train ``network`` (a ``torch.nn.Module`` giving (B, K, H, W) logits) in place.
+
+    Each epoch takes at most ``steps_per_epoch`` batches from ``train_batches(epoch)`` (epoch
+    0-based), then scores ``val_batches``; the best mean validation Dice wins (its state dict
+    is saved to ``checkpoint`` when given). Loss: MONAI ``DiceCELoss`` (softmax, one-hot
+    truth). Returns the network with the best weights, in eval mode.
+    """
+    import torch
+    from monai.losses.dice import DiceCELoss
+
+    config = config or SegTrainConfig()
+    if steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be >= 1; got {steps_per_epoch}")
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    optimizer = torch.optim.AdamW(
+        network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    total = config.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total))
+    best_state: dict[str, torch.Tensor] | None = None
+    result = TrainResult(network=network, best_epoch=0, best_dice=-1.0)
+    bar = Progress(total, stream=progress)
+    for epoch in range(config.epochs):
+        network.train()
+        t0, seen, loss_sum, steps = time.perf_counter(), 0, 0.0, 0
+        for x, y in train_batches(epoch):
+            xt = torch.from_numpy(x)
+            yt = torch.from_numpy(np.asarray(y, dtype=np.int64))[:, None]
+            loss = loss_fn(network(xt), yt)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            steps += 1
+            seen += len(x)
+            loss_sum += float(loss.detach())
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
+            bar.update(
+                f"epoch {epoch + 1}/{config.epochs} loss {loss_sum / steps:.4f} "
+                f"{rate:.0f} samples/s"
+            )
+            if steps >= steps_per_epoch:
+                break
+        if steps == 0:
+            raise ValueError(f"train_batches({epoch}) gave no batch")
+        train_s = time.perf_counter() - t0
+        dice = validation_dice(network, val_batches, n_classes)
+        valid = [d for d in dice if not math.isnan(d)]
+        mean = float(np.mean(valid)) if valid else float("nan")
+        record = EpochRecord(
+            epoch=epoch + 1,
+            train_loss=loss_sum / steps,
+            val_dice=dice,
+            val_mean_dice=mean,
+            lr=float(scheduler.get_last_lr()[0]),
+            seconds=time.perf_counter() - t0,
+            samples_per_s=seen / max(train_s, 1e-9),
+        )
+        result.history.append(record)
+        improved = mean > result.best_dice
+        if improved:
+            result.best_dice, result.best_epoch = mean, epoch + 1
+            best_state = copy.deepcopy(network.state_dict())
+            if checkpoint is not None:
+                checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(best_state, checkpoint)
+        bar.line(
+            f"epoch {epoch + 1}/{config.epochs}: loss {record.train_loss:.4f}, val Dice "
+            f"{' '.join(f'{d:.3f}' for d in dice)} (mean {mean:.4f}){' *' if improved else ''}, "
+            f"{record.seconds:.0f} s"
+        )
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    network.eval()
+    return result
+
+
+def export_onnx(
+    network: Any,
+    path: Path,
+    input_size: tuple[int, int],
+    *,
+    in_channels: int = 1,
+    opset: int = 18,
+    verify: bool = True,
+    tolerance: float = 1e-3,
+) -> float:
+    """Write ``network`` as ONNX (opset ``opset``, input "image" float32 (N, C, H, W) with a
+    dynamic batch N, output "logits" (N, K, H, W)) and return the max abs logit difference
+    between ONNX Runtime and torch on a seeded random batch of 2 (RuntimeError above
+    ``tolerance``). Weights stay unfused, one initializer per state-dict entry under its torch
+    name (the torch backend loads them back); ONNX Runtime fuses at load time."""
+    import torch
+
+    network = network.eval()
+    h, w = input_size
+    generator = torch.Generator().manual_seed(0)
+    sample = torch.rand(2, in_channels, h, w, generator=generator)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    quiet = [logging.getLogger(n) for n in ("torch.onnx", "onnx_ir", "onnxscript")]
+    levels = [q.level for q in quiet]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for q in quiet:
+            q.setLevel(logging.ERROR)
+        try:
+            _export(torch, network, sample, path, opset)
+        finally:
+            for q, level in zip(quiet, levels, strict=True):
+                q.setLevel(level)
+    if not verify:
+        return float("nan")
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"image": sample.numpy()})[0]
+    with torch.inference_mode():
+        want = network(sample).numpy()
+    diff = float(np.max(np.abs(got - want)))
+    if not diff <= tolerance:
+        raise RuntimeError(f"ONNX export of {path.name} differs from torch by {diff:.2e}")
+    return diff
+
+
+def _export(torch: Any, network: Any, sample: Any, path: Path, opset: int) -> None:
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    torch.onnx.export(
+        network,
+        (sample,),
+        str(path),
+        dynamo=True,
+        opset_version=opset,
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_shapes=({0: batch},),
+        optimize=False,
+        external_data=False,
+        verbose=False,
+    )

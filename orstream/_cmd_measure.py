@@ -1,0 +1,186 @@
+"""``orstream measure``: echo measurements on a clip (DICOM, PNG folder or recording).
+
+The echo-lv model segments the LV cavity in every frame; the kernels measure area, volume
+(method of discs, 20 discs; area-length beside it), find ED and ES, and give per-beat EDV, ESV
+and EF, their means over beats and the heart rate. JSON on stdout with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import UsageError
+from ._report import write_report
+from .kernels import ClipMeasurement, load_backend, measure_clip, segment_images
+from .stream import Cine, RecordingReader, read_cine, read_png_folder
+from .stream._dicom import png_frame_paths
+
+MODEL = "echo-lv"
+METHOD = "single-plane method of discs (20 discs) on echo-lv LV cavity masks"
+
+
+def load_clip(
+    path_text: str, fps: float | None, spacing_mm: float | None
+) -> tuple[Cine, list[str]]:
+    """The clip and the mask file name of each frame; ``fps`` and ``spacing_mm`` override."""
+    path = Path(path_text.removeprefix("file:"))
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or folder")
+    spacing = None if spacing_mm is None else (spacing_mm, spacing_mm)
+    if path.is_dir():
+        if fps is None or spacing is None:
+            raise UsageError(f"{path}: a folder of PNG frames needs --fps and --spacing-mm")
+        cine = read_png_folder(path, fps, spacing)
+        return cine, [p.name for p in png_frame_paths(path)]
+    if path_text.startswith("file:") or path.suffix == ".orsrec":
+        cine = _recording_clip(path)
+    else:
+        cine = read_cine(path)
+    cine = Cine(
+        frames=cine.frames,
+        spacing_mm=spacing or cine.spacing_mm,
+        fps=fps or cine.fps,
+        source=cine.source,
+        notes=cine.notes,
+    )
+    return cine, [f"{i:04d}.png" for i in range(len(cine.frames))]
+
+
+def _recording_clip(path: Path) -> Cine:
+    with RecordingReader(path) as reader:
+        frames = list(reader)
+    if not frames:
+        raise ValueError(f"{path}: the recording holds no frames")
+    greys = [_grey(f.pixels) for f in frames]
+    if len({g.shape for g in greys}) != 1:
+        raise ValueError(f"{path}: frames of different sizes cannot form one clip")
+    times = np.array([f.t_capture_ns for f in frames], np.float64)
+    span_s = (times[-1] - times[0]) / 1e9
+    fps = (len(frames) - 1) / span_s if len(frames) > 1 and span_s > 0 else None
+    return Cine(np.stack(greys), frames[0].spacing_mm, fps, f"recording {path.name}")
+
+
+def _grey(pixels: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    image = np.asarray(pixels)
+    if image.ndim == 3:
+        image = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
+    if image.dtype != np.uint8:
+        top = float(image.max()) or 1.0
+        image = np.clip(image.astype(np.float32) * (255.0 / top), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(image)
+
+
+def measure(cine: Cine, backend: str = "auto") -> tuple[ClipMeasurement, list[Any]]:
+    """Measurements of ``cine`` and its (H, W) uint8 LV masks (1 = cavity)."""
+    if cine.spacing_mm is None:
+        raise UsageError(f"{cine.source}: no pixel spacing in the file; give --spacing-mm")
+    if not cine.fps:
+        raise UsageError(f"{cine.source}: no frame rate in the file; give --fps")
+    model = load_backend(MODEL, backend)
+    lv_class = model.model.class_names.index("lv_cavity")
+    masks = [(mask == lv_class).astype(np.uint8) for mask in segment_images(model, cine.frames)]
+    return measure_clip(masks, cine.spacing_mm, cine.fps), masks
+
+
+def to_document(result: ClipMeasurement, cine: Cine) -> dict[str, Any]:
+    """The command's JSON: the contract's keys first, the kernels' details after them."""
+    clip = result.to_json()
+    return {
+        "frames": [
+            {
+                "index": f["index"],
+                "t_s": f["t_s"],
+                "lv_area_mm2": f["area_mm2"],
+                "lv_volume_ml": f["volume_discs_ml"],
+                "quality": f["flags"] or ["ok"],
+            }
+            for f in clip["frames"]
+        ],
+        "beats": [
+            {
+                "ed_frame": b["ed_index"],
+                "es_frame": b["es_index"],
+                "edv_ml": b["edv_ml"],
+                "esv_ml": b["esv_ml"],
+                "ef": b["ef"],
+                "quality": b["flags"] or ["ok"],
+            }
+            for b in clip["beats"]
+        ],
+        "ef": clip["ef"],
+        "heart_rate_bpm": clip["hr_bpm"],
+        "method": METHOD,
+        "edv_ml": clip["edv_ml"],
+        "esv_ml": clip["esv_ml"],
+        "ef_area_length": clip["ef_area_length"],
+        "fps": cine.fps,
+        "spacing_mm": list(cine.spacing_mm) if cine.spacing_mm else None,
+        "input": cine.source,
+        "notes": list(cine.notes),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    cine, names = load_clip(args.input, args.fps, args.spacing_mm)
+    result, masks = measure(cine, args.backend)
+    if args.masks_out:
+        out = Path(args.masks_out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, mask in zip(names, masks, strict=True):
+            if not cv2.imwrite(str(out / name), mask * np.uint8(255)):
+                raise OSError(f"cannot write {out / name}")
+    document = to_document(result, cine)
+    if args.report:
+        write_report(Path(args.report), document, cine.frames, masks)
+    if args.json:
+        print(json.dumps(document, indent=2, allow_nan=False))
+    else:
+        _print(document)
+    return 0
+
+
+def _print(d: dict[str, Any]) -> None:
+    ef = "-" if d["ef"] is None else f"{d['ef'] * 100:.0f} %"
+    hr = "-" if d["heart_rate_bpm"] is None else f"{d['heart_rate_bpm']:.0f} bpm"
+    print(f"{d['input']}: {len(d['frames'])} frames at {d['fps']:.1f} fps; EF {ef}, HR {hr}")
+    for i, b in enumerate(d["beats"], 1):
+        print(
+            f"  beat {i}: ED frame {b['ed_frame']} ({b['edv_ml']} ml), ES frame {b['es_frame']} "
+            f"({b['esv_ml']} ml), EF {b['ef']}  {' '.join(b['quality'])}"
+        )
+    print(f"method: {d['method']}")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "measure", help="echo measurements on a clip: LV area and volume, EF, heart rate"
+    )
+    parser.add_argument("input", help="multi-frame ultrasound DICOM, folder of PNGs, recording")
+    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    parser.add_argument("--masks-out", metavar="DIR", help="one LV mask PNG per frame (255 = LV)")
+    parser.add_argument("--report", metavar="PATH.html", help="an HTML report for the echo lab")
+    parser.add_argument("--fps", type=_positive, help="frames per second (overrides the file)")
+    parser.add_argument(
+        "--spacing-mm", type=_positive, help="pixel spacing in mm (overrides the file)"
+    )
+    parser.add_argument(
+        "--backend", default="auto", choices=("auto", "onnxruntime", "torch", "tensorrt")
+    )
+    parser.set_defaults(func=run)

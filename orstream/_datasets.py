@@ -1,0 +1,321 @@
+"""Simulator-backed segmentation datasets, augmentation and the training recipe of each model.
+
+Echo (model ``echo-lv``): :class:`~orstream.sim.EchoSimulator` with ``randomize=True`` (scanner
+settings, probe pose, anatomy, EF and heart rate drawn from the seed), views A4C and A2C
+alternating by seed, frames at random instants over about three cycles. Seeds never overlap
+between splits: ``SPLIT_SEEDS`` gives each split its own range, so validation and test frames
+come from anatomies the training never saw. On top of the simulator's own randomisation,
+:func:`augment` imitates other scanners and displays: affine (scale, rotation, shift), sector
+cropping, gain, gamma and depth-gain ramps, haze, blur, resolution loss, noise, JPEG artefacts
+and burned-in text.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Final, TextIO
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from .kernels._models import normalize
+from .kernels._train_progress import Progress
+from .sim import EchoSimulator
+from .sim._heart import LABEL_NAMES
+
+SPLIT_SEEDS: Final = {"train": 1_000_000, "val": 2_000_000, "test": 3_000_000}
+"""First simulator seed of each split; a split of n seeds uses [base, base + n)."""
+ECHO_VIEWS: Final = ("a4c", "a2c")
+ECHO_FRAME_RANGE: Final = 150
+"""Frames are drawn from [0, 150) at 50 frames/s: 3 s, at least 2.5 cardiac cycles."""
+
+U8 = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class SegSet:
+    """Rendered frames: ``images`` uint8 (N, H, W), ``labels`` uint8 (N, H, W) class indices,
+    and per frame the simulator ``seeds`` (N,), ``views`` and ``frames`` (N,) indices."""
+
+    images: U8
+    labels: U8
+    seeds: npt.NDArray[np.int64]
+    views: tuple[str, ...]
+    frames: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass(frozen=True)
+class SegRecipe:
+    """How a model is trained: its input size (H, W), class names, MONAI architecture,
+    normalisation, the views it sees, and a one-line description for its sidecar."""
+
+    name: str
+    input_size: tuple[int, int]
+    class_names: tuple[str, ...]
+    architecture: dict[str, Any]
+    normalization: dict[str, Any]
+    views: tuple[str, ...]
+    description: str
+    render_sizes: tuple[int, ...] = field(default=(112, 112, 128, 160))
+    """Training frames are rendered at one of these square sizes (drawn per seed) and resized
+    to the input: speckle and resolution vary as between scanners."""
+
+
+ECHO_LV: Final = SegRecipe(
+    name="echo-lv",
+    input_size=(112, 112),
+    class_names=LABEL_NAMES,
+    architecture={
+        "network": "UNet",
+        "args": {
+            "channels": [12, 24, 48, 96, 192],
+            "strides": [2, 2, 2, 2],
+            "num_res_units": 2,
+            "norm": "batch",
+        },
+    },
+    normalization={"kind": "p99", "floor": 8.0, "clip": 2.0},
+    views=ECHO_VIEWS,
+    description="LV cavity, LV myocardium, RV, LA and RA in apical 4- and 2-chamber echo "
+    "(B-mode, grey), trained on the orstream echo simulator with domain randomization",
+)
+RECIPES: Final = {ECHO_LV.name: ECHO_LV}
+
+
+def recipe(name: str) -> SegRecipe:
+    """The training recipe of model ``name``; ValueError lists the known ones."""
+    if name not in RECIPES:
+        raise ValueError(f"no training recipe for model {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def _render_seed(
+    args: tuple[int, str, tuple[int, ...], int, tuple[int, int]],
+) -> tuple[list[U8], list[U8], list[int]]:
+    seed, view, sizes, per_seed, out_size = args
+    rng = np.random.default_rng([seed, 0x5E6])
+    side = int(rng.choice(sizes))
+    sim = EchoSimulator(seed, view=view, size=(side, side), randomize=True)
+    frames = sorted(int(f) for f in rng.choice(ECHO_FRAME_RANGE, per_seed, replace=False))
+    images, labels = [], []
+    for index in frames:
+        frame = sim.render(index)
+        image, label = frame.image, frame.labels
+        if (side, side) != out_size:
+            image = np.asarray(cv2.resize(image, out_size[::-1], interpolation=cv2.INTER_AREA))
+            label = np.asarray(cv2.resize(label, out_size[::-1], interpolation=cv2.INTER_NEAREST))
+        images.append(image)
+        labels.append(label)
+    return images, labels, frames
+
+
+def render_echo(
+    split: str,
+    n_seeds: int,
+    *,
+    size: tuple[int, int] = (112, 112),
+    frames_per_seed: int = 2,
+    render_sizes: tuple[int, ...] | None = None,
+    views: tuple[str, ...] = ECHO_VIEWS,
+    workers: int = 1,
+    progress: TextIO | None = sys.stderr,
+) -> SegSet:
+    """``n_seeds * frames_per_seed`` echo frames of ``split`` ("train", "val", "test").
+
+    Seed ``SPLIT_SEEDS[split] + j`` renders view ``views[j % len(views)]`` at a square size
+    drawn from ``render_sizes`` (default: ``size`` itself), resized to ``size`` (H, W) (area
+    for images, nearest for labels). Deterministic: the same arguments give the same frames.
+    ``workers`` > 1 renders in that many processes.
+    """
+    if split not in SPLIT_SEEDS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLIT_SEEDS)}")
+    if n_seeds < 1 or not 1 <= frames_per_seed <= ECHO_FRAME_RANGE:
+        raise ValueError(f"need n_seeds >= 1 and 1 <= frames_per_seed <= {ECHO_FRAME_RANGE}")
+    sizes = render_sizes or (size[0],)
+    base = SPLIT_SEEDS[split]
+    jobs = [(base + j, views[j % len(views)], sizes, frames_per_seed, size) for j in range(n_seeds)]
+    bar = Progress(n_seeds, stream=progress)
+    images: list[U8] = []
+    labels: list[U8] = []
+    seeds: list[int] = []
+    out_views: list[str] = []
+    frames: list[int] = []
+
+    def collect(
+        job: tuple[int, str, Any, Any, Any], got: tuple[list[U8], list[U8], list[int]]
+    ) -> None:
+        images.extend(got[0])
+        labels.extend(got[1])
+        frames.extend(got[2])
+        seeds.extend([job[0]] * len(got[2]))
+        out_views.extend([job[1]] * len(got[2]))
+        bar.update(f"rendering {split} frames")
+
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for job, got in zip(jobs, pool.map(_render_seed, jobs, chunksize=16), strict=True):
+                collect(job, got)
+    else:
+        for job in jobs:
+            collect(job, _render_seed(job))
+    return SegSet(
+        np.stack(images),
+        np.stack(labels),
+        np.array(seeds, np.int64),
+        tuple(out_views),
+        np.array(frames, np.int64),
+    )
+
+
+# -- augmentation ---------------------------------------------------------------------------------
+_WORDS: Final = (
+    "Gen",
+    "THI",
+    "Crd",
+    "MI 0.9",
+    "TIS 0.7",
+    "P21",
+    "S",
+    "Res",
+    "HR 72",
+    "19",
+    "ADULT",
+    "2D",
+    "G 54",
+    "DR 60",
+    "FR 47Hz",
+    "16cm",
+    "Pen",
+)
+
+
+def _burn_text(image: U8, rng: np.random.Generator) -> None:
+    """Scanner annotations in the corners and along the right edge, in place."""
+    h, w = image.shape
+    for _ in range(int(rng.integers(1, 6))):
+        text = str(rng.choice(_WORDS))
+        scale = float(rng.uniform(0.22, 0.38)) * h / 112
+        corner = int(rng.integers(0, 4))
+        x = int(rng.uniform(0.0, 0.15) * w) if corner in (0, 2) else int(rng.uniform(0.8, 0.9) * w)
+        y = int(rng.uniform(0.04, 0.2) * h) if corner in (0, 1) else int(rng.uniform(0.3, 0.98) * h)
+        grey = int(rng.integers(120, 256))
+        cv2.putText(image, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, scale, grey, 1, cv2.LINE_AA)
+    if rng.uniform() < 0.5:  # depth marks or an orientation dot
+        x = int(rng.uniform(0.55, 0.95) * w)
+        for y in range(int(0.1 * h), h, int(rng.integers(6, 14))):
+            image[y, x] = int(rng.integers(100, 220))
+
+
+def _sector_crop(image: U8, labels: U8, rng: np.random.Generator) -> None:
+    """Narrow the sector and/or shorten the depth (image and labels zeroed outside), in place."""
+    h, w = image.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    apex_x = w / 2 + float(rng.normal(0.0, 0.02 * w))
+    angle = np.degrees(np.arctan2(xx - apex_x, yy + 1.0))
+    left, right = -float(rng.uniform(25, 50)), float(rng.uniform(25, 50))
+    keep = (angle > left) & (angle < right)
+    if rng.uniform() < 0.5:
+        keep &= np.hypot(xx - apex_x, yy) < float(rng.uniform(0.8, 1.0)) * h
+    image[~keep] = 0
+    labels[~keep] = 0
+
+
+def augment(image: U8, labels: U8, rng: np.random.Generator) -> tuple[U8, U8]:
+    """A randomly altered copy of ``image`` uint8 (H, W) and ``labels`` uint8 (H, W).
+
+    Geometry changes both (labels by nearest neighbour); intensity changes the image only.
+    No left-right flip: the model learns the standard (LV on the screen right) orientation.
+    """
+    h, w = image.shape
+    img = image.copy()
+    lab = labels.copy()
+    if rng.uniform() < 0.35:
+        _sector_crop(img, lab, rng)
+    if rng.uniform() < 0.85:  # affine about the image centre
+        scale = float(np.exp(rng.uniform(np.log(0.5), np.log(1.15))))
+        aspect = float(rng.uniform(0.88, 1.12))
+        angle = float(rng.uniform(-12, 12))
+        m = np.asarray(cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale), np.float64)
+        m[0, :2] *= aspect
+        m[:, 2] += rng.uniform(-0.1, 0.1, 2) * (w, h) + ((1 - aspect) * w / 2, 0)
+        img = np.asarray(cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0))
+        lab = np.asarray(cv2.warpAffine(lab, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0))
+    x = img.astype(np.float32) / 255.0
+    if rng.uniform() < 0.3:  # resolution loss
+        f = float(rng.uniform(0.45, 0.8))
+        small = cv2.resize(
+            x, (max(8, int(w * f)), max(8, int(h * f))), interpolation=cv2.INTER_AREA
+        )
+        x = np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+    if rng.uniform() < 0.3:
+        x = np.asarray(cv2.GaussianBlur(x, (0, 0), float(rng.uniform(0.4, 1.2))), np.float32)
+    inside = x > 0.01
+    if rng.uniform() < 0.3:  # haze / clutter inside the sector
+        x = np.where(inside, x + float(rng.uniform(0.02, 0.12)), x)
+    if rng.uniform() < 0.5:  # depth-gain ramp
+        ramp = 1.0 + float(rng.uniform(-0.5, 0.5)) * (np.linspace(-0.5, 0.5, h, dtype=np.float32))
+        x = x * ramp[:, None]
+    if rng.uniform() < 0.4:  # multiplicative (speckle-like) and additive noise
+        x = x * (1.0 + rng.normal(0.0, float(rng.uniform(0.05, 0.3)), x.shape).astype(np.float32))
+    if rng.uniform() < 0.4:
+        x = x + rng.normal(0.0, float(rng.uniform(0.005, 0.03)), x.shape).astype(np.float32)
+    gain = float(np.exp(rng.uniform(np.log(0.4), np.log(1.6))))
+    gamma = float(np.exp(rng.uniform(np.log(0.6), np.log(1.7))))
+    x = np.clip(x * gain, 0.0, 1.0) ** gamma
+    img = (x * 255.0 + 0.5).astype(np.uint8)
+    if rng.uniform() < 0.3:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(25, 85))])
+        if ok:
+            img = np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE), np.uint8)
+    if rng.uniform() < 0.5:
+        _burn_text(img, rng)
+    return img, lab
+
+
+def batches(
+    data: SegSet,
+    normalization: dict[str, Any],
+    *,
+    batch_size: int,
+    seed: int,
+    augmented: bool = True,
+) -> Callable[[int], Iterator[tuple[npt.NDArray[np.float32], U8]]]:
+    """``epoch -> iterator of (x float32 (B, 1, H, W), y uint8 (B, H, W))``: a fresh shuffle
+    and fresh augmentation per epoch (seeded by ``seed`` and the epoch), normalised for the
+    model; the last partial batch is dropped."""
+
+    def epoch_batches(epoch: int) -> Iterator[tuple[npt.NDArray[np.float32], U8]]:
+        rng = np.random.default_rng([seed, epoch, 0xA06])
+        order = rng.permutation(len(data))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            pairs = [
+                augment(data.images[i], data.labels[i], rng)
+                if augmented
+                else (data.images[i], data.labels[i])
+                for i in order[start : start + batch_size]
+            ]
+            images = np.stack([p[0] for p in pairs])
+            labels = np.stack([p[1] for p in pairs])
+            yield normalize(images, normalization), labels
+
+    return epoch_batches
+
+
+def fixed_batches(
+    data: SegSet, normalization: dict[str, Any], batch_size: int = 64
+) -> list[tuple[npt.NDArray[np.float32], U8]]:
+    """Un-augmented batches of ``data`` in order (validation and test)."""
+    return [
+        (
+            normalize(data.images[i : i + batch_size], normalization),
+            data.labels[i : i + batch_size],
+        )
+        for i in range(0, len(data), batch_size)
+    ]

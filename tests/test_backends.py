@@ -1,0 +1,161 @@
+"""Model backends: the ONNX Runtime default, the torch reference, TensorRT where a GPU is;
+the same inputs give the same masks on every backend present (parity)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orstream.kernels._backends import (
+    BACKENDS,
+    PUBLIC_API,
+    Backend,
+    OnnxRuntimeBackend,
+    available_backends,
+    load_backend,
+    select_backend,
+    tensorrt_usable,
+)
+from orstream.kernels._backends_segment import mask_dice
+from orstream.kernels._backends_trt import engine_path
+from orstream.kernels._models import ModelSpec, load_model
+from orstream.sim import EchoSimulator
+
+HAS_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "monai", "onnx"))
+TRT_OK, TRT_WHY = tensorrt_usable()
+PARITY_MIN_DICE = 0.99
+TORCH_MAX_LOGIT_DIFF = 1e-3  # float32 both sides: only summation order differs
+TRT_MAX_LOGIT_DIFF = 0.25  # fp16 engine against float32 ONNX Runtime
+
+
+@pytest.fixture(scope="module")
+def spec() -> ModelSpec:
+    return load_model("echo-lv")
+
+
+@pytest.fixture(scope="module")
+def batch(spec: ModelSpec) -> np.ndarray:
+    """8 fresh-seed simulator frames (A4C and A2C, seeds outside every training split) and
+    one noise image, normalised for the model: float32 (9, 1, 112, 112)."""
+    images = []
+    for j in range(8):
+        sim = EchoSimulator(4_000_000 + j, view=("a4c", "a2c")[j % 2], size=spec.input_size)
+        images.append(sim.render(7 * j).image)
+    noise = np.random.default_rng(0).integers(0, 256, spec.input_size, dtype=np.uint8)
+    return spec.preprocess(np.stack([*images, noise]))
+
+
+def test_onnxruntime_backend_gives_logits_of_the_model_shape(spec: ModelSpec) -> None:
+    backend = load_backend("echo-lv", "onnxruntime")
+    assert isinstance(backend, OnnxRuntimeBackend) and isinstance(backend, Backend)
+    assert all(hasattr(backend, name) for name in PUBLIC_API)
+    assert backend.input_size == (112, 112) and backend.class_names[0] == "background"
+    for n in (1, 3):
+        x = np.zeros((n, 1, 112, 112), np.float32)
+        y = backend.run(x)
+        assert y.shape == (n, spec.n_classes, 112, 112) and y.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((1, 1, 64, 64), np.float32),
+        np.zeros((1, 112, 112), np.float32),
+        np.zeros((1, 1, 112, 112), np.float64),
+        np.zeros((0, 1, 112, 112), np.float32),
+    ],
+)
+def test_backend_rejects_a_wrong_input_with_the_expected_shape(bad: np.ndarray) -> None:
+    backend = load_backend("echo-lv", "onnxruntime")
+    with pytest.raises(ValueError, match=r"float32|takes \(N, 1, 112, 112\)"):
+        backend.run(bad)
+
+
+def test_selector_names_the_known_backends_and_rejects_others() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'cuda'"):
+        select_backend("cuda")
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        load_backend("nope")
+    assert select_backend("onnxruntime") is OnnxRuntimeBackend
+    assert "onnxruntime" in available_backends()
+    assert set(available_backends()) <= set(BACKENDS)
+
+
+def test_auto_picks_onnxruntime_without_tensorrt() -> None:
+    if TRT_OK:
+        pytest.skip("TensorRT is usable here: auto picks it")
+    assert load_backend("echo-lv").name == "onnxruntime"
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch, monai and onnx are needed (orstream[train])")
+def test_torch_reference_matches_onnxruntime(spec: ModelSpec, batch: np.ndarray) -> None:
+    ort_logits = load_backend(spec, "onnxruntime").run(batch)
+    torch_backend = load_backend(spec, "torch", threads=1)
+    assert all(hasattr(torch_backend, name) for name in PUBLIC_API)
+    torch_logits = torch_backend.run(batch)
+    diff = float(np.max(np.abs(ort_logits - torch_logits)))
+    dice = mask_dice(ort_logits.argmax(1), torch_logits.argmax(1), spec.n_classes)
+    print(f"torch vs onnxruntime: max abs logit difference {diff:.2e}, mask Dice {dice:.5f}")
+    assert diff < TORCH_MAX_LOGIT_DIFF
+    assert dice >= PARITY_MIN_DICE
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch, monai and onnx are needed (orstream[train])")
+def test_torch_backend_refuses_an_onnx_without_the_architecture_weights(
+    spec: ModelSpec, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    other = replace(
+        spec,
+        architecture={
+            "network": "UNet",
+            "args": {"channels": [8, 16], "strides": [2], "num_res_units": 0},
+        },
+    )
+    with pytest.raises(ValueError, match="does not hold the weights"):
+        load_backend(other, "torch")
+
+
+def test_tensorrt_without_a_gpu_says_what_to_install(spec: ModelSpec) -> None:
+    if TRT_OK:
+        pytest.skip("TensorRT and a GPU are present")
+    with pytest.raises((ImportError, RuntimeError), match=r"orstream\[gpu\]"):
+        load_backend(spec, "tensorrt")
+
+
+def test_tensorrt_engine_cache_key_has_model_hash_gpu_and_version(
+    spec: ModelSpec, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    path = engine_path(tmp_path, spec, "NVIDIA H100 80GB HBM3", "10.3.0")
+    assert path.parent == tmp_path and path.suffix == ".engine"
+    assert spec.sha256[:16] in path.name and "nvidia-h100-80gb-hbm3" in path.name
+    assert "trt10.3.0" in path.name
+    others = {
+        engine_path(tmp_path, spec, "NVIDIA L4", "10.3.0"),
+        engine_path(tmp_path, spec, "NVIDIA H100 80GB HBM3", "10.4.0"),
+        engine_path(tmp_path, replace(spec, sha256="0" * 64), "NVIDIA H100 80GB HBM3", "10.3.0"),
+    }
+    assert path not in others and len(others) == 3
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not TRT_OK, reason=f"TensorRT backend unavailable: {TRT_WHY}")
+def test_tensorrt_matches_onnxruntime(spec: ModelSpec, batch: np.ndarray, tmp_path: Path) -> None:
+    ort_logits = load_backend(spec, "onnxruntime").run(batch)
+    trt_backend = load_backend(spec, "tensorrt", cache_dir=tmp_path)
+    trt_logits = trt_backend.run(batch)
+    diff = float(np.max(np.abs(ort_logits - trt_logits)))
+    dice = mask_dice(ort_logits.argmax(1), trt_logits.argmax(1), spec.n_classes)
+    print(f"tensorrt fp16 vs onnxruntime: max abs logit difference {diff:.2e}, Dice {dice:.5f}")
+    assert dice >= PARITY_MIN_DICE
+    assert diff < TRT_MAX_LOGIT_DIFF
+    cached = list(tmp_path.glob("*.engine"))
+    assert len(cached) == 1
+    again = load_backend(spec, "tensorrt", cache_dir=tmp_path)  # from the cache this time
+    np.testing.assert_allclose(again.run(batch), trt_logits, atol=1e-3)

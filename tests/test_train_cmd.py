@@ -1,0 +1,103 @@
+"""``orstream train seg`` (a two-step smoke run, not real training) and ``orstream eval seg``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orstream import cli
+
+MODULE = "orstream._cmd_train"
+
+
+@pytest.fixture(autouse=True)
+def _train_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands are in the CLI whether or not cli.py lists the module yet."""
+    if MODULE not in cli.COMMAND_MODULES:
+        monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, MODULE))
+
+
+def test_eval_seg_reports_dice_per_class_and_speed_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "report.json"
+    code = cli.main(
+        [
+            "eval",
+            "seg",
+            "--model",
+            "echo-lv",
+            "--samples",
+            "6",
+            "--json",
+            "--out",
+            str(out),
+            "--speed-frames",
+            "20",
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report == json.loads(out.read_text())
+    assert report["frames"] == 6 and report["backend"] == "onnxruntime"
+    assert report["test_seeds"] == [3_000_000, 3_000_003]
+    lv = report["dice"]["lv_cavity"]
+    assert set(lv) == {"n", "mean", "median", "p5", "min"} and lv["n"] == 6
+    assert set(report["dice_by_view"]["lv_cavity"]) == {"a4c", "a2c"}
+    assert report["frames_per_s_batch1"] > 0 and report["model_bytes"] > 0
+
+
+def test_eval_seg_refuses_an_unknown_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["eval", "seg", "--model", "echo-rv"]) == 2
+    assert "unknown model 'echo-rv'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_train_seg_smoke_run_writes_a_loadable_model_and_report(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    pytest.importorskip("onnx")
+    from orstream.kernels._backends import load_backend
+    from orstream.kernels._models import load_model
+
+    out = tmp_path / "run"
+    code = cli.main(
+        [
+            "train",
+            "seg",
+            "--model",
+            "echo-lv",
+            "--epochs",
+            "1",
+            "--samples",
+            "32",
+            "--val-samples",
+            "4",
+            "--test-samples",
+            "4",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    assert {p.name for p in out.iterdir()} >= {
+        "echo-lv.onnx",
+        "echo-lv.json",
+        "best.pt",
+        "report.json",
+    }
+    spec = load_model(out / "echo-lv.onnx")
+    assert spec.training["seed"] == 0 and spec.training["data"]["train_frames"] == 32
+    assert spec.training["command"].startswith("orstream ")
+    assert load_backend(spec, "onnxruntime").run(spec.preprocess([[0] * 112] * 112)).shape == (
+        1,
+        6,
+        112,
+        112,
+    )
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["history"]) == 1 and report["test"]["frames"] == 4
