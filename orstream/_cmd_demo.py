@@ -77,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="orstream-demo-"))
     recording = workdir / "demo.orsrec"
     show = not args.headless
-    engine = _spawn(["run", "--source", feed, "--json"] + ([] if show else ["--quiet"]), show)
+    pipeline = ["--pipeline", "echo"] if args.modality == "echo" else []
+    engine = _spawn(
+        ["run", "--source", feed, "--json", *pipeline] + ([] if show else ["--quiet"]), show
+    )
     recorder = _spawn(
         ["record", "--source", f"{feed}?pattern=sub", "--out", str(recording), "--json"], False
     )
@@ -141,8 +144,21 @@ def _summary(
             "device_late_frames": device["late_frames"],
         },
         "recording": record["path"],
+        **_measurements(engine.get("measurements")),
         "truth": _truth(device["truth"]),
         "simulator": device["truth"],
+    }
+
+
+def _measurements(measured: dict[str, Any] | None) -> dict[str, Any]:
+    """The engine's live measurements, at the top level of the summary (echo)."""
+    if measured is None:
+        return {}
+    return {
+        "beats": measured["beats"],
+        "ef": measured["ef"],
+        "heart_rate_bpm": measured["heart_rate_bpm"],
+        "measurement_method": measured["method"],
     }
 
 
@@ -160,6 +176,12 @@ def _print(s: dict[str, Any]) -> None:
         f"(target {s['fps']['target']}); capture-to-result latency p50 {lat['p50']} ms, "
         f"p99 {lat['p99']} ms; live drops {s['drops']['live']}, gaps {s['drops']['gaps']}"
     )
+    if "ef" in s:
+        ef, hr = s["ef"], s["heart_rate_bpm"]
+        print(
+            f"measured: EF {'-' if ef is None else f'{ef:.3f}'}, heart rate "
+            f"{'-' if hr is None else f'{hr:.1f}'} bpm over {len(s['beats'])} beats"
+        )
     if s["truth"]:
         print("simulator truth: " + ", ".join(f"{k} {v:.3g}" for k, v in s["truth"].items()))
     print(f"recording: {s['recording']}")

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from ._echo_pipeline import EchoMeasureStage, EchoSegmentStage
 from ._errors import UsageError
 from .stream import Pipeline, Source, ZmqFrameSource, install_stop_signals, parse_endpoint
 
@@ -26,6 +27,11 @@ def open_source(uri: str, default_pattern: str = "sub") -> Source:
     )
 
 
+def echo_stages(backend: str) -> tuple[EchoSegmentStage, EchoMeasureStage]:
+    """The live echo stages: LV segmentation, then measurements."""
+    return EchoSegmentStage(backend), EchoMeasureStage()
+
+
 def format_status(summary: dict[str, Any]) -> str:
     """One compact status line: fps, latency, drops, recorded frames."""
     name, live = next(iter(summary["paths"].items()))
@@ -39,6 +45,10 @@ def format_status(summary: dict[str, Any]) -> str:
     )
     if "record" in summary["paths"]:
         line += f" | recorded {summary['paths']['record']['frames']}"
+    measurements = summary.get("measurements")
+    if measurements:
+        ef, hr = measurements["ef"], measurements["heart_rate_bpm"]
+        line += f" | EF {'-' if ef is None else f'{ef * 100:.0f}%'} HR {hr or '-'}"
     return line
 
 
@@ -49,11 +59,22 @@ def run(args: argparse.Namespace) -> int:
         from .stream import RecordingSink
 
         recorder = RecordingSink(args.record)
-    pipeline = Pipeline(source, recorder=recorder, live=not args.source.startswith("file:"))
+    measure = None
+    stages: list[Any] = []
+    if args.pipeline == "echo":
+        segment_stage, measure = echo_stages(args.backend)
+        stages = [segment_stage, measure]
+    pipeline = Pipeline(source, stages, recorder=recorder, live=not args.source.startswith("file:"))
     install_stop_signals(pipeline.stop_event)
     tty = sys.stderr.isatty()
 
+    def with_measurements(summary: dict[str, Any], final: bool = False) -> dict[str, Any]:
+        if measure is None:
+            return summary
+        return {**summary, "measurements": measure.summary(final)}
+
     def status(summary: dict[str, Any]) -> None:
+        summary = with_measurements(summary)
         print(
             ("\r" if tty else "") + format_status(summary),
             end="" if tty else "\n",
@@ -67,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         on_status=None if args.quiet else status,
         status_every_s=1.0 if tty else 5.0,
     )
+    summary = with_measurements(summary, final=True)
     if tty and not args.quiet:
         print(file=sys.stderr)
     if args.json:
@@ -82,6 +104,15 @@ def register(subparsers: Any) -> None:
         "--source",
         required=True,
         help="zmq+tcp://HOST:PORT (host * binds), zmq+ipc://PATH, or file:RECORDING",
+    )
+    parser.add_argument(
+        "--pipeline",
+        choices=("none", "echo"),
+        default="none",
+        help="echo: LV segmentation and live measurements; none: transport and recording only",
+    )
+    parser.add_argument(
+        "--backend", default="auto", choices=("auto", "onnxruntime", "torch", "tensorrt")
     )
     parser.add_argument("--record", metavar="PATH", help="also record every frame, losslessly")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")

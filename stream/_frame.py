@@ -69,6 +69,8 @@ class Frame:
     geometry: Geometry = field(default_factory=Geometry)
     meta: Mapping[str, JSONValue] = field(default_factory=dict)
     trace: list[tuple[str, int]] = field(default_factory=list, compare=False)
+    results: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What stages computed for this frame (masks, tracks, measurements), by name."""
     lease: Callable[[], bool] | None = field(default=None, compare=False, repr=False)
     """For pixels that live in a shared-memory ring: True while they are still this frame's."""
 

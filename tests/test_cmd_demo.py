@@ -11,13 +11,13 @@ from orstream.stream import RecordingReader
 
 def test_headless_demo_runs_every_process_and_accounts_for_every_frame() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "orstream", "demo", "--headless", "--duration", "3", "--json"],
+        [sys.executable, "-m", "orstream", "demo", "--headless", "--duration", "6", "--json"],
         check=False, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     frames = summary["frames"]
-    assert frames["sent"] == 150  # 3 s at the echo device's 50 fps
+    assert frames["sent"] == 300  # 6 s at the echo device's 50 fps
     assert frames["received"] + summary["drops"]["gaps"] == frames["sent"]
     assert (
         frames["processed"] + summary["drops"]["live_by_kind"].get("stale", 0)
@@ -26,7 +26,11 @@ def test_headless_demo_runs_every_process_and_accounts_for_every_frame() -> None
     assert frames["recorded"] + summary["drops"]["record_gaps"] == frames["sent"]
     assert summary["drops"]["malformed"] == 0
     assert 0 < summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
-    assert 0.05 < summary["truth"]["ef"] < 0.95 and 20 < summary["truth"]["heart_rate_bpm"] < 250
+    truth = summary["truth"]
+    assert 0.05 < truth["ef"] < 0.95 and 20 < truth["heart_rate_bpm"] < 250
+    assert len(summary["beats"]) >= 2, "live measurements found the beats"
+    assert all(abs(beat["ef"] - truth["ef"]) <= 0.05 for beat in summary["beats"])
+    assert abs(summary["heart_rate_bpm"] - truth["heart_rate_bpm"]) <= 3
     with RecordingReader(summary["recording"]) as reader:
         seqs = [frame.seq for frame in reader]
     assert len(seqs) == frames["recorded"] and seqs == sorted(seqs)
