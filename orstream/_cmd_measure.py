@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from ._argtypes import positive_float
 from ._errors import UsageError
 from ._report import write_report
 from .kernels import ClipMeasurement, load_backend, measure_clip, segment_images
@@ -158,16 +159,6 @@ def _print(d: dict[str, Any]) -> None:
     print(f"method: {d['method']}")
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "measure", help="echo measurements on a clip: LV area and volume, EF, heart rate"
@@ -176,9 +167,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("--masks-out", metavar="DIR", help="one LV mask PNG per frame (255 = LV)")
     parser.add_argument("--report", metavar="PATH.html", help="an HTML report for the echo lab")
-    parser.add_argument("--fps", type=_positive, help="frames per second (overrides the file)")
+    parser.add_argument("--fps", type=positive_float, help="frames per second (overrides the file)")
     parser.add_argument(
-        "--spacing-mm", type=_positive, help="pixel spacing in mm (overrides the file)"
+        "--spacing-mm", type=positive_float, help="pixel spacing in mm (overrides the file)"
     )
     parser.add_argument(
         "--backend", default="auto", choices=("auto", "onnxruntime", "torch", "tensorrt")

@@ -22,6 +22,7 @@ from typing import Any
 
 import zmq
 
+from ._argtypes import positive_float, positive_int
 from ._errors import UsageError
 from .stream import (
     RecordingReader,
@@ -275,19 +276,6 @@ def _t_capture_ns(header: bytes) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _positive(kind: type[int] | type[float]) -> Any:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
-        return value
-
-    return parse
-
-
 def register(subparsers: Any) -> None:
     record = subparsers.add_parser(
         "record",
@@ -303,12 +291,12 @@ def register(subparsers: Any) -> None:
         "(lossless), ?pattern=sub for a PUB feed",
     )
     record.add_argument("--out", required=True, metavar="PATH", help="the recording to write")
-    record.add_argument("--frames", type=_positive(int), metavar="N", help="stop after N frames")
-    record.add_argument("--duration", type=_positive(float), metavar="S", help="stop after S s")
+    record.add_argument("--frames", type=positive_int, metavar="N", help="stop after N frames")
+    record.add_argument("--duration", type=positive_float, metavar="S", help="stop after S s")
     record.add_argument("--overwrite", action="store_true", help="replace an existing file")
     record.add_argument(
         "--max-queue-mb",
-        type=_positive(float),
+        type=positive_float,
         default=256.0,
         metavar="MB",
         help="memory for frames waiting for the disk; when full, receiving waits (default 256)",

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from ._argtypes import positive_int
 from ._datasets import (
     ECHO_FRAME_RANGE,
     SPLIT_SEEDS,
@@ -35,27 +36,20 @@ from .kernels._backends_segment import dice_scores, segment_images
 from .kernels._models import ModelSpec, load_model, write_sidecar
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
-    return value
-
-
 def register(subparsers: Any) -> None:
     train = subparsers.add_parser("train", help="train a model on its simulator")
     kinds = train.add_subparsers(dest="kind", metavar="KIND", required=True)
     seg = kinds.add_parser("seg", help="a segmentation model (MONAI UNet, exported to ONNX)")
     seg.add_argument("--model", required=True, help="model to train (echo-lv)")
-    seg.add_argument("--epochs", type=_positive, default=14)
-    seg.add_argument("--samples", type=_positive, default=8000, help="training frames")
-    seg.add_argument("--val-samples", type=_positive, default=400, help="validation frames")
-    seg.add_argument("--test-samples", type=_positive, default=600, help="test frames")
-    seg.add_argument("--batch-size", type=_positive, default=16)
+    seg.add_argument("--epochs", type=positive_int, default=14)
+    seg.add_argument("--samples", type=positive_int, default=8000, help="training frames")
+    seg.add_argument("--val-samples", type=positive_int, default=400, help="validation frames")
+    seg.add_argument("--test-samples", type=positive_int, default=600, help="test frames")
+    seg.add_argument("--batch-size", type=positive_int, default=16)
     seg.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
     seg.add_argument("--seed", type=int, default=0, help="weights init, shuffling, augmentation")
-    seg.add_argument("--threads", type=_positive, default=2, help="torch threads")
-    seg.add_argument("--workers", type=_positive, default=1, help="rendering processes")
+    seg.add_argument("--threads", type=positive_int, default=2, help="torch threads")
+    seg.add_argument("--workers", type=positive_int, default=1, help="rendering processes")
     seg.add_argument("--out", type=Path, default=None, help="output folder (runs/MODEL)")
     seg.set_defaults(func=train_seg)
 
@@ -63,17 +57,20 @@ def register(subparsers: Any) -> None:
     ev_kinds = ev.add_subparsers(dest="kind", metavar="KIND", required=True)
     es = ev_kinds.add_parser("seg", help="Dice per class on fresh seeds, frames/s")
     es.add_argument("--model", required=True, help="shipped model name or PATH.onnx")
-    es.add_argument("--samples", type=_positive, default=600, help="test frames (2 per seed)")
+    es.add_argument("--samples", type=positive_int, default=600, help="test frames (2 per seed)")
     es.add_argument(
         "--size",
-        type=_positive,
+        type=positive_int,
         default=None,
         help="render at SIZE x SIZE px (default: the model's input size)",
     )
     es.add_argument("--backend", choices=("auto", *BACKENDS), default="onnxruntime")
-    es.add_argument("--threads", type=_positive, default=1, help="inference threads")
+    es.add_argument("--threads", type=positive_int, default=1, help="inference threads")
     es.add_argument(
-        "--speed-frames", type=_positive, default=300, help="frames timed for the frames/s figures"
+        "--speed-frames",
+        type=positive_int,
+        default=300,
+        help="frames timed for the frames/s figures",
     )
     es.add_argument("--json", action="store_true", help="one JSON document on stdout")
     es.add_argument("--out", type=Path, default=None, help="also save the report here (JSON)")
