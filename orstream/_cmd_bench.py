@@ -15,6 +15,7 @@ from typing import Any, Final
 
 BENCHMARKS: Final[dict[str, str]] = {
     "transport": "our ZeroMQ live path against imagezmq (PUB/SUB): fps, latency, slow receiver",
+    "inference": "every model on every backend present against torch eager, batch 1",
     "sim": "simulator speed per modality: frames per second on one core, against the goals",
     "echo_ef": "echo-lv + measurements on fresh simulated clips: EF and heart rate errors",
 }
