@@ -254,8 +254,9 @@ class LatestFrameSource:
 
     For a same-host shared-memory feed (``?shm=1`` on the sender) a follower thread per ring
     waits on the ring itself and offers each new frame as soon as it is complete; the socket's
-    copy of the same frame, arriving later, is then recognised by its capture time and
-    skipped (counted in ``followed``; the tap still sees the socket's copy, in order).
+    copy of the same frame, arriving later, is then recognised by its capture time and sequence
+    number and skipped (counted in ``followed``; the tap still sees the socket's copy, in
+    order). Frames whose pixels came on the socket are never compared, only queued.
     """
 
     def __init__(self, source: ZmqFrameSource, tap: Callable[[Frame], None] | None = None) -> None:
@@ -263,7 +264,7 @@ class LatestFrameSource:
         self.stale = 0
         self.followed = 0
         self._pending: OrderedDict[str, Frame] = OrderedDict()
-        self._newest_ns: OrderedDict[str, int] = OrderedDict()
+        self._newest_shm: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._followers: dict[str, threading.Thread] = {}
         self._tap = tap
         self._cond = threading.Condition()
@@ -284,17 +285,20 @@ class LatestFrameSource:
                 self._offer(frame)
 
     def _offer(self, frame: Frame) -> bool:
-        """Queue ``frame`` unless a newer or the same frame of its stream was offered; under
-        ``_cond``. True if queued."""
-        newest = self._newest_ns.get(frame.stream_id)
-        if newest is not None and frame.t_capture_ns <= newest:
-            if frame.t_capture_ns < newest:
-                self.stale += 1
-            return False
-        self._newest_ns[frame.stream_id] = frame.t_capture_ns
-        self._newest_ns.move_to_end(frame.stream_id)
-        if len(self._newest_ns) > _MAX_TRACKED_STREAMS:
-            self._newest_ns.popitem(last=False)
+        """Queue ``frame``, newest per stream; under ``_cond``. True if queued. A frame in a
+        shared-memory ring can arrive twice (follower, then socket): a copy of, or a frame
+        older than, one already offered (by capture time, then sequence number) is skipped."""
+        if frame.lease is not None:
+            key = (frame.t_capture_ns, frame.seq)
+            newest = self._newest_shm.get(frame.stream_id)
+            if newest is not None and key <= newest:
+                if key < newest:
+                    self.stale += 1
+                return False
+            self._newest_shm[frame.stream_id] = key
+            self._newest_shm.move_to_end(frame.stream_id)
+            if len(self._newest_shm) > _MAX_TRACKED_STREAMS:
+                self._newest_shm.popitem(last=False)
         if self._pending.pop(frame.stream_id, None) is not None:
             self.stale += 1
         elif len(self._pending) >= _MAX_TRACKED_STREAMS:

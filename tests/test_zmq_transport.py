@@ -307,3 +307,20 @@ def test_a_plain_pyzmq_push_sender_interoperates() -> None:
         np.testing.assert_array_equal(got.pixels, frame.pixels)
     finally:
         source.close()
+
+
+def test_live_path_keeps_frames_whose_capture_times_do_not_change() -> None:
+    """The spec allows a constant t_capture_ns (0 = unknown): such frames are still frames."""
+    source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
+    sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
+    live = LatestFrameSource(source)
+    got = []
+    for seq in range(5):
+        sender.send(make_frame(np.zeros((8, 8), np.uint8), "s", seq, t_capture_ns=0))
+        frame = live.recv(5.0)
+        assert frame is not None
+        got.append(frame.seq)
+        time.sleep(0.01)
+    live.close()
+    sender.close()
+    assert got == [0, 1, 2, 3, 4]
