@@ -14,7 +14,7 @@ from ._backends import (
     available_backends,
     load_backend,
 )
-from ._backends_segment import dice_scores, segment, segment_images
+from ._backends_segment import dice_scores, segment, segment_images, to_grey
 from ._cardiac import (
     FrameMeasurement,
     LVLandmarks,
@@ -97,5 +97,6 @@ __all__ = [
     "subpixel_peak",
     "summarize_clip",
     "threshold",
+    "to_grey",
     "to_numpy",
 ]

@@ -14,12 +14,11 @@ from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from ._argtypes import positive_float
 from ._errors import UsageError
 from ._report import write_report
-from .kernels import ClipMeasurement, load_backend, measure_clip, segment_images
+from .kernels import ClipMeasurement, load_backend, measure_clip, segment_images, to_grey
 from .stream import Cine, RecordingReader, read_cine, read_png_folder
 from .stream._dicom import png_frame_paths
 
@@ -59,23 +58,13 @@ def _recording_clip(path: Path) -> Cine:
         frames = list(reader)
     if not frames:
         raise ValueError(f"{path}: the recording holds no frames")
-    greys = [_grey(f.pixels) for f in frames]
+    greys = [to_grey(f.pixels) for f in frames]
     if len({g.shape for g in greys}) != 1:
         raise ValueError(f"{path}: frames of different sizes cannot form one clip")
     times = np.array([f.t_capture_ns for f in frames], np.float64)
     span_s = (times[-1] - times[0]) / 1e9
     fps = (len(frames) - 1) / span_s if len(frames) > 1 and span_s > 0 else None
     return Cine(np.stack(greys), frames[0].spacing_mm, fps, f"recording {path.name}")
-
-
-def _grey(pixels: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
-    image = np.asarray(pixels)
-    if image.ndim == 3:
-        image = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2GRAY)
-    if image.dtype != np.uint8:
-        top = float(image.max()) or 1.0
-        image = np.clip(image.astype(np.float32) * (255.0 / top), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(image)
 
 
 def measure(cine: Cine, backend: str = "auto") -> tuple[ClipMeasurement, list[Any]]:

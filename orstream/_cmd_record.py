@@ -32,6 +32,7 @@ from .stream import (
     install_stop_signals,
     parse_endpoint,
 )
+from .stream._endpoint import ZMQ_SCHEMES
 
 DRAIN_QUIET_S = 0.25
 """After a stop, keep taking messages that reached us until none came for this long (s)..."""
@@ -45,7 +46,7 @@ PUB_SETTLE_S = 0.3
 
 def _zmq_uri(uri: str) -> str:
     scheme = uri.split(":", 1)[0] if ":" in uri else ""
-    if scheme in ("zmq+tcp", "zmq+ipc", "tcp", "ipc"):
+    if scheme in ZMQ_SCHEMES:
         return uri
     raise UsageError(
         f"source {uri!r}: {scheme or 'this source'} is not supported by record yet "

@@ -10,12 +10,13 @@ from typing import Any
 from ._echo_pipeline import EchoMeasureStage, EchoSegmentStage
 from ._errors import UsageError
 from .stream import Pipeline, Source, ZmqFrameSource, install_stop_signals, parse_endpoint
+from .stream._endpoint import ZMQ_SCHEMES
 
 
 def open_source(uri: str, default_pattern: str = "sub") -> Source:
     """A frame source for a source URI (``zmq+tcp://``, ``zmq+ipc://``, ``file:``)."""
     scheme = uri.split(":", 1)[0]
-    if scheme in ("zmq+tcp", "zmq+ipc", "tcp", "ipc"):
+    if scheme in ZMQ_SCHEMES:
         return ZmqFrameSource(parse_endpoint(uri), pattern=default_pattern)
     if scheme == "file":
         from .stream import RecordingSource

@@ -82,11 +82,8 @@ def _recording(path: Path) -> Iterator[npt.NDArray[Any]]:
 
 def _dicom(path: Path) -> Iterator[npt.NDArray[Any]]:
     """Frames of a DICOM cine, decoded now (ValueError in one line if it cannot be)."""
-    from . import stream
+    from .stream import read_cine
 
-    read_cine = getattr(stream, "read_cine", None)  # the DICOM reader of orstream.stream
-    if read_cine is None:
-        raise UsageError("DICOM input needs orstream.stream.read_cine, not in this build")
     cine = read_cine(path)  # a Cine: frames uint8 (N, H, W)
     return iter(np.asarray(cine.frames))
 

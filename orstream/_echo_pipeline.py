@@ -63,17 +63,15 @@ class EchoMeasureStage:
         t_s = frame.t_capture_ns / 1e9
         lv = measure_frame(frame.results["lv_mask"], frame.spacing_mm, index=frame.seq, t_s=t_s)
         frame.results["lv"] = lv
-        with self._lock:
-            self._window.append((frame.seq, lv))
-            while self._window and t_s - self._window[0][1].t_s > self.window_s:
-                self._window.popleft()
-            snapshot = list(self._window)
+        self._window.append((frame.seq, lv))  # only the frame path touches the window
+        while self._window and t_s - self._window[0][1].t_s > self.window_s:
+            self._window.popleft()
         now = time.monotonic()
         busy = self._worker is not None and self._worker.is_alive()
-        if now - self._t_last >= self.every_s and not busy and len(snapshot) > 10:
+        if now - self._t_last >= self.every_s and not busy and len(self._window) > 10:
             self._t_last = now
             self._worker = threading.Thread(
-                target=self._find_beats, args=(frame.stream_id, snapshot), daemon=True
+                target=self._find_beats, args=(frame.stream_id, list(self._window)), daemon=True
             )
             self._worker.start()
         return frame

@@ -16,6 +16,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 PATTERNS = ("pub", "sub", "push", "pull")
+ZMQ_SCHEMES = ("zmq+tcp", "zmq+ipc", "tcp", "ipc")
+"""URI schemes of ZeroMQ endpoints (what :func:`parse_endpoint` takes)."""
 _QUERY_KEYS = {"bind", "pattern", "curve_secret", "curve_server", "curve_allow", "shm"}
 
 
