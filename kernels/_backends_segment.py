@@ -110,7 +110,7 @@ def segment_images(
                 )
             resized.append(square)
         logits = backend.run(model.preprocess(np.stack(resized)))
-        for item, shape in zip(logits, shapes, strict=True):
+        for item, shape in zip(logits[:, : model.n_classes], shapes, strict=True):
             yield logits_to_mask(item, (int(shape[0]), int(shape[1])))
 
 

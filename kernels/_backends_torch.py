@@ -78,7 +78,7 @@ def network_from_onnx(model: ModelSpec) -> Any:
     missing, so an ONNX exported with fused weights cannot silently load half a network.
     """
     torch = _import_torch()
-    net = build_network(model.architecture, model.in_channels, model.n_classes)
+    net = build_network(model.architecture, model.in_channels, model.out_channels)
     weights = onnx_initializers(model.onnx_path)
     state = net.state_dict()
     missing, wrong = [], []

@@ -135,7 +135,9 @@ class TensorRTBackend:
             raise ValueError(f"batch {n} is outside the engine's 1..{self.max_batch}")
         x = x.to(self.device, torch.float32).contiguous()
         h, w = self.input_size
-        out = torch.empty((n, self.model.n_classes, h, w), dtype=torch.float32, device=self.device)
+        out = torch.empty(
+            (n, self.model.out_channels, h, w), dtype=torch.float32, device=self.device
+        )
         self.context.set_input_shape(self.model.input_name, tuple(x.shape))
         self.context.set_tensor_address(self.model.input_name, x.data_ptr())
         self.context.set_tensor_address(self.model.output_name, out.data_ptr())

@@ -50,10 +50,17 @@ class ModelSpec:
     output_name: str = "logits"
     training: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    tip_channel: int | None = None
+    """Output channel holding a tip heatmap logit (after the K class logits), or None."""
 
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the network's output: K class logits, then the tip heatmap if any."""
+        return self.n_classes + (self.tip_channel is not None)
 
     def preprocess(self, images: npt.ArrayLike) -> npt.NDArray[np.float32]:
         """Network input of grey images already at ``input_size``.
@@ -80,7 +87,12 @@ class ModelSpec:
                 "channels": self.in_channels,
                 "normalization": self.normalization,
             },
-            "output": {"name": self.output_name, "layout": "NCHW", "dtype": "float32"},
+            "output": {
+                "name": self.output_name,
+                "layout": "NCHW",
+                "dtype": "float32",
+                **({} if self.tip_channel is None else {"tip_heatmap_channel": self.tip_channel}),
+            },
             "class_names": list(self.class_names),
             "architecture": self.architecture,
             "training": self.training,
@@ -155,6 +167,7 @@ def spec_from_json(doc: dict[str, Any], onnx_path: Path) -> ModelSpec:
     """A :class:`ModelSpec` from a sidecar document; ValueError names what is missing."""
     try:
         inp, out = doc["input"], doc["output"]
+        tip = out.get("tip_heatmap_channel")
         size = tuple(int(v) for v in inp["size"])
         spec = ModelSpec(
             name=str(doc["name"]),
@@ -170,11 +183,14 @@ def spec_from_json(doc: dict[str, Any], onnx_path: Path) -> ModelSpec:
             output_name=str(out.get("name", "logits")),
             training=dict(doc.get("training", {})),
             description=str(doc.get("description", "")),
+            tip_channel=None if tip is None else int(tip),
         )
     except (KeyError, TypeError, IndexError) as exc:
         raise ValueError(f"model sidecar for {onnx_path.name} lacks or mistypes {exc}") from exc
     if int(doc.get("format_version", SIDECAR_VERSION)) != SIDECAR_VERSION:
         raise ValueError(f"model sidecar format {doc.get('format_version')} is not supported")
+    if spec.tip_channel is not None and spec.tip_channel != spec.n_classes:
+        raise ValueError(f"model {spec.name}: the tip heatmap must follow the class logits")
     if spec.normalization.get("kind") not in NORMALIZATIONS:
         raise ValueError(f"model {spec.name}: unknown normalization {spec.normalization}")
     return spec

@@ -2,10 +2,14 @@
 
 The data come from the caller (kernels imports nothing else of the project): ``train_batches``
 is a callable ``epoch -> iterable of (x, y)`` with x float32 (B, C, H, W) normalised images and
-y integer (B, H, W) class indices, and ``val_batches`` a re-iterable of the same. Validation
-Dice (MONAI ``DiceMetric``) after each epoch picks the best weights, which the result keeps
-(and ``checkpoint`` saves). ``export_onnx`` writes the ONNX that the backends run and checks
-it against torch. Progress goes to stderr. Needs torch and MONAI (``orstream[train]``).
+y integer (B, H, W) class indices, and ``val_batches`` a re-iterable of the same. A model with
+a tip heatmap (one output channel after the K class logits) takes ``(x, y, heat)`` batches,
+heat float32 (B, H, W) in [0, 1] peaking at 1 on the tip (all 0 where no tip is in view), and
+learns it with a penalty-reduced focal loss (CenterNet). Validation Dice (MONAI
+``DiceMetric``), and for a tip model the share of tips found within 3 px, pick the best
+weights after each epoch, which the result keeps (and ``checkpoint`` saves). ``export_onnx``
+writes the ONNX that the backends run and checks it against torch. Progress goes to stderr.
+Needs torch and MONAI (``orstream[train]``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -29,8 +33,14 @@ from ._train_progress import Progress
 if TYPE_CHECKING:
     import torch
 
-Batch = tuple[npt.NDArray[np.float32], npt.NDArray[np.integer[Any]]]
-"""x float32 (B, C, H, W) normalised images; y integer (B, H, W) class indices."""
+Batch = (
+    tuple[npt.NDArray[np.float32], npt.NDArray[np.integer[Any]]]
+    | tuple[npt.NDArray[np.float32], npt.NDArray[np.integer[Any]], npt.NDArray[np.float32]]
+)
+"""x float32 (B, C, H, W) normalised images; y integer (B, H, W) class indices; for a tip
+model also heat float32 (B, H, W) target heatmaps."""
+TIP_HIT_PX: Final = 3.0
+"""A validation tip counts as found when the heatmap's peak is within this many pixels."""
 
 
 @dataclass(frozen=True)
@@ -64,16 +74,21 @@ class EpochRecord:
     lr: float
     seconds: float
     samples_per_s: float
+    val_tip: dict[str, float] | None = None
+    """Tip models: median and p95 peak error (px) and the share within ``TIP_HIT_PX``."""
+    score: float = float("nan")
+    """What picks the best epoch: mean Dice, averaged with the tip hit share for tip models."""
 
 
 @dataclass
 class TrainResult:
     """The network with the best validation weights (eval mode), the epoch they come from
-    (1-based), their mean validation Dice, and every epoch's record."""
+    (1-based), their mean validation Dice and score, and every epoch's record."""
 
     network: Any
     best_epoch: int
     best_dice: float
+    best_score: float = -1.0
     history: list[EpochRecord] = field(default_factory=list)
 
     def history_json(self) -> list[dict[str, Any]]:
@@ -92,26 +107,75 @@ def _lr_lambda(config: SegTrainConfig, total_steps: int) -> Callable[[int], floa
     return factor
 
 
-def validation_dice(network: Any, batches: Iterable[Batch], n_classes: int) -> list[float]:
+def _peak_xy(maps: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """(B, 2) x, y of each (B, H, W) map's maximum."""
+    flat = maps.reshape(len(maps), -1).argmax(axis=1)
+    rows, cols = np.divmod(flat, maps.shape[2])
+    return np.stack([cols, rows], axis=1).astype(np.float64)
+
+
+def validate(
+    network: Any, batches: Iterable[Batch], n_classes: int
+) -> tuple[list[float], dict[str, float] | None]:
     """Mean Dice per foreground class (MONAI ``DiceMetric``, classes 1..K-1) of ``network``'s
-    argmax over ``batches``; images where a class is absent from both truth and prediction do
-    not count for that class (NaN if it never appears)."""
+    argmax over ``batches`` (images where a class is absent from both truth and prediction do
+    not count for that class: NaN if it never appears) and, for batches with a heatmap, the
+    tip peak error over images whose target peaks at >= 0.5 (None without heatmaps)."""
     import torch
     from monai.metrics.meandice import DiceMetric
 
     metric = DiceMetric(include_background=False, reduction="mean_batch", ignore_empty=True)
+    errors: list[npt.NDArray[np.float64]] = []
+    has_heat = False
     was_training = network.training
     network.eval()
     with torch.inference_mode():
-        for x, y in batches:
-            logits = network(torch.from_numpy(x))
+        for batch in batches:
+            x, y = batch[0], batch[1]
+            out = network(torch.from_numpy(x))
+            logits = out[:, :n_classes]
             pred = torch.nn.functional.one_hot(logits.argmax(1), n_classes).permute(0, 3, 1, 2)
             truth = torch.nn.functional.one_hot(torch.from_numpy(y).long(), n_classes)
             metric(y_pred=pred, y=truth.permute(0, 3, 1, 2))
+            if len(batch) == 3:
+                has_heat = True
+                heat = np.asarray(batch[2], np.float32)
+                present = heat.reshape(len(heat), -1).max(axis=1) >= 0.5
+                if present.any():
+                    got = _peak_xy(out[:, n_classes].numpy()[present])
+                    want = _peak_xy(heat[present])
+                    errors.append(np.hypot(*(got - want).T))
     network.train(was_training)
     scores = metric.aggregate()
     assert isinstance(scores, torch.Tensor)
-    return [float(v) for v in scores.cpu().numpy()]
+    dice = [float(v) for v in scores.cpu().numpy()]
+    if not has_heat:
+        return dice, None
+    err = np.concatenate(errors) if errors else np.full(1, np.inf)
+    tip = {
+        "median_px": float(np.median(err)),
+        "p95_px": float(np.percentile(err, 95)),
+        "hit_share": float(np.mean(err <= TIP_HIT_PX)),
+    }
+    return dice, tip
+
+
+def validation_dice(network: Any, batches: Iterable[Batch], n_classes: int) -> list[float]:
+    """Mean Dice per foreground class of ``network`` over ``batches`` (see :func:`validate`)."""
+    return validate(network, batches, n_classes)[0]
+
+
+def heatmap_focal_loss(logit: Any, target: Any, alpha: float = 2.0, beta: float = 4.0) -> Any:
+    """Penalty-reduced pixel focal loss (CenterNet) of heatmap logits (B, H, W) against targets
+    (B, H, W) in [0, 1] (1 at the tip), normalised by the number of tips (at least 1)."""
+    import torch
+
+    p = torch.sigmoid(logit).clamp(1e-4, 1 - 1e-4)
+    pos = target >= 0.999
+    pos_loss = -(torch.log(p) * (1 - p) ** alpha)[pos].sum()
+    weight = (1 - target) ** beta
+    neg_loss = -(torch.log(1 - p) * p**alpha * weight)[~pos].sum()
+    return (pos_loss + neg_loss) / pos.sum().clamp(min=1)
 
 
 def train_segmentation(
@@ -124,13 +188,16 @@ def train_segmentation(
     config: SegTrainConfig | None = None,
     checkpoint: Path | None = None,
     progress: TextIO | None = sys.stderr,
+    heat_weight: float = 1.0,
 ) -> TrainResult:
     """Train ``network`` (a ``torch.nn.Module`` giving (B, K, H, W) logits) in place.
 
     Each epoch takes at most ``steps_per_epoch`` batches from ``train_batches(epoch)`` (epoch
-    0-based), then scores ``val_batches``; the best mean validation Dice wins (its state dict
-    is saved to ``checkpoint`` when given). Loss: MONAI ``DiceCELoss`` (softmax, one-hot
-    truth). Returns the network with the best weights, in eval mode.
+    0-based), then scores ``val_batches``; the best validation score wins (its state dict is
+    saved to ``checkpoint`` when given). Loss: MONAI ``DiceCELoss`` (softmax, one-hot truth)
+    on the first ``n_classes`` channels, plus ``heat_weight`` times :func:`heatmap_focal_loss`
+    on the next for ``(x, y, heat)`` batches. Returns the network with the best weights, in
+    eval mode.
     """
     import torch
     from monai.losses.dice import DiceCELoss
@@ -152,10 +219,15 @@ def train_segmentation(
     for epoch in range(config.epochs):
         network.train()
         t0, seen, loss_sum, steps = time.perf_counter(), 0, 0.0, 0
-        for x, y in train_batches(epoch):
+        for batch in train_batches(epoch):
+            x, y = batch[0], batch[1]
             xt = torch.from_numpy(x)
             yt = torch.from_numpy(np.asarray(y, dtype=np.int64))[:, None]
-            loss = loss_fn(network(xt), yt)
+            out = network(xt)
+            loss = loss_fn(out[:, :n_classes], yt)
+            if len(batch) == 3:
+                heat = torch.from_numpy(np.asarray(batch[2], np.float32))
+                loss = loss + heat_weight * heatmap_focal_loss(out[:, n_classes], heat)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -173,9 +245,10 @@ def train_segmentation(
         if steps == 0:
             raise ValueError(f"train_batches({epoch}) gave no batch")
         train_s = time.perf_counter() - t0
-        dice = validation_dice(network, val_batches, n_classes)
+        dice, tip = validate(network, val_batches, n_classes)
         valid = [d for d in dice if not math.isnan(d)]
         mean = float(np.mean(valid)) if valid else float("nan")
+        score = mean if tip is None else 0.5 * (mean + tip["hit_share"])
         record = EpochRecord(
             epoch=epoch + 1,
             train_loss=loss_sum / steps,
@@ -184,18 +257,27 @@ def train_segmentation(
             lr=float(scheduler.get_last_lr()[0]),
             seconds=time.perf_counter() - t0,
             samples_per_s=seen / max(train_s, 1e-9),
+            val_tip=tip,
+            score=score,
         )
         result.history.append(record)
-        improved = mean > result.best_dice
+        improved = score > result.best_score
         if improved:
-            result.best_dice, result.best_epoch = mean, epoch + 1
+            result.best_score, result.best_dice, result.best_epoch = score, mean, epoch + 1
             best_state = copy.deepcopy(network.state_dict())
             if checkpoint is not None:
                 checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(best_state, checkpoint)
         bar.line(
             f"epoch {epoch + 1}/{config.epochs}: loss {record.train_loss:.4f}, val Dice "
-            f"{' '.join(f'{d:.3f}' for d in dice)} (mean {mean:.4f}){' *' if improved else ''}, "
+            f"{' '.join(f'{d:.3f}' for d in dice)} (mean {mean:.4f})"
+            + (
+                ""
+                if tip is None
+                else f", tip median {tip['median_px']:.2f} px, "
+                f"{tip['hit_share']:.1%} within {TIP_HIT_PX:g} px"
+            )
+            + f"{' *' if improved else ''}, "
             f"{record.seconds:.0f} s"
         )
     if best_state is not None:

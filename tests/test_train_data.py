@@ -7,15 +7,15 @@ import itertools
 import numpy as np
 import pytest
 
-from orstream._datasets import (
+from orstream._task_echo import (
     ECHO_LV,
     SPLIT_SEEDS,
     augment,
     batches,
     fixed_batches,
-    recipe,
     render_echo,
 )
+from orstream._training import load_task
 
 
 def test_splits_use_disjoint_seed_ranges_and_render_deterministically() -> None:
@@ -59,4 +59,4 @@ def test_batches_are_normalised_shuffled_per_epoch_and_reproducible() -> None:
     fixed = fixed_batches(data, ECHO_LV.normalization, batch_size=5)
     assert [len(b[0]) for b in fixed] == [5, 3]
     with pytest.raises(ValueError, match="no training recipe"):
-        recipe("fluoro-catheter")
+        load_task("echo-rv")

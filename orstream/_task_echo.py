@@ -13,16 +13,27 @@ and burned-in text.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, TextIO
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from .kernels._models import normalize
+from ._training import (
+    SegRecipe,
+    TrainingData,
+    TrainOptions,
+    open_backend,
+    report_header,
+    summary,
+)
+from .kernels._backends import Backend
+from .kernels._backends_segment import dice_scores, segment_images
+from .kernels._models import ModelSpec, normalize
 from .kernels._train_progress import Progress
 from .sim import EchoSimulator
 from .sim._heart import LABEL_NAMES
@@ -51,21 +62,9 @@ class SegSet:
         return len(self.images)
 
 
-@dataclass(frozen=True)
-class SegRecipe:
-    """How a model is trained: its input size (H, W), class names, MONAI architecture,
-    normalisation, the views it sees, and a one-line description for its sidecar."""
-
-    name: str
-    input_size: tuple[int, int]
-    class_names: tuple[str, ...]
-    architecture: dict[str, Any]
-    normalization: dict[str, Any]
-    views: tuple[str, ...]
-    description: str
-    render_sizes: tuple[int, ...] = field(default=(112, 112, 128, 160))
-    """Training frames are rendered at one of these square sizes (drawn per seed) and resized
-    to the input: speckle and resolution vary as between scanners."""
+RENDER_SIZES: Final = (112, 112, 128, 160)
+"""Training frames are rendered at one of these square sizes (drawn per seed) and resized to
+the input: speckle and resolution vary as between scanners."""
 
 
 ECHO_LV: Final = SegRecipe(
@@ -82,18 +81,10 @@ ECHO_LV: Final = SegRecipe(
         },
     },
     normalization={"kind": "p99", "floor": 8.0, "clip": 2.0},
-    views=ECHO_VIEWS,
     description="LV cavity, LV myocardium, RV, LA and RA in apical 4- and 2-chamber echo "
     "(B-mode, grey), trained on the orstream echo simulator with domain randomization",
 )
-RECIPES: Final = {ECHO_LV.name: ECHO_LV}
-
-
-def recipe(name: str) -> SegRecipe:
-    """The training recipe of model ``name``; ValueError lists the known ones."""
-    if name not in RECIPES:
-        raise ValueError(f"no training recipe for model {name!r}; known: {', '.join(RECIPES)}")
-    return RECIPES[name]
+RECIPE: Final = ECHO_LV
 
 
 def _render_seed(
@@ -319,3 +310,124 @@ def fixed_batches(
         )
         for i in range(0, len(data), batch_size)
     ]
+
+
+# -- the task: training data, evaluation --------------------------------------------------------
+def training_data(options: TrainOptions) -> TrainingData:
+    """Simulator frames of the train and val seeds (2 per seed), augmented per epoch."""
+    r = RECIPE
+    train = render_echo(
+        "train",
+        max(1, options.samples // 2),
+        size=r.input_size,
+        render_sizes=RENDER_SIZES,
+        workers=options.workers,
+        progress=options.progress,
+    )
+    val = render_echo(
+        "val",
+        max(1, options.val_samples // 2),
+        size=r.input_size,
+        workers=options.workers,
+        progress=options.progress,
+    )
+    doc = {
+        "simulator": "orstream.sim.EchoSimulator(randomize=True)",
+        "views": list(ECHO_VIEWS),
+        "train_seeds": [SPLIT_SEEDS["train"], SPLIT_SEEDS["train"] + len(train) // 2],
+        "val_seeds": [SPLIT_SEEDS["val"], SPLIT_SEEDS["val"] + len(val) // 2],
+        "test_seeds_from": SPLIT_SEEDS["test"],
+        "frames_per_seed": 2,
+        "train_frames": len(train),
+        "val_frames": len(val),
+        "render_sizes": list(RENDER_SIZES),
+        "augmentation": "orstream._task_echo.augment",
+    }
+    return TrainingData(
+        batches(train, r.normalization, batch_size=options.batch_size, seed=options.seed),
+        fixed_batches(val, r.normalization),
+        len(train),
+        len(val),
+        doc,
+    )
+
+
+def segment_frames_per_second(backend: Backend, data: SegSet, n: int = 200) -> float:
+    """Frames/s of the whole per-frame path at batch 1: normalise, run, resize logits back,
+    arg-max (``segment_images``), on up to ``n`` of ``data``'s frames (after a warm-up)."""
+    images = [data.images[i % len(data)] for i in range(n)]
+    list(segment_images(backend, images[:10], batch_size=1))
+    t0 = time.perf_counter()
+    for _ in segment_images(backend, images, batch_size=1):
+        pass
+    return n / (time.perf_counter() - t0)
+
+
+def score(backend: Backend, data: SegSet) -> dict[str, Any]:
+    """Dice per class (summary statistics), per view for each class, and the worst LV frames,
+    of ``backend`` on ``data`` through the full segmentation path (letterbox, resize)."""
+    masks = np.stack(list(segment_images(backend, data.images, batch_size=32)))
+    dice = dice_scores(masks, data.labels, backend.model.n_classes)
+    names = backend.model.class_names[1:]
+    views = np.array(data.views)
+    report: dict[str, Any] = {"frames": len(data), "dice": {}, "dice_by_view": {}}
+    for c, name in enumerate(names):
+        report["dice"][name] = summary(dice[:, c])
+        report["dice_by_view"][name] = {
+            v: summary(dice[views == v, c]) for v in sorted(set(data.views))
+        }
+    worst = np.argsort(np.nan_to_num(dice[:, 0], nan=1.0))[:5]
+    report["worst_lv"] = [
+        {
+            "seed": int(data.seeds[i]),
+            "view": data.views[i],
+            "frame": int(data.frames[i]),
+            "dice": round(float(dice[i, 0]), 4),
+        }
+        for i in worst
+    ]
+    return report
+
+
+def evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
+    """The evaluation report of ``spec`` on the test split (seeds from ``SPLIT_SEEDS["test"]``,
+    never used in training, 2 frames each), rendered at ``options.size`` px square (default:
+    the model's input)."""
+    side = options.size or spec.input_size[0]
+    n_seeds = max(1, options.test_samples // 2)
+    data = render_echo("test", n_seeds, size=(side, side), progress=options.progress)
+    runner = open_backend(spec, options)
+    return {
+        **report_header(spec, runner, options),
+        "test_seeds": [SPLIT_SEEDS["test"], SPLIT_SEEDS["test"] + n_seeds],
+        "frames_per_seed": 2,
+        "frame_range": [0, ECHO_FRAME_RANGE],
+        "render_size": [side, side],
+        **score(runner, data),
+        "segment_frames_per_s_batch1": round(
+            segment_frames_per_second(runner, data, options.speed_frames), 1
+        ),
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The evaluation report in a few lines."""
+    print(
+        f"{report['model']} on {report['frames']} fresh test frames "
+        f"(seeds {report['test_seeds'][0]}..{report['test_seeds'][1] - 1}, "
+        f"{report['render_size'][0]} px), backend {report['backend']}:"
+    )
+    for name, s in report["dice"].items():
+        if s.get("n"):
+            by_view = ", ".join(
+                f"{v} {d['mean']:.3f}" for v, d in report["dice_by_view"][name].items() if d["n"]
+            )
+            print(
+                f"  {name:14s} Dice mean {s['mean']:.3f} median {s['median']:.3f} "
+                f"p5 {s['p5']:.3f} ({by_view})"
+            )
+    print(
+        f"  {report['frames_per_s_batch1']:.0f} frames/s at batch 1 (model only), "
+        f"{report['segment_frames_per_s_batch1']:.0f} frames/s image to mask, "
+        f"{report['threads']} thread(s); model {report['model_bytes'] / 1e6:.2f} MB"
+    )
