@@ -1,10 +1,10 @@
 """orstream.kernels: see ARCHITECTURE.md for what this package owns.
 
 Arrays in, arrays out: pre/post-processing with one code path for numpy, CuPy and torch
-(``_prepost``), tip tracking (``_track``), LV measurements on masks (``_cardiac``) and the
-cardiac cycle of a clip (``_cycle``), model backends behind one protocol (``_backends*``),
-the shipped models (``_models``) and segmentation training (``_train_seg``). Imports nothing
-else of the project.
+(``_prepost``), tip tracking (``_track``) and ROI tracking with a tip-heatmap model
+(``_roi_track``), LV measurements on masks (``_cardiac``) and the cardiac cycle of a clip
+(``_cycle``), model backends behind one protocol (``_backends*``), the shipped models
+(``_models``) and segmentation training (``_train_seg``). Imports nothing else of the project.
 """
 
 from ._backends import (
@@ -52,6 +52,7 @@ from ._prepost import (
     threshold,
     to_numpy,
 )
+from ._roi_track import RoiTipTracker, TipEstimate, tip_peak
 from ._track import TipTracker, TrackerConfig
 
 __all__ = [
@@ -64,7 +65,9 @@ __all__ = [
     "LVLandmarks",
     "ModelSpec",
     "OnnxRuntimeBackend",
+    "RoiTipTracker",
     "SectorMap",
+    "TipEstimate",
     "TipTracker",
     "TrackerConfig",
     "argmax_labels",
@@ -97,6 +100,7 @@ __all__ = [
     "subpixel_peak",
     "summarize_clip",
     "threshold",
+    "tip_peak",
     "to_grey",
     "to_numpy",
 ]

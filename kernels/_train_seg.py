@@ -178,6 +178,18 @@ def heatmap_focal_loss(logit: Any, target: Any, alpha: float = 2.0, beta: float 
     return (pos_loss + neg_loss) / pos.sum().clamp(min=1)
 
 
+def init_heatmap_bias(network: Any, channel: int, prior: float = 0.01) -> None:
+    """Start output ``channel`` (a heatmap) at probability ``prior`` everywhere (CenterNet's
+    initialisation): the bias of the network's last layer, so the focal loss starts small."""
+    import torch
+
+    last = [p for name, p in network.named_parameters() if name.endswith("bias")][-1]
+    if channel >= last.numel():
+        raise ValueError(f"the network's last bias has {last.numel()} channels, not {channel + 1}")
+    with torch.no_grad():
+        last[channel] = math.log(prior / (1.0 - prior))
+
+
 def train_segmentation(
     network: Any,
     train_batches: Callable[[int], Iterable[Batch]],

@@ -16,55 +16,14 @@ import cv2
 import numpy as np
 
 from ._argtypes import positive_float
+from ._clips import load_clip
 from ._errors import UsageError
 from ._report import write_report
-from .kernels import ClipMeasurement, load_backend, measure_clip, segment_images, to_grey
-from .stream import Cine, RecordingReader, read_cine, read_png_folder
-from .stream._dicom import png_frame_paths
+from .kernels import ClipMeasurement, load_backend, measure_clip, segment_images
+from .stream import Cine
 
 MODEL = "echo-lv"
 METHOD = "single-plane method of discs (20 discs) on echo-lv LV cavity masks"
-
-
-def load_clip(
-    path_text: str, fps: float | None, spacing_mm: float | None
-) -> tuple[Cine, list[str]]:
-    """The clip and the mask file name of each frame; ``fps`` and ``spacing_mm`` override."""
-    path = Path(path_text.removeprefix("file:"))
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or folder")
-    spacing = None if spacing_mm is None else (spacing_mm, spacing_mm)
-    if path.is_dir():
-        if fps is None or spacing is None:
-            raise UsageError(f"{path}: a folder of PNG frames needs --fps and --spacing-mm")
-        cine = read_png_folder(path, fps, spacing)
-        return cine, [p.name for p in png_frame_paths(path)]
-    if path_text.startswith("file:") or path.suffix == ".orsrec":
-        cine = _recording_clip(path)
-    else:
-        cine = read_cine(path)
-    cine = Cine(
-        frames=cine.frames,
-        spacing_mm=spacing or cine.spacing_mm,
-        fps=fps or cine.fps,
-        source=cine.source,
-        notes=cine.notes,
-    )
-    return cine, [f"{i:04d}.png" for i in range(len(cine.frames))]
-
-
-def _recording_clip(path: Path) -> Cine:
-    with RecordingReader(path) as reader:
-        frames = list(reader)
-    if not frames:
-        raise ValueError(f"{path}: the recording holds no frames")
-    greys = [to_grey(f.pixels) for f in frames]
-    if len({g.shape for g in greys}) != 1:
-        raise ValueError(f"{path}: frames of different sizes cannot form one clip")
-    times = np.array([f.t_capture_ns for f in frames], np.float64)
-    span_s = (times[-1] - times[0]) / 1e9
-    fps = (len(frames) - 1) / span_s if len(frames) > 1 and span_s > 0 else None
-    return Cine(np.stack(greys), frames[0].spacing_mm, fps, f"recording {path.name}")
 
 
 def measure(cine: Cine, backend: str = "auto") -> tuple[ClipMeasurement, list[Any]]:

@@ -169,7 +169,12 @@ def fit_and_export(
     state dict), score it with ``task.evaluate`` and write ``out/report.json``; returns the
     report (training summary, per-epoch history, test scores)."""
     from .kernels._backends_torch import build_network
-    from .kernels._train_seg import SegTrainConfig, export_onnx, train_segmentation
+    from .kernels._train_seg import (
+        SegTrainConfig,
+        export_onnx,
+        init_heatmap_bias,
+        train_segmentation,
+    )
 
     r = task.RECIPE
     out.mkdir(parents=True, exist_ok=True)
@@ -183,6 +188,8 @@ def fit_and_export(
             f"--samples {data.train_frames} is less than one batch of {options.batch_size}"
         )
     network = build_network(r.architecture, r.in_channels, r.out_channels)
+    if r.tip_heatmap:
+        init_heatmap_bias(network, len(r.class_names))
     result = train_segmentation(
         network,
         data.train,

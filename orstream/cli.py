@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "orstream._cmd_sim",
     "orstream._cmd_measure",
     "orstream._cmd_segment",
+    "orstream._cmd_track",
     "orstream._cmd_train",
     "orstream._cmd_bench",
     "orstream._cmd_keys",

@@ -1,0 +1,150 @@
+"""ROI tip tracking: a tip-heatmap model on the whole frame when lost, on a crop when confident.
+
+:class:`RoiTipTracker` drives a model with a tip heatmap (``ModelSpec.tip_channel``) and a
+:class:`~orstream.kernels.TipTracker`. Per frame: predict the tip; while the track is confident
+(:meth:`TipTracker.roi`), run the model once on a native-resolution crop of the model's input
+size around the prediction (a 256 px crop is 1/16 of a 1024 px frame); otherwise (or when the
+crop shows no tip) run a *search* pass on the whole frame letterboxed and shrunk to the input
+size, then a *refine* pass on a native crop around what it found. The estimate is the Kalman
+state after the update, in frame pixels (x = column, y = row, pixel centres at integers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ._backends import Backend
+from ._prepost import subpixel_peak
+from ._track import TipTracker, TrackerConfig
+
+Mode = Literal["roi", "search", "none"]
+
+
+@dataclass(frozen=True)
+class TipEstimate:
+    """One frame's answer: ``found`` (the track holds a position), ``x_px``/``y_px`` the
+    filtered tip (NaN when not found), ``confidence`` the track confidence 0..1, ``peak`` the
+    detector's peak probability this frame (0 when nothing ran or nothing was seen), ``mode``
+    which pass gave the detection, ``model_runs`` how many model calls the frame cost."""
+
+    found: bool
+    x_px: float
+    y_px: float
+    confidence: float
+    peak: float
+    mode: Mode
+    model_runs: int
+
+
+def tip_peak(logit_map: npt.NDArray[np.float32]) -> tuple[float, float, float]:
+    """(x, y, probability) of a (H, W) tip-heatmap logit map's peak, sub-pixel (quadratic fit
+    on the log of the sigmoid, exact for a Gaussian blob), in map pixels."""
+    probs = 1.0 / (1.0 + np.exp(-np.clip(logit_map, -30.0, 30.0, dtype=np.float32)))
+    return subpixel_peak(probs)
+
+
+class RoiTipTracker:
+    """Tip tracking with ``backend`` (a model with a tip heatmap; input square, H x H px).
+
+    ``min_peak``: detections below this probability are treated as "no tip"; ``config``: the
+    Kalman tracker's tuning (px, s). Frames: (H, W) grey, any real dtype (8- or 16-bit), at
+    least the model's input size; the first ``step`` call's size fixes the tracker's frame.
+    """
+
+    def __init__(
+        self, backend: Backend, *, min_peak: float = 0.3, config: TrackerConfig | None = None
+    ) -> None:
+        model = backend.model
+        if model.tip_channel is None:
+            raise ValueError(f"model {model.name} has no tip heatmap; it cannot track a tip")
+        h, w = model.input_size
+        if h != w:
+            raise ValueError(f"ROI tracking needs a square model input; {model.name} is {h}x{w}")
+        self.backend, self.side, self.min_peak = backend, h, float(min_peak)
+        self.tracker = TipTracker(config)
+        self._last_t: float | None = None
+
+    def reset(self) -> None:
+        """Forget the track (a new sequence)."""
+        self.tracker.reset()
+        self._last_t = None
+
+    def _detect(self, image: npt.NDArray[Any], box: tuple[int, int, int]) -> tuple[float, ...]:
+        """(x, y, p) in frame px of the tip in the square ``box`` (x0, y0, side) of ``image``
+        (zero-padded where the box leaves the frame), shrunk to the model's input."""
+        x0, y0, side = box
+        rows, cols = image.shape
+        crop = np.zeros((side, side), np.float32)
+        ys, xs = slice(max(y0, 0), min(y0 + side, rows)), slice(max(x0, 0), min(x0 + side, cols))
+        crop[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0] = image[ys, xs]
+        if side != self.side:
+            crop = np.asarray(
+                cv2.resize(crop, (self.side, self.side), interpolation=cv2.INTER_AREA)
+            )
+        logits = self.backend.run(self.backend.model.preprocess(crop))
+        tip_channel = self.backend.model.tip_channel
+        assert tip_channel is not None
+        x, y, p = tip_peak(logits[0, tip_channel])
+        s = side / self.side
+        return x0 + (x + 0.5) * s - 0.5, y0 + (y + 0.5) * s - 0.5, p
+
+    def step(self, image: npt.ArrayLike, t_s: float) -> TipEstimate:
+        """Track the tip in ``image`` (H, W) captured at ``t_s`` seconds."""
+        frame = np.asarray(image)
+        if frame.ndim != 2 or min(frame.shape) < self.side:
+            raise ValueError(
+                f"expected a grey (H, W) frame of at least {self.side} px; got {frame.shape}"
+            )
+        if self._last_t is not None:
+            self.tracker.predict(max(t_s - self._last_t, 0.0))
+        self._last_t = t_s
+        runs, mode, peak = 0, "none", 0.0
+        roi = self.tracker.roi(frame.shape, self.side)
+        hit: tuple[float, ...] | None = None
+        if roi is not None:
+            got = self._detect(frame, (roi[0], roi[1], self.side))
+            runs += 1
+            if got[2] >= self.min_peak:
+                hit, mode = got, "roi"
+            peak = got[2]
+        if hit is None:
+            rows, cols = frame.shape
+            side = max(rows, cols)
+            coarse = self._detect(frame, ((cols - side) // 2, (rows - side) // 2, side))
+            runs += 1
+            peak = max(peak, coarse[2])
+            if coarse[2] >= self.min_peak:
+                hit, mode = coarse, "search"
+                if side > self.side:  # refine at native resolution around the coarse tip
+                    half = self.side // 2
+                    x0, y0 = round(coarse[0]) - half, round(coarse[1]) - half
+                    x0 = min(max(x0, 0), cols - self.side)
+                    y0 = min(max(y0, 0), rows - self.side)
+                    fine = self._detect(frame, (x0, y0, self.side))
+                    runs += 1
+                    if (
+                        fine[2] >= self.min_peak
+                        and math.hypot(fine[0] - coarse[0], fine[1] - coarse[1])
+                        <= 2.0 * side / self.side
+                    ):
+                        hit = fine
+        if hit is not None:
+            self.tracker.update((float(hit[0]), float(hit[1])), min(1.0, float(hit[2])))
+            peak = float(hit[2])
+        xy = self.tracker.xy
+        found = xy is not None and self.tracker.confidence > 0.0
+        return TipEstimate(
+            found=found,
+            x_px=float(xy[0]) if found and xy else math.nan,
+            y_px=float(xy[1]) if found and xy else math.nan,
+            confidence=self.tracker.confidence,
+            peak=float(peak),
+            mode=mode,  # type: ignore[arg-type]
+            model_runs=runs,
+        )

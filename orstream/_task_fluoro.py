@@ -1,0 +1,347 @@
+"""The ``fluoro-catheter`` task: catheter mask and tip heatmap in X-ray fluoroscopy.
+
+Data: :class:`~orstream.sim.FluoroSimulator` runs drawn per seed (anatomy hepatic with the real
+catheter centerlines when the data are present, arch or coronary; dose, log or linear detector
+response, collimation), a few frames per run at random instants. Each frame gives the model
+three *views* of ``INPUT`` px, the scales the tracker uses (:mod:`orstream.kernels._roi_track`):
+the whole frame shrunk 4x (the search pass), a 2x crop near the tip, and a native-resolution crop
+around the tip (the ROI pass; sometimes anywhere, so the model also learns "no tip here").
+Training views are fresh every epoch (new seeds); validation and test seeds never overlap it.
+Augmentation: flips and quarter turns (tip moved with them), gamma, blur, noise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from ._training import (
+    SegRecipe,
+    TrainingData,
+    TrainOptions,
+    open_backend,
+    report_header,
+    summary,
+)
+from .kernels._backends_segment import dice_scores
+from .kernels._models import ModelSpec, normalize
+from .kernels._roi_track import RoiTipTracker
+from .kernels._train_progress import Progress
+from .sim import FluoroSimulator
+
+INPUT: Final = 256
+SPLIT_SEEDS: Final = {"train": 4_000_000, "val": 5_000_000, "test": 6_000_000}
+"""First simulator seed of each split (disjoint ranges)."""
+FRAMES_PER_SEED: Final = 6
+"""Rendered frames per simulator run; each gives three views."""
+HEAT_SIGMA: Final = 1.5
+"""Gaussian width (model px) of the tip heatmap target."""
+SCALES: Final = (4, 2, 1)
+"""Frame px per model px of the three views (for a 1024 px frame)."""
+
+RECIPE: Final = SegRecipe(
+    name="fluoro-catheter",
+    input_size=(INPUT, INPUT),
+    class_names=("background", "catheter"),
+    architecture={
+        "network": "UNet",
+        "args": {
+            "channels": [8, 16, 32, 64, 128],
+            "strides": [2, 2, 2, 2],
+            "num_res_units": 1,
+            "norm": "batch",
+        },
+    },
+    normalization={"kind": "p99", "floor": 8.0, "clip": 1.5},
+    description="catheter/guidewire mask and tip heatmap in X-ray fluoroscopy (grey, dense is "
+    "dark), trained on the orstream fluoroscopy simulator; runs on the whole frame shrunk to "
+    "256 px and on 256 px crops around the tip",
+    tip_heatmap=True,
+)
+
+U8 = npt.NDArray[np.uint8]
+F32 = npt.NDArray[np.float32]
+View = tuple[F32, U8, F32, bool]
+"""Normalised image (H, W), catheter mask (H, W), heat target (H, W), tip inside."""
+
+
+def simulator(seed: int) -> FluoroSimulator:
+    """The randomised run of ``seed``: anatomy, dose, detector response and collimation."""
+    rng = np.random.default_rng([seed, 0xCA7])
+    return FluoroSimulator(
+        seed,
+        anatomy=str(rng.choice(["hepatic", "hepatic", "arch", "coronary"])),
+        dose=float(np.exp(rng.uniform(np.log(40.0), np.log(400.0)))),
+        response=str(rng.choice(["log", "log", "linear"])),
+        collimation=str(rng.choice(["circle", "rect", "none"])),
+        fps=15.0,
+    )
+
+
+def heat_target(shape: tuple[int, int], tip: tuple[float, float] | None) -> F32:
+    """(H, W) Gaussian of :data:`HEAT_SIGMA` around ``tip`` (x, y) model px with exactly 1 at
+    the nearest pixel; all 0 when ``tip`` is None or outside."""
+    h, w = shape
+    heat = np.zeros((h, w), np.float32)
+    if tip is None:
+        return heat
+    x, y = tip
+    if not (-0.5 <= x < w - 0.5 and -0.5 <= y < h - 0.5):
+        return heat
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    heat[:] = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * HEAT_SIGMA**2))
+    heat[round(y), round(x)] = 1.0
+    return heat
+
+
+def view(
+    image: npt.NDArray[Any],
+    labels: U8,
+    tip: tuple[float, float],
+    box: tuple[int, int, int],
+) -> View:
+    """The model's view of the square ``box`` (x0, y0, side) px of a frame, shrunk to INPUT.
+
+    Mask: catheter (label 1) covering >= 25 % of a model pixel. Tip mapped to model px (pixel
+    centres: model px j covers frame px [x0 + j s, x0 + (j + 1) s)).
+    """
+    x0, y0, side = box
+    s = side / INPUT
+    crop = np.ascontiguousarray(image[y0 : y0 + side, x0 : x0 + side], np.float32)
+    cath = (labels[y0 : y0 + side, x0 : x0 + side] == 1).astype(np.float32)
+    if side != INPUT:
+        crop = np.asarray(cv2.resize(crop, (INPUT, INPUT), interpolation=cv2.INTER_AREA))
+        cath = np.asarray(cv2.resize(cath, (INPUT, INPUT), interpolation=cv2.INTER_AREA))
+    x = normalize(crop, RECIPE.normalization)[0, 0]
+    tx, ty = (tip[0] - x0 + 0.5) / s - 0.5, (tip[1] - y0 + 0.5) / s - 0.5
+    heat = heat_target((INPUT, INPUT), (tx, ty))
+    return x, (cath >= 0.25).astype(np.uint8), heat, bool(heat.max() >= 1.0)
+
+
+def _box(frame_hw: tuple[int, int], centre: tuple[float, float], side: int) -> tuple[int, int, int]:
+    h, w = frame_hw
+    side = min(side, h, w)
+    x0 = int(np.clip(round(centre[0] - side / 2), 0, w - side))
+    y0 = int(np.clip(round(centre[1] - side / 2), 0, h - side))
+    return x0, y0, side
+
+
+def frame_views(
+    image: npt.NDArray[Any], labels: U8, tip: tuple[float, float], rng: np.random.Generator
+) -> list[View]:
+    """Three views of a frame: whole (4x), a 2x crop and a native crop near the tip."""
+    h, w = image.shape
+    side = min(h, w)
+    out = [view(image, labels, tip, _box((h, w), (w / 2, h / 2), side))]
+    for scale in SCALES[1:]:
+        crop = INPUT * scale * side // 1024
+        if scale == 1 and rng.uniform() < 0.15:  # anywhere: often no tip in view
+            centre = (rng.uniform(0, w), rng.uniform(0, h))
+        else:
+            spread = 0.3 * crop if scale > 1 else 0.15 * crop
+            centre = (tip[0] + rng.normal(0, spread), tip[1] + rng.normal(0, spread))
+        out.append(view(image, labels, tip, _box((h, w), centre, crop)))
+    return out
+
+
+def render_seed(args: tuple[int, int]) -> list[View]:
+    """The views of ``FRAMES_PER_SEED`` random frames of run ``seed`` (args: seed, frames)."""
+    seed, frames = args
+    rng = np.random.default_rng([seed, 0x71E])
+    sim = simulator(seed)
+    out: list[View] = []
+    for index in sorted(int(i) for i in rng.choice(450, frames, replace=False)):
+        frame = sim.render(index)
+        tip = (float(frame.truth["tip_px"][0]), float(frame.truth["tip_px"][1]))
+        out.extend(frame_views(frame.image, frame.labels, tip, rng))
+    return out
+
+
+def augment(v: View, rng: np.random.Generator) -> View:
+    """Flips and quarter turns (all arrays together), gamma, blur and noise on the image."""
+    x, y, heat, inside = v
+    k, flip = int(rng.integers(0, 4)), bool(rng.uniform() < 0.5)
+    if flip:
+        x, y, heat = x[:, ::-1], y[:, ::-1], heat[:, ::-1]
+    x, y, heat = (np.ascontiguousarray(np.rot90(a, k)) for a in (x, y, heat))  # type: ignore[assignment]
+    clip = float(RECIPE.normalization["clip"])
+    if rng.uniform() < 0.5:
+        x = clip * (np.clip(x / clip, 0, 1) ** float(np.exp(rng.uniform(-0.5, 0.5))))
+    if rng.uniform() < 0.3:
+        x = np.asarray(cv2.GaussianBlur(x, (0, 0), float(rng.uniform(0.3, 1.0))))
+    if rng.uniform() < 0.4:
+        x = x + rng.normal(0, float(rng.uniform(0.005, 0.04)), x.shape).astype(np.float32)
+    return np.clip(x, 0, clip).astype(np.float32), y, heat, inside
+
+
+def _views(split: str, first: int, n_seeds: int, workers: int) -> Iterator[View]:
+    base = SPLIT_SEEDS[split] + first
+    jobs = [(base + j, FRAMES_PER_SEED) for j in range(n_seeds)]
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for got in pool.map(render_seed, jobs, chunksize=2):
+                yield from got
+    else:
+        for job in jobs:
+            yield from render_seed(job)
+
+
+def _stack(views: list[View]) -> tuple[F32, U8, F32]:
+    return (
+        np.stack([v[0] for v in views])[:, None],
+        np.stack([v[1] for v in views]),
+        np.stack([v[2] for v in views]),
+    )
+
+
+def training_data(options: TrainOptions) -> TrainingData:
+    """Fresh views every epoch (``options.samples`` per epoch, new seeds each epoch), shuffled
+    within a pool of 8 batches; a fixed validation set of ``options.val_samples`` views."""
+    per_seed = FRAMES_PER_SEED * len(SCALES)
+    seeds_per_epoch = max(1, math.ceil(options.samples / per_seed))
+    batch = options.batch_size
+
+    def epoch_batches(epoch: int) -> Iterator[tuple[F32, U8, F32]]:
+        rng = np.random.default_rng([options.seed, epoch, 0xF1A])
+        pool: list[View] = []
+        stream = _views("train", epoch * seeds_per_epoch, seeds_per_epoch, options.workers)
+        for v in stream:
+            pool.append(augment(v, rng))
+            if len(pool) >= 8 * batch:
+                order = rng.permutation(len(pool))
+                take = [pool[i] for i in order[:batch]]
+                pool = [pool[i] for i in order[batch:]]
+                yield _stack(take)
+        while len(pool) >= batch:
+            yield _stack(pool[:batch])
+            pool = pool[batch:]
+
+    n_val_seeds = max(1, math.ceil(options.val_samples / per_seed))
+    bar = Progress(n_val_seeds * per_seed, stream=options.progress)
+    val_views = []
+    for v in _views("val", 0, n_val_seeds, options.workers):
+        val_views.append(v)
+        bar.update("rendering validation views")
+    val = [_stack(val_views[i : i + 32]) for i in range(0, len(val_views), 32)]
+    doc = {
+        "simulator": "orstream.sim.FluoroSimulator (anatomy, dose, response, collimation drawn "
+        "per seed: orstream._task_fluoro.simulator)",
+        "views_per_frame": "whole frame at 1/4, a 2x crop near the tip, a native 256 px crop "
+        "(15 % anywhere)",
+        "frames_per_seed": FRAMES_PER_SEED,
+        "train_seeds_from": SPLIT_SEEDS["train"],
+        "train_views_per_epoch": seeds_per_epoch * per_seed,
+        "fresh_seeds_every_epoch": True,
+        "val_seeds": [SPLIT_SEEDS["val"], SPLIT_SEEDS["val"] + n_val_seeds],
+        "val_views": len(val_views),
+        "test_seeds_from": SPLIT_SEEDS["test"],
+        "augmentation": "orstream._task_fluoro.augment",
+        "heat_sigma_px": HEAT_SIGMA,
+    }
+    return TrainingData(epoch_batches, val, seeds_per_epoch * per_seed, len(val_views), doc)
+
+
+# -- evaluation: the tracker on fresh sequences --------------------------------------------------
+def track_sequence(
+    tracker: RoiTipTracker, sim: FluoroSimulator, frames: int
+) -> dict[str, list[float]]:
+    """Run ``tracker`` over ``frames`` consecutive frames of ``sim``; per frame the tip error
+    (px, mm), the confidence, whether the ROI pass was used and the seconds it took."""
+    out: dict[str, list[float]] = {"err_px": [], "err_mm": [], "conf": [], "roi": [], "s": []}
+    for index in range(frames):
+        frame = sim.render(index)
+        t0 = time.perf_counter()
+        est = tracker.step(frame.image, frame.t_s)
+        out["s"].append(time.perf_counter() - t0)
+        tip = frame.truth["tip_px"]
+        err = math.hypot(est.x_px - tip[0], est.y_px - tip[1]) if est.found else math.inf
+        out["err_px"].append(err)
+        out["err_mm"].append(err * sim.spacing_mm[0])
+        out["conf"].append(est.confidence)
+        out["roi"].append(float(est.mode == "roi"))
+    return out
+
+
+def evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
+    """Tip tracking on fresh test runs: ``options.test_samples`` frames in sequences of 60
+    consecutive frames (4 s at 15 fps) per seed, 1024 x 1024; tip error (mm, px), tracking speed
+    and mask Dice of the search pass."""
+    runner = open_backend(spec, options)
+    per_run = 60
+    n_runs = max(1, options.test_samples // per_run)
+    runs = []
+    bar = Progress(n_runs, stream=options.progress)
+    for j in range(n_runs):
+        sim = simulator(SPLIT_SEEDS["test"] + j)
+        got = track_sequence(RoiTipTracker(runner), sim, per_run)
+        runs.append((sim.anatomy, sim.use_real_centerlines, got))
+        bar.update("tracking test runs")
+    err_mm = np.concatenate([np.array(r[2]["err_mm"]) for r in runs])
+    err_px = np.concatenate([np.array(r[2]["err_px"]) for r in runs])
+    seconds = np.concatenate([np.array(r[2]["s"]) for r in runs])
+    roi = np.concatenate([np.array(r[2]["roi"]) for r in runs])
+    by_anatomy = {
+        a: summary(np.concatenate([np.array(r[2]["err_mm"]) for r in runs if r[0] == a]), 3)
+        for a in sorted({r[0] for r in runs})
+    }
+    real = [np.array(r[2]["err_mm"]) for r in runs if r[1]]
+    dice = _search_dice(runner, n_runs)
+    return {
+        **report_header(spec, runner, options),
+        "test_seeds": [SPLIT_SEEDS["test"], SPLIT_SEEDS["test"] + n_runs],
+        "frames": len(err_mm),
+        "frame_size": [1024, 1024],
+        "tip_error_mm": summary(err_mm, 3),
+        "tip_error_px": summary(err_px, 2),
+        "tip_found_share": round(float(np.mean(np.isfinite(err_mm))), 4),
+        "tip_error_mm_by_anatomy": by_anatomy,
+        "tip_error_mm_real_centerlines": summary(np.concatenate(real), 3) if real else None,
+        "roi_share": round(float(np.mean(roi)), 4),
+        "track_ms": summary(seconds * 1e3, 2),
+        "track_fps": round(float(len(seconds) / seconds.sum()), 1),
+        "catheter_dice_search_pass": dice,
+    }
+
+
+def _search_dice(runner: Any, n_runs: int) -> dict[str, float | int]:
+    """Catheter Dice of the whole-frame (4x) view on one frame per test run."""
+    scores = []
+    for j in range(n_runs):
+        sim = simulator(SPLIT_SEEDS["test"] + j)
+        frame = sim.render(30)
+        x, y, _, _ = view(frame.image, frame.labels, (0.0, 0.0), (0, 0, 1024))
+        logits = runner.run(x[None, None])
+        pred = logits[0, :2].argmax(0).astype(np.uint8)
+        scores.append(dice_scores(pred, y, 2)[0, 0])
+    return summary(np.array(scores), 4)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The evaluation report in a few lines."""
+    e, p = report["tip_error_mm"], report["tip_error_px"]
+    print(
+        f"{report['model']} tracking {report['frames']} frames of fresh runs "
+        f"(seeds {report['test_seeds'][0]}..{report['test_seeds'][1] - 1}, 1024 px), "
+        f"backend {report['backend']}:"
+    )
+    print(
+        f"  tip error median {e.get('median', float('nan')):.2f} mm "
+        f"({p.get('median', float('nan')):.1f} px), p95 {e.get('p95', float('nan')):.2f} mm; "
+        f"found in {report['tip_found_share']:.1%} of frames; ROI pass "
+        f"{report['roi_share']:.0%} of frames"
+    )
+    for anatomy, s in report["tip_error_mm_by_anatomy"].items():
+        if s.get("n"):
+            print(f"  {anatomy:9s} median {s['median']:.2f} mm, p95 {s['p95']:.2f} mm")
+    print(
+        f"  {report['track_fps']:.0f} frames/s tracking (1024 px frames, "
+        f"{report['threads']} thread(s)); search-pass catheter Dice "
+        f"{report['catheter_dice_search_pass'].get('mean', float('nan')):.3f}"
+    )

@@ -1,0 +1,71 @@
+"""The fluoro-catheter task: views at three scales, tip targets, augmentation, splits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orstream._task_fluoro import (
+    INPUT,
+    RECIPE,
+    SPLIT_SEEDS,
+    augment,
+    frame_views,
+    heat_target,
+    simulator,
+    training_data,
+    view,
+)
+from orstream._training import TrainOptions
+
+
+def test_heat_target_peaks_at_one_on_the_tip_and_is_empty_without_it() -> None:
+    heat = heat_target((32, 32), (10.4, 20.6))
+    assert heat[21, 10] == 1.0 and heat.max() == 1.0
+    assert np.count_nonzero(heat == 1.0) == 1 and 0.0 < heat[21, 12] < 1.0
+    assert not heat_target((32, 32), None).any()
+    assert not heat_target((32, 32), (40.0, 3.0)).any()
+
+
+def test_views_map_the_tip_and_the_catheter_at_every_scale() -> None:
+    sim = simulator(SPLIT_SEEDS["val"] + 3)
+    frame = sim.render(12)
+    tip = (float(frame.truth["tip_px"][0]), float(frame.truth["tip_px"][1]))
+    # native crop: the tip lands at (tip - origin) exactly
+    x0, y0 = int(tip[0]) - 100, int(tip[1]) - 120
+    x, y, heat, inside = view(frame.image, frame.labels, tip, (x0, y0, INPUT))
+    r, c = np.unravel_index(np.argmax(heat), heat.shape)
+    assert inside and (c, r) == (round(tip[0] - x0), round(tip[1] - y0))
+    assert y[r - 3 : r + 4, c - 3 : c + 4].any()  # the catheter ends there
+    assert x.dtype == np.float32 and x.min() >= 0.0 and x.max() <= RECIPE.normalization["clip"]
+    # whole frame shrunk 4x: model px j covers frame px [4j, 4j + 4)
+    _, y4, heat4, _ = view(frame.image, frame.labels, tip, (0, 0, 1024))
+    r, c = np.unravel_index(np.argmax(heat4), heat4.shape)
+    assert (c, r) == (round((tip[0] + 0.5) / 4 - 0.5), round((tip[1] + 0.5) / 4 - 0.5))
+    assert y4[r - 2 : r + 3, c - 2 : c + 3].any()
+    views = frame_views(frame.image, frame.labels, tip, np.random.default_rng(0))
+    assert len(views) == 3 and all(v[0].shape == (INPUT, INPUT) for v in views)
+
+
+def test_augmentation_turns_the_tip_with_the_image() -> None:
+    sim = simulator(SPLIT_SEEDS["val"] + 4)
+    frame = sim.render(5)
+    tip = (float(frame.truth["tip_px"][0]), float(frame.truth["tip_px"][1]))
+    v = view(frame.image, frame.labels, tip, (int(tip[0]) - 128, int(tip[1]) - 128, INPUT))
+    rng = np.random.default_rng(1)
+    for _ in range(6):
+        x, y, heat, inside = augment(v, rng)
+        r, c = np.unravel_index(np.argmax(heat), heat.shape)
+        assert inside and heat.max() == 1.0 and y[r - 3 : r + 4, c - 3 : c + 4].any()
+        assert x.shape == y.shape == heat.shape == (INPUT, INPUT) and x.flags.c_contiguous
+
+
+def test_runs_are_seeded_and_training_data_is_batched() -> None:
+    a, b = simulator(SPLIT_SEEDS["train"]), simulator(SPLIT_SEEDS["train"])
+    assert a.anatomy == b.anatomy and a.dose == b.dose
+    np.testing.assert_array_equal(a.render(3).image, b.render(3).image)
+    data = training_data(TrainOptions(samples=12, val_samples=12, batch_size=4, progress=None))
+    x, y, heat = next(iter(data.train(0)))
+    assert x.shape == (4, 1, INPUT, INPUT) and y.shape == heat.shape == (4, INPUT, INPUT)
+    assert x.dtype == np.float32 and y.dtype == np.uint8 and heat.dtype == np.float32
+    assert data.val_frames == 18 and len(data.val) == 1
+    assert data.doc["val_seeds"] == [SPLIT_SEEDS["val"], SPLIT_SEEDS["val"] + 1]
