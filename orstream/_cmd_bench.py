@@ -18,6 +18,11 @@ BENCHMARKS: Final[dict[str, str]] = {
     "inference": "every model on every backend present against torch eager, batch 1",
     "sim": "simulator speed per modality: frames per second on one core, against the goals",
     "echo_ef": "echo-lv + measurements on fresh simulated clips: EF and heart rate errors",
+    "e2e": "echo at 50 fps, device -> engine -> result (the demo's processes) against imagezmq"
+    " + the same stages in a plain loop: latency p50/p99, drops, fps",
+    "streams": "how many 50-fps echo streams one engine holds with zero drops",
+    "overhead": "per-frame cost of our Pipeline with identity stages against Holoscan's",
+    "all": "every benchmark, writing docs/benchmarks/<name>.md, .json, plots and README.md",
 }
 """Subcommand name (and module in ``orstream.bench``) to its one-line help."""
 
@@ -41,14 +46,23 @@ def register(subparsers: Any) -> None:
             metavar="S",
             help="length of each measurement in seconds (default: the benchmark's own)",
         )
+        if name == "all":
+            sub.add_argument(
+                "--out",
+                default=None,
+                metavar="DIR",
+                help="where the reports go (default docs/benchmarks; docs/benchmarks/quick"
+                " with --quick)",
+            )
         sub.set_defaults(func=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run ``args.benchmark`` and print its report; 1 when a measurement of ours failed."""
     module = importlib.import_module(f"orstream.bench.{args.benchmark}")
+    options = {"out_dir": args.out} if getattr(args, "out", None) is not None else {}
     report: dict[str, Any] = module.run(
-        duration_s=args.duration, quick=args.quick, progress=_progress
+        duration_s=args.duration, quick=args.quick, progress=_progress, **options
     )
     report = {"command": _command_line(args), **report}
     if args.json:
@@ -63,6 +77,8 @@ def _command_line(args: argparse.Namespace) -> str:
     flags = [f for f, on in (("--json", args.json), ("--quick", args.quick)) if on]
     if args.duration is not None:
         flags.append(f"--duration {args.duration:g}")
+    if getattr(args, "out", None) is not None:
+        flags.append(f"--out {args.out}")
     return " ".join(["orstream bench", args.benchmark, *flags])
 
 

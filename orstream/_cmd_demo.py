@@ -70,14 +70,42 @@ def _finish(process: subprocess.Popen[str], name: str, interrupt: bool) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.duration is not None and args.duration <= 0:
+    summary, interrupted = run_demo(
+        args.modality,
+        duration_s=args.duration,
+        fps=args.fps,
+        seed=args.seed,
+        show=not args.headless,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print(summary)
+    return 130 if interrupted else 0
+
+
+def run_demo(
+    modality: str = "echo",
+    *,
+    duration_s: float | None = None,
+    fps: float | None = None,
+    seed: int = 1,
+    show: bool = False,
+    workdir: Path | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Run the device, the engine and the recorder until the device has sent ``duration_s``
+    seconds of frames (or Ctrl-C); (the summary, whether Ctrl-C stopped it).
+
+    ``show``: the engine's status line on stderr; ``workdir``: where the recording goes
+    (default: a new temporary folder, kept for the user).
+    """
+    if duration_s is not None and duration_s <= 0:
         raise ValueError("--duration must be positive")
     port = _free_port_pair()
     feed = f"zmq+tcp://127.0.0.1:{port}"
-    workdir = Path(tempfile.mkdtemp(prefix="orstream-demo-"))
+    workdir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="orstream-demo-"))
     recording = workdir / "demo.orsrec"
-    show = not args.headless
-    pipeline = ["--pipeline", "echo"] if args.modality == "echo" else []
+    pipeline = ["--pipeline", "echo"] if modality == "echo" else []
     engine = _spawn(
         ["run", "--source", feed, "--json", *pipeline] + ([] if show else ["--quiet"]), show
     )
@@ -86,31 +114,32 @@ def run(args: argparse.Namespace) -> int:
     )
     truth = f"zmq+tcp://127.0.0.1:{port + 1}?bind=1"
     device_args = [
-        "sim", "publish", "--modality", args.modality, "--seed", str(args.seed),
+        "sim", "publish", "--modality", modality, "--seed", str(seed),
         "--endpoint", f"{feed}?bind=1", "--truth-endpoint", truth, "--warmup", "1.0", "--json",
     ]  # fmt: skip
-    if args.fps is not None:
-        device_args += ["--fps", str(args.fps)]
-    if args.duration is not None:
-        fps = args.fps or _default_fps(args.modality)
-        device_args += ["--frames", str(max(1, round(args.duration * fps)))]
+    if fps is not None:
+        device_args += ["--fps", str(fps)]
+    if duration_s is not None:
+        rate = fps or _default_fps(modality)
+        device_args += ["--frames", str(max(1, round(duration_s * rate)))]
     device = _spawn(device_args, False)
     interrupted = False
     try:
-        while device.poll() is None:
-            time.sleep(0.1)
-    except KeyboardInterrupt:
-        interrupted = True
-    device_summary = _finish(device, "device", interrupt=interrupted)
-    time.sleep(0.5)  # let the last frames through
-    engine_summary = _finish(engine, "engine", interrupt=True)
-    record_summary = _finish(recorder, "recorder", interrupt=True)
-    summary = _summary(args.modality, device_summary, engine_summary, record_summary)
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        _print(summary)
-    return 130 if interrupted else 0
+        try:
+            while device.poll() is None:
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            interrupted = True
+        device_summary = _finish(device, "device", interrupt=interrupted)
+        time.sleep(0.5)  # let the last frames through
+        engine_summary = _finish(engine, "engine", interrupt=True)
+        record_summary = _finish(recorder, "recorder", interrupt=True)
+    finally:  # one that failed leaves none of the others running
+        for process in (device, engine, recorder):
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return _summary(modality, device_summary, engine_summary, record_summary), interrupted
 
 
 def _default_fps(modality: str) -> float:

@@ -2,45 +2,119 @@
 
 ``EchoSegmentStage`` puts the LV cavity mask in ``frame.results["lv_mask"]``;
 ``EchoMeasureStage`` measures the frame (``frame.results["lv"]``: LV area in mm2 and volume in
-ml) and, once a second, finds the beats in the last ``window_s`` seconds in a worker thread,
-so the frame path never waits for it. A beat whose ED lies at a window's edge is left for a
-later window; a beat seen again (its ED within ``_SAME_BEAT_S`` of a kept one) replaces it.
+ml) and, once a second per stream, finds the beats in that stream's last ``window_s`` seconds
+in a worker thread, so the frame path never waits for it. A beat whose ED lies at a window's
+edge is left for a later window; a beat seen again (its ED within ``_SAME_BEAT_S`` of a kept
+one) replaces it.
+
+Several streams: the pipeline hands ``EchoSegmentStage.batch`` the newest frame of every
+stream waiting. With ONNX Runtime on the CPU a batch costs about as much per frame as one
+frame alone (the model is small, one intra-op thread), so the batch is split across
+``workers`` threads that share the session (ONNX Runtime releases the GIL while it runs):
+one core per part. Other backends (TensorRT, torch) take the batch in one model call.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import threading
 import time
-from collections import deque
-from typing import Any
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
-from .kernels import FrameMeasurement, load_backend, measure_frame, segment, summarize_clip
+from .kernels import FrameMeasurement, load_backend, measure_frame, segment_images, summarize_clip
 from .stream import Frame
 
-_SAME_BEAT_S = 0.2
+_SAME_BEAT_S: Final = 0.2
 """Two EDs of one stream closer than this (s) are the same beat seen in two windows."""
+_MAX_STREAMS: Final = 64
+"""Streams whose measurement windows are kept; the least recently seen one goes beyond."""
+_MAX_WORKERS: Final = 4
+
+
+def default_workers() -> int:
+    """Segmentation threads for a batch: the cores this process may use, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, min(_MAX_WORKERS, cores))
 
 
 class EchoSegmentStage:
-    """LV cavity mask (uint8 (H, W), 1 = LV) of each frame, at the frame's size."""
+    """LV cavity mask (uint8 (H, W), 1 = LV) of each frame, at the frame's size.
+
+    ``workers``: threads a batch of frames is split across on a CPU backend (default
+    :func:`default_workers`; 1 runs a batch in the calling thread).
+    """
 
     name = "echo-lv"
 
-    def __init__(self, backend: str = "auto") -> None:
+    def __init__(self, backend: str = "auto", workers: int | None = None) -> None:
         self.backend = load_backend("echo-lv", backend)
         self._lv = self.backend.class_names.index("lv_cavity")
+        self.workers = default_workers() if workers is None else workers
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1; got {self.workers}")
+        self._pool: ThreadPoolExecutor | None = None
 
     def __call__(self, frame: Frame) -> Frame:
-        mask = segment(self.backend, frame.pixels)
+        mask = next(segment_images(self.backend, [frame.pixels], batch_size=1))
         frame.results["lv_mask"] = (mask == self._lv).astype(np.uint8)
         return frame
 
+    def batch(self, frames: Sequence[Frame]) -> list[Frame]:
+        """:meth:`__call__` on several frames at once; every mask is computed before any
+        frame is changed (an error leaves the frames as they were)."""
+        masks = self._masks([frame.pixels for frame in frames])
+        for frame, mask in zip(frames, masks, strict=True):
+            frame.results["lv_mask"] = mask
+        return list(frames)
+
+    def _masks(self, images: list[npt.NDArray[Any]]) -> list[npt.NDArray[np.uint8]]:
+        parts = min(self.workers, len(images)) if self.backend.name == "onnxruntime" else 1
+        if parts <= 1:
+            return self._lv_masks(images)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="orstream-seg")
+        bounds = [round(k * len(images) / parts) for k in range(parts + 1)]
+        chunks = [images[a:b] for a, b in itertools.pairwise(bounds)]
+        return [mask for masks in self._pool.map(self._lv_masks, chunks) for mask in masks]
+
+    def _lv_masks(self, images: list[npt.NDArray[Any]]) -> list[npt.NDArray[np.uint8]]:
+        return [
+            (mask == self._lv).astype(np.uint8)
+            for mask in segment_images(self.backend, images, batch_size=len(images))
+        ]
+
+    def close(self) -> None:
+        """Stop the segmentation threads (a later batch starts them again)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+@dataclass
+class _StreamWindow:
+    """One stream's last seconds of per-frame measurements and its beat search."""
+
+    frames: deque[tuple[int, FrameMeasurement]] = field(default_factory=deque)
+    t_last: float = 0.0
+    worker: threading.Thread | None = None
+    hr_bpm: float | None = None
+
 
 class EchoMeasureStage:
-    """Per-frame LV measurements and, from a sliding window, per-beat EF and heart rate."""
+    """Per-frame LV measurements and, from a sliding window per stream, per-beat EF and heart
+    rate."""
 
     name = "measure"
 
@@ -48,12 +122,10 @@ class EchoMeasureStage:
         self.window_s = window_s
         self.every_s = every_s
         self.no_spacing = 0
-        self._window: deque[tuple[int, FrameMeasurement]] = deque()
+        self._streams: OrderedDict[str, _StreamWindow] = OrderedDict()
         self._beats: list[dict[str, Any]] = []
         self._hr_bpm: float | None = None
         self._lock = threading.Lock()
-        self._worker: threading.Thread | None = None
-        self._t_last = 0.0
 
     def __call__(self, frame: Frame) -> Frame:
         if frame.spacing_mm is None:
@@ -63,18 +135,30 @@ class EchoMeasureStage:
         t_s = frame.t_capture_ns / 1e9
         lv = measure_frame(frame.results["lv_mask"], frame.spacing_mm, index=frame.seq, t_s=t_s)
         frame.results["lv"] = lv
-        self._window.append((frame.seq, lv))  # only the frame path touches the window
-        while self._window and t_s - self._window[0][1].t_s > self.window_s:
-            self._window.popleft()
+        stream = self._stream(frame.stream_id)
+        window = stream.frames  # only the frame path touches the windows
+        window.append((frame.seq, lv))
+        while window and t_s - window[0][1].t_s > self.window_s:
+            window.popleft()
         now = time.monotonic()
-        busy = self._worker is not None and self._worker.is_alive()
-        if now - self._t_last >= self.every_s and not busy and len(self._window) > 10:
-            self._t_last = now
-            self._worker = threading.Thread(
-                target=self._find_beats, args=(frame.stream_id, list(self._window)), daemon=True
+        busy = stream.worker is not None and stream.worker.is_alive()
+        if now - stream.t_last >= self.every_s and not busy and len(window) > 10:
+            stream.t_last = now
+            stream.worker = threading.Thread(
+                target=self._find_beats, args=(frame.stream_id, list(window)), daemon=True
             )
-            self._worker.start()
+            stream.worker.start()
         return frame
+
+    def _stream(self, stream_id: str) -> _StreamWindow:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            if len(self._streams) >= _MAX_STREAMS:
+                self._streams.popitem(last=False)
+            stream = self._streams[stream_id] = _StreamWindow()
+        else:
+            self._streams.move_to_end(stream_id)
+        return stream
 
     def _find_beats(self, stream: str, window: list[tuple[int, FrameMeasurement]]) -> None:
         """Beats of one window (the frames' own capture times give the frame rate)."""
@@ -110,20 +194,41 @@ class EchoMeasureStage:
                 )
             if clip.hr_bpm is not None:
                 self._hr_bpm = clip.hr_bpm
+                if stream in self._streams:
+                    self._streams[stream].hr_bpm = clip.hr_bpm
 
     def summary(self, final: bool = False) -> dict[str, Any]:
-        """``{"beats": [...], "ef": mean over good beats, "heart_rate_bpm", ...}``; ``final``
-        waits for a window still being measured (never from the frame path)."""
-        if final and self._worker is not None:
-            self._worker.join(timeout=5.0)
+        """``{"beats": [...], "ef": mean over good beats, "heart_rate_bpm", "streams", ...}``:
+        ``ef`` over every stream's beats and ``heart_rate_bpm`` the latest found (one stream:
+        that stream's); ``streams`` has each stream's own. ``final`` waits for windows still
+        being measured (never from the frame path)."""
+        if final:
+            for stream in list(self._streams.values()):
+                if stream.worker is not None:
+                    stream.worker.join(timeout=5.0)
         with self._lock:
             beats = sorted(self._beats, key=lambda b: (b["stream"], b["ed_frame"]))
             hr = self._hr_bpm
-        good = [b["ef"] for b in beats if b["quality"] == ["ok"]] or [b["ef"] for b in beats]
+            hr_by_stream = {name: s.hr_bpm for name, s in self._streams.items()}
+        per_stream = {
+            name: {
+                "beats": sum(b["stream"] == name for b in beats),
+                "ef": _mean_ef([b for b in beats if b["stream"] == name]),
+                "heart_rate_bpm": None if stream_hr is None else round(stream_hr, 1),
+            }
+            for name, stream_hr in sorted(hr_by_stream.items())
+        }
         return {
             "beats": beats,
-            "ef": round(float(np.mean(good)), 4) if good else None,
+            "ef": _mean_ef(beats),
             "heart_rate_bpm": None if hr is None else round(hr, 1),
+            "streams": per_stream,
             "frames_without_spacing": self.no_spacing,
             "method": "single-plane method of discs (20 discs) on echo-lv masks, 8 s windows",
         }
+
+
+def _mean_ef(beats: list[dict[str, Any]]) -> float | None:
+    """Mean EF over the good beats (all beats when none is good); None without beats."""
+    good = [b["ef"] for b in beats if b["quality"] == ["ok"]] or [b["ef"] for b in beats]
+    return round(float(np.mean(good)), 4) if good else None

@@ -4,6 +4,11 @@ The live path keeps the newest frame of each stream (stale frames are dropped an
 so its latency never grows with run time. The recording path sees every frame the source
 received, in order, before any live-path drop. Each stage appends its timestamp to the
 frame's trace; :class:`PathStats` turns traces into p50/p99 latency, fps and drop counts.
+
+A stage with a ``batch`` method (:class:`BatchStage`) is given every frame waiting at once
+(on a live path: the newest frame of each stream), up to ``max_batch``, so that it can run
+them together (one model call, or one call per core); other stages still see one frame at a
+time, in order.
 """
 
 from __future__ import annotations
@@ -40,6 +45,17 @@ class Stage(Protocol):
     name: str
 
     def __call__(self, frame: Frame) -> Frame | None: ...
+
+
+class BatchStage(Stage, Protocol):
+    """A stage that can also process several frames in one call.
+
+    ``batch(frames)`` returns one entry per frame, in order: the frame to pass on, or None to
+    stop that frame here. It must either succeed for every frame or change nothing: when it
+    raises, the pipeline calls the stage on each frame alone, so that only a bad frame drops.
+    """
+
+    def batch(self, frames: Sequence[Frame]) -> Sequence[Frame | None]: ...
 
 
 class Sink(Protocol):
@@ -85,6 +101,9 @@ class Pipeline:
     ``recorder`` is the lossless recording path: it gets every received frame, in the receive
     thread, before the live path can drop it. A stage or sink that raises on a frame is
     counted as a drop of that frame and logged (rate-limited); the pipeline goes on.
+    ``max_batch``: the most frames one pass of the stages takes when a stage has a ``batch``
+    method (:class:`BatchStage`); the first frame is waited for, the others are those
+    already waiting. Without such a stage every pass is one frame.
     """
 
     def __init__(
@@ -95,8 +114,12 @@ class Pipeline:
         *,
         recorder: Sink | None = None,
         live: bool = True,
+        max_batch: int = 8,
     ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1; got {max_batch}")
         self.stages = list(stages)
+        self.max_batch = max_batch if any(hasattr(s, "batch") for s in self.stages) else 1
         self.sinks = list(sinks)
         self.recorder = recorder
         self.live_stats = PathStats("live" if live else "process")
@@ -120,19 +143,60 @@ class Pipeline:
 
     def process(self, frame: Frame) -> bool:
         """Run one frame through the stages and sinks; False if it was dropped on the way."""
+        return self.process_batch([frame])[0]
+
+    def process_batch(self, frames: Sequence[Frame]) -> list[bool]:
+        """Run frames through the stages (batch stages see them together) and the sinks;
+        one entry per frame: False if it was dropped on the way."""
         if self._record is not None and not self._tapped:
-            self._record(frame)
+            for frame in frames:
+                self._record(frame)
+        alive: list[Frame | None] = list(frames)
         for stage in self.stages:
+            waiting = [f for f in alive if f is not None]
+            if not waiting:
+                break
+            results = iter(self._run_stage(stage, waiting))
+            alive = [None if f is None else next(results) for f in alive]
+        return [f is not None and self._finish(f) for f in alive]
+
+    def _run_stage(self, stage: Stage, frames: list[Frame]) -> list[Frame | None]:
+        """``stage`` on ``frames`` (together when it can batch them), stamped; None where a
+        frame was dropped (counted)."""
+        batch = getattr(stage, "batch", None)
+        results: list[Frame | None] | None = None
+        if batch is not None and len(frames) > 1:
             try:
-                result = stage(frame)
-            except Exception as exc:  # a bad frame must not stop the engine
-                self._errors.drop(f"stage:{stage.name}", f"{type(exc).__name__}: {exc}")
-                self.live_stats.drop(f"error:{stage.name}")
-                return False
-            if result is None:
-                self.live_stats.drop(f"filtered:{stage.name}")
-                return False
-            frame = result.stamp(stage.name)
+                results = list(batch(frames))
+            except Exception:  # find the bad frame: each alone below
+                results = None
+            if results is not None and len(results) != len(frames):
+                _log.error(
+                    "%s.batch returned %d frames for %d", stage.name, len(results), len(frames)
+                )
+                results = None
+        if results is None:
+            results = [self._call(stage, frame) for frame in frames]
+        else:
+            for result in results:
+                if result is None:
+                    self.live_stats.drop(f"filtered:{stage.name}")
+        t_ns = time.time_ns()  # one time for a batch: its frames left the stage together
+        return [None if r is None else r.stamp(stage.name, t_ns) for r in results]
+
+    def _call(self, stage: Stage, frame: Frame) -> Frame | None:
+        try:
+            result = stage(frame)
+        except Exception as exc:  # a bad frame must not stop the engine
+            self._errors.drop(f"stage:{stage.name}", f"{type(exc).__name__}: {exc}")
+            self.live_stats.drop(f"error:{stage.name}")
+            return None
+        if result is None:
+            self.live_stats.drop(f"filtered:{stage.name}")
+        return result
+
+    def _finish(self, frame: Frame) -> bool:
+        """Sinks and stats of a frame that went through every stage."""
         if not frame.intact():  # a shared-memory slot reused while the stages ran
             self.live_stats.drop("overwritten")
             return False
@@ -170,7 +234,13 @@ class Pipeline:
                     if getattr(self.source, "exhausted", False):
                         break
                     continue
-                self.process(frame)
+                frames = [frame]
+                room = self.max_batch
+                if max_frames is not None:
+                    room = min(room, max_frames - self.live_stats.frames)
+                while len(frames) < room and (more := self.source.recv(timeout_s=0)) is not None:
+                    frames.append(more)
+                self.process_batch(frames)
                 if max_frames is not None and self.live_stats.frames >= max_frames:
                     break
         finally:

@@ -145,3 +145,51 @@ def test_live_path_serves_every_stream_not_just_the_busiest() -> None:
     busy = [f.seq for f in display.frames if f.stream_id == "busy"]
     assert quiet and quiet[-1] == 4
     assert busy and busy[-1] == 99
+
+
+class BatchRecorder:
+    """A batch stage that notes the size of every call; drops the frames of seq ``drop``,
+    raises on a batch holding seq ``bad`` (and on that frame alone)."""
+
+    name = "batcher"
+
+    def __init__(self, drop: int = -1, bad: int = -1) -> None:
+        self.drop, self.bad = drop, bad
+        self.sizes: list[int] = []
+
+    def __call__(self, frame: Frame) -> Frame | None:
+        return self.batch([frame])[0]
+
+    def batch(self, frames: list[Frame]) -> list[Frame | None]:
+        if any(f.seq == self.bad for f in frames):
+            raise ValueError("bad frame")
+        self.sizes.append(len(frames))
+        return [None if f.seq == self.drop else f for f in frames]
+
+
+def test_a_batch_stage_gets_the_waiting_frames_together_and_order_is_kept() -> None:
+    sink, batcher = ListSink(), BatchRecorder(drop=5)
+    pipeline = Pipeline(
+        IterableSource(_frames(10)), [batcher, Slow(0.0)], [sink], live=False, max_batch=4
+    )
+    summary = pipeline.run()
+    assert batcher.sizes == [4, 4, 2]
+    assert [f.seq for f in sink.frames] == [0, 1, 2, 3, 4, 6, 7, 8, 9]
+    assert all([n for n, _ in f.trace] == ["recv", "batcher", "slow"] for f in sink.frames)
+    assert summary["paths"]["process"]["drops"]["filtered:batcher"] == 1
+    assert summary["paths"]["process"]["frames"] == 9
+
+
+def test_a_failing_batch_drops_only_its_bad_frame() -> None:
+    sink, batcher = ListSink(), BatchRecorder(bad=2)
+    summary = Pipeline(IterableSource(_frames(8)), [batcher], [sink], live=False, max_batch=4).run()
+    assert [f.seq for f in sink.frames] == [0, 1, 3, 4, 5, 6, 7]
+    assert summary["paths"]["process"]["drops"]["error:batcher"] == 1
+    assert batcher.sizes == [1, 1, 1, 4]  # the failed batch was retried frame by frame
+
+
+def test_batches_stop_at_max_frames_and_plain_stages_never_batch() -> None:
+    sink, batcher = ListSink(), BatchRecorder()
+    Pipeline(IterableSource(_frames(10)), [batcher], [sink], live=False).run(max_frames=3)
+    assert batcher.sizes == [3] and len(sink.frames) == 3
+    assert Pipeline(IterableSource(_frames(2)), [Invert()], live=False).max_batch == 1
