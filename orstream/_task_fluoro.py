@@ -45,6 +45,10 @@ HEAT_SIGMA: Final = 1.5
 """Gaussian width (model px) of the tip heatmap target."""
 SCALES: Final = (4, 2, 1)
 """Frame px per model px of the three views (for a 1024 px frame)."""
+TRAIN_CROP: Final = 128
+"""Training sees random TRAIN_CROP px windows of the views (two per view, most around the tip):
+the network is fully convolutional, so it runs on whole 256 px views after training at a
+quarter of the cost per sample."""
 
 RECIPE: Final = SegRecipe(
     name="fluoro-catheter",
@@ -181,6 +185,21 @@ def augment(v: View, rng: np.random.Generator) -> View:
     return np.clip(x, 0, clip).astype(np.float32), y, heat, inside
 
 
+def subcrop(v: View, rng: np.random.Generator, size: int = TRAIN_CROP) -> View:
+    """A ``size`` px window of a view: around the tip (70 % when there is one) or anywhere."""
+    x, y, heat, inside = v
+    h, w = x.shape
+    if inside and rng.uniform() < 0.7:
+        r, c = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        top = int(np.clip(r - rng.integers(size // 8, size - size // 8), 0, h - size))
+        left = int(np.clip(c - rng.integers(size // 8, size - size // 8), 0, w - size))
+    else:
+        top, left = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    win = (slice(top, top + size), slice(left, left + size))
+    hw = np.ascontiguousarray(heat[win])
+    return np.ascontiguousarray(x[win]), np.ascontiguousarray(y[win]), hw, bool(hw.max() >= 1.0)
+
+
 def _views(split: str, first: int, n_seeds: int, workers: int) -> Iterator[View]:
     base = SPLIT_SEEDS[split] + first
     jobs = [(base + j, FRAMES_PER_SEED) for j in range(n_seeds)]
@@ -202,10 +221,11 @@ def _stack(views: list[View]) -> tuple[F32, U8, F32]:
 
 
 def training_data(options: TrainOptions) -> TrainingData:
-    """Fresh views every epoch (``options.samples`` per epoch, new seeds each epoch), shuffled
-    within a pool of 8 batches; a fixed validation set of ``options.val_samples`` views."""
+    """Fresh views every epoch (``options.samples`` training windows per epoch, two per view,
+    new seeds each epoch), shuffled within a pool of 8 batches; a fixed validation set of
+    ``options.val_samples`` whole views."""
     per_seed = FRAMES_PER_SEED * len(SCALES)
-    seeds_per_epoch = max(1, math.ceil(options.samples / per_seed))
+    seeds_per_epoch = max(1, math.ceil(options.samples / (2 * per_seed)))
     batch = options.batch_size
 
     def epoch_batches(epoch: int) -> Iterator[tuple[F32, U8, F32]]:
@@ -213,7 +233,8 @@ def training_data(options: TrainOptions) -> TrainingData:
         pool: list[View] = []
         stream = _views("train", epoch * seeds_per_epoch, seeds_per_epoch, options.workers)
         for v in stream:
-            pool.append(augment(v, rng))
+            turned = augment(v, rng)
+            pool.extend(subcrop(turned, rng) for _ in range(2))
             if len(pool) >= 8 * batch:
                 order = rng.permutation(len(pool))
                 take = [pool[i] for i in order[:batch]]
@@ -238,6 +259,7 @@ def training_data(options: TrainOptions) -> TrainingData:
         "frames_per_seed": FRAMES_PER_SEED,
         "train_seeds_from": SPLIT_SEEDS["train"],
         "train_views_per_epoch": seeds_per_epoch * per_seed,
+        "train_windows": f"two random {TRAIN_CROP} px windows per view (70 % around the tip)",
         "fresh_seeds_every_epoch": True,
         "val_seeds": [SPLIT_SEEDS["val"], SPLIT_SEEDS["val"] + n_val_seeds],
         "val_views": len(val_views),
@@ -245,7 +267,7 @@ def training_data(options: TrainOptions) -> TrainingData:
         "augmentation": "orstream._task_fluoro.augment",
         "heat_sigma_px": HEAT_SIGMA,
     }
-    return TrainingData(epoch_batches, val, seeds_per_epoch * per_seed, len(val_views), doc)
+    return TrainingData(epoch_batches, val, 2 * seeds_per_epoch * per_seed, len(val_views), doc)
 
 
 # -- evaluation: the tracker on fresh sequences --------------------------------------------------

@@ -8,10 +8,12 @@ from orstream._task_fluoro import (
     INPUT,
     RECIPE,
     SPLIT_SEEDS,
+    TRAIN_CROP,
     augment,
     frame_views,
     heat_target,
     simulator,
+    subcrop,
     training_data,
     view,
 )
@@ -59,13 +61,29 @@ def test_augmentation_turns_the_tip_with_the_image() -> None:
         assert x.shape == y.shape == heat.shape == (INPUT, INPUT) and x.flags.c_contiguous
 
 
+def test_training_windows_keep_the_tip_with_its_catheter() -> None:
+    sim = simulator(SPLIT_SEEDS["val"] + 5)
+    frame = sim.render(9)
+    tip = (float(frame.truth["tip_px"][0]), float(frame.truth["tip_px"][1]))
+    v = view(frame.image, frame.labels, tip, (int(tip[0]) - 128, int(tip[1]) - 128, INPUT))
+    rng = np.random.default_rng(2)
+    windows = [subcrop(v, rng) for _ in range(20)]
+    assert all(w[0].shape == (TRAIN_CROP, TRAIN_CROP) for w in windows)
+    with_tip = [w for w in windows if w[3]]
+    assert len(with_tip) >= 8
+    for _x, y, heat, _ in with_tip:
+        r, c = np.unravel_index(np.argmax(heat), heat.shape)
+        assert heat[r, c] == 1.0 and y[max(r - 3, 0) : r + 4, max(c - 3, 0) : c + 4].any()
+
+
 def test_runs_are_seeded_and_training_data_is_batched() -> None:
     a, b = simulator(SPLIT_SEEDS["train"]), simulator(SPLIT_SEEDS["train"])
     assert a.anatomy == b.anatomy and a.dose == b.dose
     np.testing.assert_array_equal(a.render(3).image, b.render(3).image)
     data = training_data(TrainOptions(samples=12, val_samples=12, batch_size=4, progress=None))
     x, y, heat = next(iter(data.train(0)))
-    assert x.shape == (4, 1, INPUT, INPUT) and y.shape == heat.shape == (4, INPUT, INPUT)
+    assert x.shape == (4, 1, TRAIN_CROP, TRAIN_CROP)
+    assert y.shape == heat.shape == (4, TRAIN_CROP, TRAIN_CROP)
     assert x.dtype == np.float32 and y.dtype == np.uint8 and heat.dtype == np.float32
     assert data.val_frames == 18 and len(data.val) == 1
     assert data.doc["val_seeds"] == [SPLIT_SEEDS["val"], SPLIT_SEEDS["val"] + 1]
