@@ -52,7 +52,8 @@ from ._prepost import (
     threshold,
     to_numpy,
 )
-from ._roi_track import RoiTipTracker, TipEstimate, tip_peak
+from ._roi_track import RoiTipTracker, TipEstimate
+from ._tip import tip_from_heatmap
 from ._track import TipTracker, TrackerConfig
 
 __all__ = [
@@ -100,7 +101,7 @@ __all__ = [
     "subpixel_peak",
     "summarize_clip",
     "threshold",
-    "tip_peak",
+    "tip_from_heatmap",
     "to_grey",
     "to_numpy",
 ]

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._backends import Backend
-from ._prepost import subpixel_peak
+from ._tip import tip_from_heatmap
 from ._track import TipTracker, TrackerConfig
 
 Mode = Literal["roi", "search", "none"]
@@ -40,13 +40,6 @@ class TipEstimate:
     peak: float
     mode: Mode
     model_runs: int
-
-
-def tip_peak(logit_map: npt.NDArray[np.float32]) -> tuple[float, float, float]:
-    """(x, y, probability) of a (H, W) tip-heatmap logit map's peak, sub-pixel (quadratic fit
-    on the log of the sigmoid, exact for a Gaussian blob), in map pixels."""
-    probs = 1.0 / (1.0 + np.exp(-np.clip(logit_map, -30.0, 30.0, dtype=np.float32)))
-    return subpixel_peak(probs)
 
 
 class RoiTipTracker:
@@ -90,7 +83,7 @@ class RoiTipTracker:
         logits = self.backend.run(self.backend.model.preprocess(crop))
         tip_channel = self.backend.model.tip_channel
         assert tip_channel is not None
-        x, y, p = tip_peak(logits[0, tip_channel])
+        x, y, p = tip_from_heatmap(logits[0, tip_channel])
         s = side / self.side
         return x0 + (x + 0.5) * s - 0.5, y0 + (y + 0.5) * s - 0.5, p
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from orstream.kernels import tip_from_heatmap
 from orstream.kernels._backends import (
     BACKENDS,
     PUBLIC_API,
@@ -22,7 +23,6 @@ from orstream.kernels._backends import (
 from orstream.kernels._backends_segment import mask_dice
 from orstream.kernels._backends_trt import engine_path
 from orstream.kernels._models import ModelSpec, available_models, load_model
-from orstream.kernels._roi_track import tip_peak
 from orstream.sim import EchoSimulator, FluoroSimulator, UltrasoundSimulator
 
 HAS_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "monai", "onnx"))
@@ -130,7 +130,7 @@ def test_torch_reference_matches_onnxruntime_for_every_model(name: str) -> None:
     assert dice >= PARITY_MIN_DICE
     if spec.tip_channel is not None:  # the same tip, to a hundredth of a pixel
         for a, b in zip(ort_logits[:, k], torch_logits[:, k], strict=True):
-            (xa, ya, pa), (xb, yb, pb) = tip_peak(a), tip_peak(b)
+            (xa, ya, pa), (xb, yb, pb) = tip_from_heatmap(a), tip_from_heatmap(b)
             assert np.hypot(xa - xb, ya - yb) < 0.01 and abs(pa - pb) < 1e-3
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from orstream.kernels import RoiTipTracker, tip_peak
+from orstream.kernels import RoiTipTracker, tip_from_heatmap
 from orstream.kernels._models import ModelSpec
 
 SIDE = 128
@@ -62,10 +62,10 @@ def spot_frame(shape: tuple[int, int], xy: tuple[float, float] | None, sigma: fl
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def test_tip_peak_is_sub_pixel_on_a_gaussian() -> None:
+def test_tip_from_heatmap_is_sub_pixel_on_a_gaussian() -> None:
     yy, xx = np.mgrid[0:32, 0:32]
     logits = np.log(1e-6 + np.exp(-((xx - 10.3) ** 2 + (yy - 20.7) ** 2) / 4.5)).astype(np.float32)
-    x, y, p = tip_peak(logits + 3.0)
+    x, y, p = tip_from_heatmap(logits + 3.0)
     assert abs(x - 10.3) < 0.15 and abs(y - 20.7) < 0.15 and 0.9 < p < 1.0
 
 
@@ -81,7 +81,7 @@ def test_search_then_roi_follows_a_moving_spot_exactly() -> None:
         if est.mode == "roi":
             assert est.model_runs == 1
     assert modes[0] == "search" and modes[-1] == "roi" and modes.count("roi") >= 30
-    # the first search: one shrunk pass (640 px letterboxed, shrunk to 128) and one native refine pass
+    # the first search: one shrunk pass (640 px letterboxed to 128) and one native refine pass
     assert backend.calls[:2] == [(1, 1, SIDE, SIDE)] * 2
     assert np.median(errors[10:]) < 0.3 and max(errors[10:]) < 1.0
     assert tracker.tracker.confidence > 0.9
