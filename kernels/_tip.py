@@ -1,0 +1,67 @@
+"""Tip heatmaps: where a model's tip channel peaks, how sure it is, and where that is in the image.
+
+A tip model (``ModelSpec.tip_channel``) outputs one heatmap *logit* channel after its class
+logits, trained with a CenterNet focal loss on Gaussian targets (1.0 at the tip, all 0 when no
+tip is in view). :func:`tip_from_heatmap` turns one (H, W) logit map into a sub-pixel tip and
+a confidence; :func:`input_to_image_px` and :func:`image_to_input_px` convert between the
+model's input pixels and those of the original image under the letterbox convention of
+``segment_images`` (black padding to a centred square, then a resize to the model's input).
+Coordinates are (x, y) px, x along columns, pixel centres at integers. Works on numpy, CuPy
+and torch maps (array API); only the peak's 3x3 neighbourhood comes to the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import array_api_compat as aac
+
+from ._prepost import subpixel_peak
+
+__all__ = ["image_to_input_px", "input_to_image_px", "tip_from_heatmap"]
+
+
+def tip_from_heatmap(logit_map: Any) -> tuple[float, float, float]:
+    """(x, y, confidence) of a tip heatmap: ``logit_map`` float32 (H, W) logits (one channel
+    of a tip model's output, at the model's input size, e.g. ``logits[i, spec.tip_channel]``).
+
+    The map goes through a sigmoid (computed as ``0.5 * (1 + tanh(z / 2))``: no overflow for
+    large logits), then :func:`subpixel_peak` ("quadratic": a parabola through the log of the
+    peak and its neighbours along each axis, exact for a Gaussian blob, offset within +/-0.5
+    px). ``x``, ``y``: sub-pixel peak position in the map's pixels; ``confidence``: the sigmoid
+    probability at the peak pixel, 0-1 (a threshold of 0.5 says "a tip is in view").
+    ValueError if ``logit_map`` is not 2-D.
+    """
+    if logit_map.ndim != 2:
+        raise ValueError(f"tip_from_heatmap needs a (H, W) logit map; got {tuple(logit_map.shape)}")
+    xp = aac.array_namespace(logit_map)
+    prob = 0.5 * (1.0 + xp.tanh(0.5 * logit_map))
+    x, y, peak = subpixel_peak(prob)
+    return x, y, float(min(max(peak, 0.0), 1.0))
+
+
+def _letterbox(input_size: tuple[int, int], image_shape: tuple[int, int]) -> tuple[float, ...]:
+    in_h, in_w = input_size
+    h, w = image_shape[:2]
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    return side / in_w, side / in_h, float(left), float(top)
+
+
+def input_to_image_px(
+    x: float, y: float, input_size: tuple[int, int], image_shape: tuple[int, int]
+) -> tuple[float, float]:
+    """(x, y) px in an image of ``image_shape`` (H, W) of the point (``x``, ``y``) px in the
+    model input of ``input_size`` (H, W) the image was letterboxed and resized to (the
+    convention of ``segment_images``). May fall outside the image (in the padding)."""
+    sx, sy, left, top = _letterbox(input_size, image_shape)
+    return (x + 0.5) * sx - 0.5 - left, (y + 0.5) * sy - 0.5 - top
+
+
+def image_to_input_px(
+    x: float, y: float, input_size: tuple[int, int], image_shape: tuple[int, int]
+) -> tuple[float, float]:
+    """The inverse of :func:`input_to_image_px`: (x, y) px of an image of ``image_shape``
+    (H, W) to px of the model input of ``input_size`` (H, W)."""
+    sx, sy, left, top = _letterbox(input_size, image_shape)
+    return (x + 0.5 + left) / sx - 0.5, (y + 0.5 + top) / sy - 0.5

@@ -1,0 +1,197 @@
+"""The us-needle task: targets that match the simulator's truth, augmentation that keeps them
+matched, disjoint splits, batch layout, the tip helpers, and the shipped model on fresh seeds."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from orstream import _task_needle as task
+from orstream._training import TASKS, load_task
+from orstream.kernels._backends import load_backend
+from orstream.kernels._models import MODELS_DIR, load_model, sha256_file
+from orstream.kernels._tip import image_to_input_px, input_to_image_px, tip_from_heatmap
+from orstream.sim import SimFrame, UltrasoundSimulator
+
+INPUT = task.RECIPE.input_size
+UNIT_TEST_SEEDS = 39_000_000
+"""Seeds of these tests: far from every split's range."""
+
+
+def _sim(seed: int, shape: tuple[int, int]) -> UltrasoundSimulator:
+    return UltrasoundSimulator(seed, fps=task.FPS, size=shape, randomize=True)
+
+
+def _visible_frame(sim: UltrasoundSimulator, start: int = 0, min_area: int = 0) -> SimFrame:
+    """The first frame from ``start`` on (every 7th) with the tip in view and at least
+    ``min_area`` needle pixels."""
+    for index in range(start, start + 600, 7):
+        frame = sim.render(index)
+        if frame.truth["needle_visible"] and (frame.labels == 3).sum() >= min_area:
+            return frame
+    raise AssertionError(f"seed {sim.seed} shows no needle tip in 20 s")
+
+
+def _distance_to_mask(mask: np.ndarray, tip: tuple[float, float]) -> float:
+    rows, cols = np.nonzero(mask)
+    return float(np.min(np.hypot(cols - tip[0], rows - tip[1]))) if len(rows) else math.inf
+
+
+def test_the_task_is_registered_with_a_tip_heatmap_after_the_needle_logits() -> None:
+    assert TASKS["us-needle"] == "orstream._task_needle"
+    assert load_task("us-needle") is task
+    r = task.RECIPE
+    assert r.name == "us-needle" and r.class_names == ("background", "needle")
+    assert r.tip_heatmap and r.out_channels == 3 and r.input_size[0] == r.input_size[1]
+
+
+def test_mask_and_heat_target_match_the_simulator_truth() -> None:
+    """Native pixels: the mask is label 3, the heat target is 1.0 exactly at the pixel nearest
+    to ``needle_tip_px`` and the tip is at the end of the needle mask; through the letterbox
+    to the model input, the same holds in input pixels."""
+    shape = (120, 180)
+    frame = _visible_frame(_sim(UNIT_TEST_SEEDS, shape))
+    tip = (frame.truth["needle_tip_px"][0], frame.truth["needle_tip_px"][1])
+    mask = (frame.labels == 3).astype(np.uint8)
+    heat = task.heat_target(tip, shape)
+    r, c = np.unravel_index(np.argmax(heat), shape)
+    assert (c, r) == (math.floor(tip[0] + 0.5), math.floor(tip[1] + 0.5))
+    assert heat[r, c] == 1.0 and np.count_nonzero(heat >= 0.999) == 1
+    assert heat.min() >= 0.0 and heat.dtype == np.float32
+    assert _distance_to_mask(mask, tip) <= 1.5
+
+    small = task.mask_to_input(mask, INPUT)
+    moved = image_to_input_px(*tip, INPUT, shape)
+    assert task.to_input(frame.image, INPUT).shape == INPUT
+    assert _distance_to_mask(small, moved) <= 1.5
+    # letterbox: 30 black rows above and below the 120-row frame in a 180-px square
+    scale = INPUT[0] / 180
+    assert moved == pytest.approx(((tip[0] + 0.5) * scale - 0.5, (tip[1] + 30.5) * scale - 0.5))
+    assert input_to_image_px(*moved, INPUT, shape) == pytest.approx(tip)
+
+
+def test_no_heat_when_the_tip_is_not_in_view() -> None:
+    sim = _sim(UNIT_TEST_SEEDS + 1, (96, 128))
+    frame = sim.render(0)  # each pass starts with the needle out
+    assert not frame.truth["needle_visible"] and not (frame.labels == 3).any()
+    _, _, tips, _, _ = task._render_seed((UNIT_TEST_SEEDS + 1, 96, 128, 40, INPUT))
+    assert np.isnan(tips).any() and np.isfinite(tips).any()
+    for tip in tips:
+        heat = task.heat_target(tip, INPUT)
+        assert (heat.max() == 1.0) == math.isfinite(tip[0])
+    assert not task.heat_target((math.nan, math.nan), INPUT).any()
+    assert not task.heat_target((130.0, 5.0), INPUT).any()  # outside the image
+
+
+def test_flip_moves_the_tip_with_the_image() -> None:
+    shape = (64, 80)
+    image = np.zeros(shape, np.uint8)
+    image[10, 5] = 200
+    mask = (image > 0).astype(np.uint8)
+    img, lab, tip = task.flip(image, mask, (5.0, 10.0))
+    assert img[10, 74] == 200 and lab[10, 74] == 1 and tip == (74.0, 10.0)
+    heat = task.heat_target((5.3, 10.2), shape)
+    flipped = task.heat_target(task.flip(image, mask, (5.3, 10.2))[2], shape)
+    np.testing.assert_allclose(flipped, heat[:, ::-1], atol=1e-6)
+
+
+def test_augmentation_keeps_the_tip_on_the_needle_and_the_padding_black() -> None:
+    images, masks, tips, _, _ = task._render_seed((UNIT_TEST_SEEDS + 2, 100, 150, 24, INPUT))
+    rng = np.random.default_rng(7)
+    checked = 0
+    for image, mask, tip in zip(images, masks, tips, strict=True):
+        if not math.isfinite(tip[0]) or _distance_to_mask(mask, tip) > 1.5:
+            continue
+        for _ in range(4):
+            img, lab, moved = task.augment(image, mask, tip, rng)
+            assert img.shape == lab.shape == INPUT and img.dtype == lab.dtype == np.uint8
+            assert set(np.unique(lab)) <= {0, 1}
+            if math.isfinite(moved[0]):
+                assert _distance_to_mask(lab, moved) <= 2.0
+                checked += 1
+    assert checked >= 10
+    # letterbox padding (48 black rows above and below) stays exactly black near the top
+    # centre whatever the zoom (<= 1.3), rotation, shift and intensity changes
+    grey = np.full(INPUT, 100, np.uint8)
+    grey[:48], grey[-48:] = 0, 0
+    none = (math.nan, math.nan)
+    for seed in range(20):
+        img, _, _ = task.augment(grey, np.zeros(INPUT, np.uint8), none, np.random.default_rng(seed))
+        assert not img[:4, 48:80].any() and img[60:68, 60:68].any()
+
+
+def test_split_seeds_are_disjoint_and_frames_deterministic() -> None:
+    bases = sorted(task.SPLIT_SEEDS.values())
+    assert len(bases) == 3 and all(b - a >= 1_000_000 for a, b in itertools.pairwise(bases))
+    assert max(bases) + 1_000_000 < UNIT_TEST_SEEDS
+    a = task.render_needle("val", 2, frames_per_seed=2, size=INPUT, progress=None)
+    b = task.render_needle("val", 2, frames_per_seed=2, size=INPUT, progress=None)
+    assert np.array_equal(a.images, b.images) and np.array_equal(a.tips, b.tips, equal_nan=True)
+    assert list(a.seeds) == [20_000_000] * 2 + [20_000_001] * 2
+    assert task.frame_shape("test", 30_000_000) == (160, 160)
+    assert task.frame_shape("test", 30_000_001, 120) == (120, 160)
+
+
+def test_batches_have_the_shapes_and_dtypes_of_the_training_protocol() -> None:
+    data = task.render_needle("train", 4, frames_per_seed=4, size=INPUT, progress=None)
+    norm = task.RECIPE.normalization
+    x, y, heat = next(iter(task.batches(data, norm, batch_size=8, seed=0)(0)))
+    assert x.shape == (8, 1, *INPUT) and x.dtype == np.float32
+    assert y.shape == (8, *INPUT) and y.dtype == np.uint8 and y.max() <= 1
+    assert heat.shape == (8, *INPUT) and heat.dtype == np.float32
+    assert heat.min() >= 0.0 and heat.max() <= 1.0
+    assert len(list(task.batches(data, norm, batch_size=8, seed=0)(1))) == 2
+    fixed = task.fixed_batches(data, norm, batch_size=16)
+    assert len(fixed) == 1 and len(fixed[0]) == 3
+    peaks = fixed[0][2].reshape(16, -1).max(axis=1)
+    assert np.array_equal(peaks == 1.0, np.isfinite(data.tips[:, 0]))
+
+
+def test_tip_from_heatmap_finds_a_subpixel_peak_and_its_probability() -> None:
+    yy, xx = np.mgrid[0:48, 0:64].astype(np.float32)
+    prob = 0.9 * np.exp(-((xx - 20.3) ** 2 + (yy - 31.6) ** 2) / (2 * 2.0**2)) + 1e-6
+    logits = np.log(prob / (1 - prob)).astype(np.float32)
+    x, y, conf = tip_from_heatmap(logits)
+    assert x == pytest.approx(20.3, abs=0.05) and y == pytest.approx(31.6, abs=0.05)
+    assert conf == pytest.approx(0.9 * math.exp(-(0.3**2 + 0.4**2) / 8), abs=1e-3)
+    assert tip_from_heatmap(np.full((8, 8), -500.0, np.float32))[2] == 0.0
+    with pytest.raises(ValueError, match="H, W"):
+        tip_from_heatmap(np.zeros((1, 8, 8), np.float32))
+
+
+def test_the_shipped_model_loads_and_its_sidecar_hash_matches() -> None:
+    doc = json.loads((MODELS_DIR / "us-needle.json").read_text())
+    assert doc["sha256"] == sha256_file(MODELS_DIR / "us-needle.onnx")
+    spec = load_model("us-needle")
+    assert spec.class_names == ("background", "needle") and spec.tip_channel == 2
+    assert spec.input_size == INPUT and doc["not_for_clinical_use"] is True
+
+
+def test_the_shipped_model_finds_the_needle_tip_on_fresh_frames() -> None:
+    """8 frames from 8 fresh anatomies (square and 4:3), each with the tip in view and at
+    least 60 needle pixels (about 5 mm of shaft): loose bounds, far from what ``orstream eval
+    seg`` measures on 600 test frames (median tip error 0.12 mm, needle Dice median 0.81, 93 %
+    detected; see docs/models/us-needle.md)."""
+    backend = load_backend("us-needle", "onnxruntime")
+    images, truths, tips, spacing = [], [], [], []
+    for j in range(8):
+        sim = _sim(UNIT_TEST_SEEDS + 10 + j, (144, 144) if j % 2 == 0 else (144, 192))
+        frame = _visible_frame(sim, start=40, min_area=60)
+        images.append(frame.image)
+        truths.append(frame.labels == 3)
+        tips.append(frame.truth["needle_tip_px"])
+        spacing.append(sim.spacing_mm[0])
+    found = list(task.detect(backend, images))
+    assert all(d.mask.shape == t.shape for d, t in zip(found, truths, strict=True))
+    err_mm = [math.dist(d.tip, t) * sp for d, t, sp in zip(found, tips, spacing, strict=True)]
+    assert float(np.median(err_mm)) < 1.0, err_mm
+    assert sum(d.confidence >= task.DETECT_PROB for d in found) >= 6
+    dice = [
+        2 * np.count_nonzero((d.mask == 1) & t) / max(np.count_nonzero(d.mask == 1) + t.sum(), 1)
+        for d, t in zip(found, truths, strict=True)
+    ]
+    assert float(np.median(dice)) > 0.5, dice
