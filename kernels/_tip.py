@@ -5,20 +5,24 @@ logits, trained with a CenterNet focal loss on Gaussian targets (1.0 at the tip,
 tip is in view). :func:`tip_from_heatmap` turns one (H, W) logit map into a sub-pixel tip and
 a confidence; :func:`input_to_image_px` and :func:`image_to_input_px` convert between the
 model's input pixels and those of the original image under the letterbox convention of
-``segment_images`` (black padding to a centred square, then a resize to the model's input).
+``segment_images`` (black padding to a centred square, then a resize to the model's input);
+:func:`heatmap_target` is the training target of a tip.
 Coordinates are (x, y) px, x along columns, pixel centres at integers. Works on numpy, CuPy
 and torch maps (array API); only the peak's 3x3 neighbourhood comes to the host.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import array_api_compat as aac
+import numpy as np
+import numpy.typing as npt
 
 from ._prepost import subpixel_peak
 
-__all__ = ["image_to_input_px", "input_to_image_px", "tip_from_heatmap"]
+__all__ = ["heatmap_target", "image_to_input_px", "input_to_image_px", "tip_from_heatmap"]
 
 
 def tip_from_heatmap(logit_map: Any) -> tuple[float, float, float]:
@@ -65,3 +69,25 @@ def image_to_input_px(
     (H, W) to px of the model input of ``input_size`` (H, W)."""
     sx, sy, left, top = _letterbox(input_size, image_shape)
     return (x + 0.5 + left) / sx - 0.5, (y + 0.5 + top) / sy - 0.5
+
+
+def heatmap_target(
+    tip: tuple[float, float] | npt.NDArray[np.float64],
+    shape: tuple[int, int],
+    sigma: float = 2.0,
+) -> npt.NDArray[np.float32]:
+    """float32 (H, W) tip target: a Gaussian of ``sigma`` px around ``tip`` (x, y) px, exactly
+    1.0 at the pixel nearest to it (the one positive of the focal loss); all 0 when the tip is
+    NaN or outside the image."""
+    h, w = shape
+    heat = np.zeros(shape, np.float32)
+    x, y = float(tip[0]), float(tip[1])
+    if not (math.isfinite(x) and math.isfinite(y)) or not (-0.5 <= x < w - 0.5):
+        return heat
+    if not -0.5 <= y < h - 0.5:
+        return heat
+    gx = np.exp(-((np.arange(w, dtype=np.float32) - x) ** 2) / (2 * sigma * sigma))
+    gy = np.exp(-((np.arange(h, dtype=np.float32) - y) ** 2) / (2 * sigma * sigma))
+    heat = np.outer(gy, gx).astype(np.float32)
+    heat[min(math.floor(y + 0.5), h - 1), min(math.floor(x + 0.5), w - 1)] = 1.0
+    return heat

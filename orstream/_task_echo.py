@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, TextIO
 
@@ -27,6 +26,7 @@ from ._training import (
     SegRecipe,
     TrainingData,
     TrainOptions,
+    map_jobs,
     open_backend,
     report_header,
     summary,
@@ -149,13 +149,8 @@ def render_echo(
         out_views.extend([job[1]] * len(got[2]))
         bar.update(f"rendering {split} frames")
 
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for job, got in zip(jobs, pool.map(_render_seed, jobs, chunksize=16), strict=True):
-                collect(job, got)
-    else:
-        for job in jobs:
-            collect(job, _render_seed(job))
+    for job, got in map_jobs(_render_seed, jobs, workers):
+        collect(job, got)
     return SegSet(
         np.stack(images),
         np.stack(labels),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Final
 
 import cv2
@@ -26,6 +25,7 @@ from ._training import (
     SegRecipe,
     TrainingData,
     TrainOptions,
+    map_jobs,
     open_backend,
     report_header,
     summary,
@@ -33,6 +33,7 @@ from ._training import (
 from .kernels._backends_segment import dice_scores
 from .kernels._models import ModelSpec, normalize
 from .kernels._roi_track import RoiTipTracker
+from .kernels._tip import heatmap_target
 from .kernels._train_progress import Progress
 from .sim import FluoroSimulator
 
@@ -89,22 +90,6 @@ def simulator(seed: int) -> FluoroSimulator:
     )
 
 
-def heat_target(shape: tuple[int, int], tip: tuple[float, float] | None) -> F32:
-    """(H, W) Gaussian of :data:`HEAT_SIGMA` around ``tip`` (x, y) model px with exactly 1 at
-    the nearest pixel; all 0 when ``tip`` is None or outside."""
-    h, w = shape
-    heat = np.zeros((h, w), np.float32)
-    if tip is None:
-        return heat
-    x, y = tip
-    if not (-0.5 <= x < w - 0.5 and -0.5 <= y < h - 0.5):
-        return heat
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    heat[:] = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * HEAT_SIGMA**2))
-    heat[round(y), round(x)] = 1.0
-    return heat
-
-
 def view(
     image: npt.NDArray[Any],
     labels: U8,
@@ -125,7 +110,7 @@ def view(
         cath = np.asarray(cv2.resize(cath, (INPUT, INPUT), interpolation=cv2.INTER_AREA))
     x = normalize(crop, RECIPE.normalization)[0, 0]
     tx, ty = (tip[0] - x0 + 0.5) / s - 0.5, (tip[1] - y0 + 0.5) / s - 0.5
-    heat = heat_target((INPUT, INPUT), (tx, ty))
+    heat = heatmap_target((tx, ty), (INPUT, INPUT), HEAT_SIGMA)
     return x, (cath >= 0.25).astype(np.uint8), heat, bool(heat.max() >= 1.0)
 
 
@@ -203,13 +188,8 @@ def subcrop(v: View, rng: np.random.Generator, size: int = TRAIN_CROP) -> View:
 def _views(split: str, first: int, n_seeds: int, workers: int) -> Iterator[View]:
     base = SPLIT_SEEDS[split] + first
     jobs = [(base + j, FRAMES_PER_SEED) for j in range(n_seeds)]
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for got in pool.map(render_seed, jobs, chunksize=2):
-                yield from got
-    else:
-        for job in jobs:
-            yield from render_seed(job)
+    for _, got in map_jobs(render_seed, jobs, workers, chunksize=2):
+        yield from got
 
 
 def _stack(views: list[View]) -> tuple[F32, U8, F32]:

@@ -22,7 +22,6 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, TextIO
 
@@ -34,6 +33,7 @@ from ._training import (
     SegRecipe,
     TrainingData,
     TrainOptions,
+    map_jobs,
     open_backend,
     report_header,
     summary,
@@ -41,7 +41,7 @@ from ._training import (
 from .kernels._backends import Backend
 from .kernels._backends_segment import dice_scores, letterbox, logits_to_mask
 from .kernels._models import ModelSpec, normalize
-from .kernels._tip import image_to_input_px, input_to_image_px, tip_from_heatmap
+from .kernels._tip import heatmap_target, image_to_input_px, input_to_image_px, tip_from_heatmap
 from .kernels._train_progress import Progress
 from .sim import UltrasoundSimulator
 
@@ -210,13 +210,8 @@ def render_needle(
         spacing.extend([got[4]] * len(got[3]))
         bar.update(f"rendering {split} frames")
 
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for job, got in zip(jobs, pool.map(_render_seed, jobs, chunksize=16), strict=True):
-                collect(job, got)
-    else:
-        for job in jobs:
-            collect(job, _render_seed(job))
+    for job, got in map_jobs(_render_seed, jobs, workers):
+        collect(job, got)
     same = len({im.shape for im in images}) == 1
     return NeedleSet(
         np.stack(images) if same else images,
@@ -229,28 +224,6 @@ def render_needle(
 
 
 # -- targets and augmentation ---------------------------------------------------------------------
-def heat_target(
-    tip: tuple[float, float] | npt.NDArray[np.float64],
-    shape: tuple[int, int],
-    sigma: float = HEAT_SIGMA_PX,
-) -> F32:
-    """float32 (H, W) tip target: a Gaussian of ``sigma`` px around ``tip`` (x, y) px, exactly
-    1.0 at the pixel nearest to it (the one positive of the focal loss); all 0 when the tip is
-    NaN or outside the image."""
-    h, w = shape
-    heat = np.zeros(shape, np.float32)
-    x, y = float(tip[0]), float(tip[1])
-    if not (math.isfinite(x) and math.isfinite(y)) or not (-0.5 <= x < w - 0.5):
-        return heat
-    if not -0.5 <= y < h - 0.5:
-        return heat
-    gx = np.exp(-((np.arange(w, dtype=np.float32) - x) ** 2) / (2 * sigma * sigma))
-    gy = np.exp(-((np.arange(h, dtype=np.float32) - y) ** 2) / (2 * sigma * sigma))
-    heat = np.outer(gy, gx).astype(np.float32)
-    heat[min(math.floor(y + 0.5), h - 1), min(math.floor(x + 0.5), w - 1)] = 1.0
-    return heat
-
-
 def flip(image: U8, mask: U8, tip: tuple[float, float]) -> tuple[U8, U8, tuple[float, float]]:
     """Left-right mirror of a frame, its mask and its tip (x -> W - 1 - x)."""
     w = image.shape[1]
@@ -344,7 +317,7 @@ def batches(
             ]
             x = normalize(np.stack([it[0] for it in items]), normalization)
             y = np.stack([it[1] for it in items])
-            heat = np.stack([heat_target(it[2], shape) for it in items])
+            heat = np.stack([heatmap_target(it[2], shape, HEAT_SIGMA_PX) for it in items])
             yield x, y, heat
 
     return epoch_batches
@@ -360,7 +333,9 @@ def fixed_batches(
         (
             normalize(images[i : i + batch_size], normalization),
             masks[i : i + batch_size],
-            np.stack([heat_target(t, shape) for t in data.tips[i : i + batch_size]]),
+            np.stack(
+                [heatmap_target(t, shape, HEAT_SIGMA_PX) for t in data.tips[i : i + batch_size]]
+            ),
         )
         for i in range(0, len(data), batch_size)
     ]

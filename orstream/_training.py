@@ -15,7 +15,8 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -101,6 +102,19 @@ def load_task(model: str) -> Task:
         raise ValueError(f"no training recipe for model {model!r}; known: {', '.join(TASKS)}")
     task: Task = importlib.import_module(TASKS[model])
     return task
+
+
+def map_jobs(
+    fn: Callable[[Any], Any], jobs: Sequence[Any], workers: int = 1, chunksize: int = 16
+) -> Iterator[tuple[Any, Any]]:
+    """``(job, fn(job))`` for each job in order, in ``workers`` processes when more than one
+    (``fn`` must be a module-level function); rendering training data is the use."""
+    if workers > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield from zip(jobs, pool.map(fn, jobs, chunksize=chunksize), strict=True)
+    else:
+        for job in jobs:
+            yield job, fn(job)
 
 
 def summary(values: np.ndarray[Any, Any], digits: int = 4) -> dict[str, float | int]:

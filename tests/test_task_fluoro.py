@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from orstream._task_fluoro import (
@@ -11,21 +13,21 @@ from orstream._task_fluoro import (
     TRAIN_CROP,
     augment,
     frame_views,
-    heat_target,
     simulator,
     subcrop,
     training_data,
     view,
 )
 from orstream._training import TrainOptions
+from orstream.kernels._tip import heatmap_target
 
 
 def test_heat_target_peaks_at_one_on_the_tip_and_is_empty_without_it() -> None:
-    heat = heat_target((32, 32), (10.4, 20.6))
+    heat = heatmap_target((10.4, 20.6), (32, 32), 1.5)
     assert heat[21, 10] == 1.0 and heat.max() == 1.0
     assert np.count_nonzero(heat == 1.0) == 1 and 0.0 < heat[21, 12] < 1.0
-    assert not heat_target((32, 32), None).any()
-    assert not heat_target((32, 32), (40.0, 3.0)).any()
+    assert not heatmap_target((math.nan, math.nan), (32, 32)).any()
+    assert not heatmap_target((40.0, 3.0), (32, 32)).any()
 
 
 def test_views_map_the_tip_and_the_catheter_at_every_scale() -> None:

@@ -14,7 +14,12 @@ from orstream import _task_needle as task
 from orstream._training import TASKS, load_task
 from orstream.kernels._backends import load_backend
 from orstream.kernels._models import MODELS_DIR, load_model, sha256_file
-from orstream.kernels._tip import image_to_input_px, input_to_image_px, tip_from_heatmap
+from orstream.kernels._tip import (
+    heatmap_target,
+    image_to_input_px,
+    input_to_image_px,
+    tip_from_heatmap,
+)
 from orstream.sim import SimFrame, UltrasoundSimulator
 
 INPUT = task.RECIPE.input_size
@@ -57,7 +62,7 @@ def test_mask_and_heat_target_match_the_simulator_truth() -> None:
     frame = _visible_frame(_sim(UNIT_TEST_SEEDS, shape))
     tip = (frame.truth["needle_tip_px"][0], frame.truth["needle_tip_px"][1])
     mask = (frame.labels == 3).astype(np.uint8)
-    heat = task.heat_target(tip, shape)
+    heat = heatmap_target(tip, shape)
     r, c = np.unravel_index(np.argmax(heat), shape)
     assert (c, r) == (math.floor(tip[0] + 0.5), math.floor(tip[1] + 0.5))
     assert heat[r, c] == 1.0 and np.count_nonzero(heat >= 0.999) == 1
@@ -81,10 +86,10 @@ def test_no_heat_when_the_tip_is_not_in_view() -> None:
     _, _, tips, _, _ = task._render_seed((UNIT_TEST_SEEDS + 1, 96, 128, 40, INPUT))
     assert np.isnan(tips).any() and np.isfinite(tips).any()
     for tip in tips:
-        heat = task.heat_target(tip, INPUT)
+        heat = heatmap_target(tip, INPUT)
         assert (heat.max() == 1.0) == math.isfinite(tip[0])
-    assert not task.heat_target((math.nan, math.nan), INPUT).any()
-    assert not task.heat_target((130.0, 5.0), INPUT).any()  # outside the image
+    assert not heatmap_target((math.nan, math.nan), INPUT).any()
+    assert not heatmap_target((130.0, 5.0), INPUT).any()  # outside the image
 
 
 def test_flip_moves_the_tip_with_the_image() -> None:
@@ -94,8 +99,8 @@ def test_flip_moves_the_tip_with_the_image() -> None:
     mask = (image > 0).astype(np.uint8)
     img, lab, tip = task.flip(image, mask, (5.0, 10.0))
     assert img[10, 74] == 200 and lab[10, 74] == 1 and tip == (74.0, 10.0)
-    heat = task.heat_target((5.3, 10.2), shape)
-    flipped = task.heat_target(task.flip(image, mask, (5.3, 10.2))[2], shape)
+    heat = heatmap_target((5.3, 10.2), shape)
+    flipped = heatmap_target(task.flip(image, mask, (5.3, 10.2))[2], shape)
     np.testing.assert_allclose(flipped, heat[:, ::-1], atol=1e-6)
 
 
