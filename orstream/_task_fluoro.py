@@ -69,6 +69,7 @@ RECIPE: Final = SegRecipe(
     "dark), trained on the orstream fluoroscopy simulator; runs on the whole frame shrunk to "
     "256 px and on 256 px crops around the tip",
     tip_heatmap=True,
+    dice_over_batch=True,
 )
 
 U8 = npt.NDArray[np.uint8]

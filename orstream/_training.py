@@ -50,6 +50,8 @@ class SegRecipe:
     description: str
     tip_heatmap: bool = False
     in_channels: int = 1
+    dice_over_batch: bool = False
+    """Pool the Dice loss over the batch, foreground only (see ``SegTrainConfig``)."""
 
     @property
     def out_channels(self) -> int:
@@ -192,7 +194,13 @@ def fit_and_export(
 
     r = task.RECIPE
     out.mkdir(parents=True, exist_ok=True)
-    config = SegTrainConfig(epochs=epochs, lr=lr, seed=options.seed, threads=options.threads)
+    config = SegTrainConfig(
+        epochs=epochs,
+        lr=lr,
+        seed=options.seed,
+        threads=options.threads,
+        dice_over_batch=r.dice_over_batch,
+    )
     t0 = time.perf_counter()
     data = task.training_data(options)
     data_s = time.perf_counter() - t0
@@ -226,7 +234,8 @@ def fit_and_export(
         "batch_size": options.batch_size,
         "optimizer": f"AdamW lr {lr} wd {config.weight_decay}, warm-up "
         f"{config.warmup_steps} steps then cosine",
-        "loss": "monai DiceCELoss(softmax)"
+        "loss": "monai DiceCELoss(softmax"
+        + (", batch=True, include_background=False)" if r.dice_over_batch else ")")
         + (" + CenterNet focal loss on the tip heatmap" if r.tip_heatmap else ""),
         "best_epoch": result.best_epoch,
         "val_dice": best.val_dice,
