@@ -19,15 +19,13 @@ from typing import Any, Final
 import numpy as np
 
 from orstream._task_fluoro import simulator
-from orstream.kernels import RoiTipTracker, TrackerConfig, available_backends, load_backend
+from orstream.kernels import RoiTipTracker, available_backends, load_backend
 
 from ._common import format_table, machine_stamp, ratio
 
 FIRST_SEED: Final = 6_600_000
 """Above the fluoro-catheter test seeds (6,000,000+) and the unit tests (6,500,000)."""
 THREADS: Final = 2
-NO_ROI: Final = TrackerConfig(roi_confidence=2.0)
-"""A track confidence never reaches 2: every frame is searched whole."""
 
 
 def _frames(runs: int, frames: int) -> list[tuple[list[Any], list[list[float]], float, float]]:
@@ -46,10 +44,10 @@ def _frames(runs: int, frames: int) -> list[tuple[list[Any], list[list[float]], 
     return out
 
 
-def _track(backend: Any, config: TrackerConfig | None, data: list[Any]) -> dict[str, Any]:
+def _track(backend: Any, use_roi: bool, data: list[Any]) -> dict[str, Any]:
     errors, seconds, runs_per_frame = [], [], []
     for images, tips, spacing, fps in data:
-        tracker = RoiTipTracker(backend, config=config)
+        tracker = RoiTipTracker(backend, use_roi=use_roi)
         for k, (image, tip) in enumerate(zip(images, tips, strict=True)):
             t0 = time.perf_counter()
             est = tracker.step(image, k / fps)
@@ -82,13 +80,13 @@ def run(
     data = _frames(runs, frames)
     variants: dict[str, dict[str, Any]] = {}
     errors = []
-    plans = [("roi", "onnxruntime", None), ("whole-frame", "onnxruntime", NO_ROI)]
+    plans = [("roi", "onnxruntime", True), ("whole-frame", "onnxruntime", False)]
     if "torch" in available_backends():
-        plans.append(("torch-roi", "torch", None))
-    for name, backend_name, config in plans:
+        plans.append(("torch-roi", "torch", True))
+    for name, backend_name, use_roi in plans:
         try:
             backend = load_backend("fluoro-catheter", backend_name, threads=THREADS)
-            variants[name] = {"backend": backend_name, **_track(backend, config, data)}
+            variants[name] = {"backend": backend_name, **_track(backend, use_roi, data)}
         except (ImportError, RuntimeError, ValueError) as exc:
             variants[name] = {"backend": backend_name, "error": f"{type(exc).__name__}: {exc}"}
             errors.append(f"{name}: {exc}")

@@ -45,13 +45,22 @@ class TipEstimate:
 class RoiTipTracker:
     """Tip tracking with ``backend`` (a model with a tip heatmap; input square, H x H px).
 
-    ``min_peak``: detections below this probability are treated as "no tip"; ``config``: the
-    Kalman tracker's tuning (px, s). Frames: (H, W) grey, any real dtype (8- or 16-bit), at
-    least the model's input size; the first ``step`` call's size fixes the tracker's frame.
+    ``min_peak``: a whole-frame search finding less than this probability finds "no tip";
+    ``roi_min_peak``: the same inside the crop around a confident track, lower because the
+    track vouches for the place (a tip fading under contrast stays tracked); ``config``: the
+    Kalman tracker's tuning (px, s; default: detections down to ``roi_min_peak`` count).
+    ``use_roi``: False searches the whole frame every time (for comparison). Frames: (H, W)
+    grey, any real dtype (8- or 16-bit), at least the model's input size.
     """
 
     def __init__(
-        self, backend: Backend, *, min_peak: float = 0.3, config: TrackerConfig | None = None
+        self,
+        backend: Backend,
+        *,
+        min_peak: float = 0.3,
+        roi_min_peak: float = 0.1,
+        config: TrackerConfig | None = None,
+        use_roi: bool = True,
     ) -> None:
         model = backend.model
         if model.tip_channel is None:
@@ -59,8 +68,10 @@ class RoiTipTracker:
         h, w = model.input_size
         if h != w:
             raise ValueError(f"ROI tracking needs a square model input; {model.name} is {h}x{w}")
-        self.backend, self.side, self.min_peak = backend, h, float(min_peak)
-        self.tracker = TipTracker(config)
+        self.backend, self.side = backend, h
+        self.min_peak, self.roi_min_peak = float(min_peak), float(roi_min_peak)
+        self.use_roi = use_roi
+        self.tracker = TipTracker(config or TrackerConfig(min_confidence=self.roi_min_peak))
         self._last_t: float | None = None
 
     def reset(self) -> None:
@@ -98,12 +109,12 @@ class RoiTipTracker:
             self.tracker.predict(max(t_s - self._last_t, 0.0))
         self._last_t = t_s
         runs, mode, peak = 0, "none", 0.0
-        roi = self.tracker.roi(frame.shape, self.side)
+        roi = self.tracker.roi(frame.shape, self.side) if self.use_roi else None
         hit: tuple[float, ...] | None = None
         if roi is not None:
             got = self._detect(frame, (roi[0], roi[1], self.side))
             runs += 1
-            if got[2] >= self.min_peak:
+            if got[2] >= self.roi_min_peak:
                 hit, mode = got, "roi"
             peak = got[2]
         if hit is None:

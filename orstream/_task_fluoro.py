@@ -256,8 +256,16 @@ def track_sequence(
     tracker: RoiTipTracker, sim: FluoroSimulator, frames: int
 ) -> dict[str, list[float]]:
     """Run ``tracker`` over ``frames`` consecutive frames of ``sim``; per frame the tip error
-    (px, mm), the confidence, whether the ROI pass was used and the seconds it took."""
-    out: dict[str, list[float]] = {"err_px": [], "err_mm": [], "conf": [], "roi": [], "s": []}
+    (px, mm), the confidence, whether the ROI pass was used, the seconds it took and the
+    contrast level (0 none .. 1 full opacification)."""
+    out: dict[str, list[float]] = {
+        "err_px": [],
+        "err_mm": [],
+        "conf": [],
+        "roi": [],
+        "s": [],
+        "contrast": [],
+    }
     for index in range(frames):
         frame = sim.render(index)
         t0 = time.perf_counter()
@@ -269,6 +277,7 @@ def track_sequence(
         out["err_mm"].append(err * sim.spacing_mm[0])
         out["conf"].append(est.confidence)
         out["roi"].append(float(est.mode == "roi"))
+        out["contrast"].append(float(frame.truth.get("contrast_level", 0.0)))
     return out
 
 
@@ -295,6 +304,7 @@ def evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
         for a in sorted({r[0] for r in runs})
     }
     real = [np.array(r[2]["err_mm"]) for r in runs if r[1]]
+    contrast = np.concatenate([np.array(r[2]["contrast"]) for r in runs])
     dice = _search_dice(runner, n_runs)
     return {
         **report_header(spec, runner, options),
@@ -306,6 +316,11 @@ def evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
         "tip_found_share": round(float(np.mean(np.isfinite(err_mm))), 4),
         "tip_error_mm_by_anatomy": by_anatomy,
         "tip_error_mm_real_centerlines": summary(np.concatenate(real), 3) if real else None,
+        "tip_error_mm_by_contrast": {
+            "none (< 0.1)": summary(err_mm[contrast < 0.1], 3),
+            "some (0.1-0.5)": summary(err_mm[(contrast >= 0.1) & (contrast < 0.5)], 3),
+            "opacified (>= 0.5)": summary(err_mm[contrast >= 0.5], 3),
+        },
         "roi_share": round(float(np.mean(roi)), 4),
         "track_ms": summary(seconds * 1e3, 2),
         "track_fps": round(float(len(seconds) / seconds.sum()), 1),
@@ -340,9 +355,10 @@ def print_report(report: dict[str, Any]) -> None:
         f"found in {report['tip_found_share']:.1%} of frames; ROI pass "
         f"{report['roi_share']:.0%} of frames"
     )
-    for anatomy, s in report["tip_error_mm_by_anatomy"].items():
+    groups = {**report["tip_error_mm_by_anatomy"], **report["tip_error_mm_by_contrast"]}
+    for name, s in groups.items():
         if s.get("n"):
-            print(f"  {anatomy:9s} median {s['median']:.2f} mm, p95 {s['p95']:.2f} mm")
+            print(f"  {name:18s} median {s['median']:.2f} mm, p95 {s['p95']:.2f} mm ({s['n']})")
     print(
         f"  {report['track_fps']:.0f} frames/s tracking (1024 px frames, "
         f"{report['threads']} thread(s)); search-pass catheter Dice "
