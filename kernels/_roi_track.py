@@ -49,6 +49,8 @@ class RoiTipTracker:
     ``roi_min_peak``: the same inside the crop around a confident track, lower because the
     track vouches for the place (a tip fading under contrast stays tracked); ``config``: the
     Kalman tracker's tuning (px, s; default: detections down to ``roi_min_peak`` count).
+    ``jump_peak``: a search hit farther than half a crop from an existing track must reach this
+    probability to move it (a tip lost under contrast is not traded for a weak vessel end).
     ``use_roi``: False searches the whole frame every time (for comparison). Frames: (H, W)
     grey, any real dtype (8- or 16-bit), at least the model's input size.
     """
@@ -61,6 +63,7 @@ class RoiTipTracker:
         roi_min_peak: float = 0.1,
         config: TrackerConfig | None = None,
         use_roi: bool = True,
+        jump_peak: float = 0.5,
     ) -> None:
         model = backend.model
         if model.tip_channel is None:
@@ -70,7 +73,7 @@ class RoiTipTracker:
             raise ValueError(f"ROI tracking needs a square model input; {model.name} is {h}x{w}")
         self.backend, self.side = backend, h
         self.min_peak, self.roi_min_peak = float(min_peak), float(roi_min_peak)
-        self.use_roi = use_roi
+        self.use_roi, self.jump_peak = use_roi, float(jump_peak)
         self.tracker = TipTracker(config or TrackerConfig(min_confidence=self.roi_min_peak))
         self._last_t: float | None = None
 
@@ -97,6 +100,14 @@ class RoiTipTracker:
         x, y, p = tip_from_heatmap(logits[0, tip_channel])
         s = side / self.side
         return x0 + (x + 0.5) * s - 0.5, y0 + (y + 0.5) * s - 0.5, p
+
+    def _weak_jump(self, hit: tuple[float, ...]) -> bool:
+        """A search hit below ``jump_peak`` more than half a crop away from the track: a weak
+        peak elsewhere (a vessel end under contrast) must not move a track."""
+        prior = self.tracker.xy
+        if prior is None or hit[2] >= self.jump_peak:
+            return False
+        return math.hypot(hit[0] - prior[0], hit[1] - prior[1]) > self.side / 2
 
     def step(self, image: npt.ArrayLike, t_s: float) -> TipEstimate:
         """Track the tip in ``image`` (H, W) captured at ``t_s`` seconds."""
@@ -138,6 +149,8 @@ class RoiTipTracker:
                         <= 2.0 * side / self.side
                     ):
                         hit = fine
+        if hit is not None and mode == "search" and self._weak_jump(hit):
+            hit, mode = None, "none"
         if hit is not None:
             self.tracker.update((float(hit[0]), float(hit[1])), min(1.0, float(hit[2])))
             peak = float(hit[2])

@@ -48,14 +48,16 @@ class SpotBackend:
         return out
 
 
-def spot_frame(shape: tuple[int, int], xy: tuple[float, float] | None, sigma: float) -> np.ndarray:
-    """uint8 frame, dark, with a Gaussian spot of peak 250 at ``xy`` (None: no spot)."""
+def spot_frame(
+    shape: tuple[int, int], xy: tuple[float, float] | None, sigma: float, peak: float = 240.0
+) -> np.ndarray:
+    """uint8 frame, dark (10), with a Gaussian spot ``peak`` above it at ``xy`` (None: none)."""
     frame = np.full(shape, 10.0)
     if xy is not None:
         r = int(5 * sigma) + 1
         x0, y0 = max(int(xy[0]) - r, 0), max(int(xy[1]) - r, 0)
         yy, xx = np.mgrid[y0 : int(xy[1]) + r + 1, x0 : int(xy[0]) + r + 1]
-        spot = 240.0 * np.exp(-((xx - xy[0]) ** 2 + (yy - xy[1]) ** 2) / (2 * sigma**2))
+        spot = peak * np.exp(-((xx - xy[0]) ** 2 + (yy - xy[1]) ** 2) / (2 * sigma**2))
         frame[y0 : y0 + spot.shape[0], x0 : x0 + spot.shape[1]] += spot[
             : shape[0] - y0, : shape[1] - x0
         ]
@@ -99,6 +101,25 @@ def test_lost_spot_falls_back_to_search_and_reacquires() -> None:
     ]
     assert back[-1].mode == "roi"
     assert math.hypot(back[-1].x_px - 400.0, back[-1].y_px - 80.0) < 1.0
+
+
+def test_a_weak_peak_far_away_does_not_move_the_track() -> None:
+    tracker = RoiTipTracker(SpotBackend())
+    for k in range(10):
+        tracker.step(spot_frame((512, 512), (160.0, 180.0), 2.5), k / 15.0)
+    # the tip fades; a weak spot (probability ~0.4) shows up 270 px away
+    weak = [
+        tracker.step(spot_frame((512, 512), (400.0, 300.0), 8.0, peak=115.0), (10 + k) / 15.0)
+        for k in range(10)
+    ]
+    assert all(0.3 < e.peak < 0.5 and e.mode == "none" for e in weak[-5:])
+    assert math.hypot(weak[-1].x_px - 160.0, weak[-1].y_px - 180.0) < 30.0
+    # a clear tip there (probability > 0.5) does move it
+    strong = [
+        tracker.step(spot_frame((512, 512), (400.0, 300.0), 8.0, peak=125.0), (20 + k) / 15.0)
+        for k in range(6)
+    ]
+    assert math.hypot(strong[-1].x_px - 400.0, strong[-1].y_px - 300.0) < 2.0
 
 
 def test_refuses_models_without_a_tip_and_frames_too_small() -> None:
