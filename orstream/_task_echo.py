@@ -13,7 +13,6 @@ and burned-in text.
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, TextIO
@@ -29,6 +28,7 @@ from ._training import (
     map_jobs,
     open_backend,
     report_header,
+    segment_frames_per_second,
     summary,
 )
 from .kernels._backends import Backend
@@ -347,17 +347,6 @@ def training_data(options: TrainOptions) -> TrainingData:
     )
 
 
-def segment_frames_per_second(backend: Backend, data: SegSet, n: int = 200) -> float:
-    """Frames/s of the whole per-frame path at batch 1: normalise, run, resize logits back,
-    arg-max (``segment_images``), on up to ``n`` of ``data``'s frames (after a warm-up)."""
-    images = [data.images[i % len(data)] for i in range(n)]
-    list(segment_images(backend, images[:10], batch_size=1))
-    t0 = time.perf_counter()
-    for _ in segment_images(backend, images, batch_size=1):
-        pass
-    return n / (time.perf_counter() - t0)
-
-
 def score(backend: Backend, data: SegSet) -> dict[str, Any]:
     """Dice per class (summary statistics), per view for each class, and the worst LV frames,
     of ``backend`` on ``data`` through the full segmentation path (letterbox, resize)."""
@@ -400,7 +389,7 @@ def evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
         "render_size": [side, side],
         **score(runner, data),
         "segment_frames_per_s_batch1": round(
-            segment_frames_per_second(runner, data, options.speed_frames), 1
+            segment_frames_per_second(runner, list(data.images), options.speed_frames), 1
         ),
     }
 

@@ -26,7 +26,6 @@ of augmented samples per epoch (the training images are cycled in a fresh order)
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from ._training import (
     TrainOptions,
     open_backend,
     report_header,
+    segment_frames_per_second,
     summary,
 )
 from .kernels._backends import Backend
@@ -466,17 +466,6 @@ def training_data(options: TrainOptions) -> TrainingData:
         len(val),
         doc,
     )
-
-
-def segment_frames_per_second(backend: Backend, images: Sequence[U8], n: int = 200) -> float:
-    """Frames/s of the whole image-to-mask path at batch 1 (letterbox, resize, normalise, run,
-    resize logits back, arg-max) on ``n`` of ``images`` at their own size, after a warm-up."""
-    frames = [images[i % len(images)] for i in range(n)]
-    list(segment_images(backend, frames[:10], batch_size=1))
-    t0 = time.perf_counter()
-    for _ in segment_images(backend, frames, batch_size=1):
-        pass
-    return n / (time.perf_counter() - t0)
 
 
 def score(backend: Backend, data: UsgraSet) -> dict[str, Any]:

@@ -148,6 +148,20 @@ def frames_per_second(backend: Backend, n: int = 300, batch: int = 1) -> float:
     return runs * batch / (time.perf_counter() - t0)
 
 
+def segment_frames_per_second(backend: Backend, images: Sequence[Any], n: int = 200) -> float:
+    """Frames/s of the whole image-to-mask path at batch 1 (letterbox, resize, normalise, run,
+    resize logits back, arg-max: ``segment_images``) on ``n`` of ``images`` (cycled) at their
+    own size, after a warm-up of 10."""
+    from .kernels._backends_segment import segment_images
+
+    frames = [images[i % len(images)] for i in range(n)]
+    list(segment_images(backend, frames[:10], batch_size=1))
+    t0 = time.perf_counter()
+    for _ in segment_images(backend, frames, batch_size=1):
+        pass
+    return n / (time.perf_counter() - t0)
+
+
 def open_backend(spec: ModelSpec, options: TrainOptions) -> Backend:
     """``options.backend`` for ``spec``; a backend this machine cannot run is a UsageError."""
     from ._errors import UsageError
