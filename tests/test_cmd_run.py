@@ -39,6 +39,10 @@ def test_live_source_with_recording_stops_cleanly_on_sigterm(tmp_path: Path) -> 
     recording = tmp_path / "out.orsrec"
     engine = _run("--source", f"zmq+ipc://{sock}?bind=1&pattern=pull", "--record",
                   str(recording), "--json", "--quiet")  # fmt: skip
+    deadline = time.monotonic() + 30.0
+    while not sock.exists():  # the engine binds when it is ready; a push before would drop
+        assert engine.poll() is None and time.monotonic() < deadline, "the engine never bound"
+        time.sleep(0.05)
     sender = ZmqFrameSender(f"zmq+ipc://{sock}", pattern="push")
     for seq in range(50):
         sender.send(make_frame(np.full((64, 64), seq, np.uint8), "live", seq))
