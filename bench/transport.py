@@ -227,6 +227,8 @@ def _run_case(ctx: SpawnContext, spec: CaseSpec, rss_limit_bytes: int) -> dict[s
                 if proc.exitcode is not None and role not in results:
                     exited_at.setdefault(role, time.monotonic())
                     if time.monotonic() - exited_at[role] > 2.0:
+                        _drain(result_q, results)  # its result may be queued behind another
+                    if role not in results and time.monotonic() - exited_at[role] > 2.0:
                         results[role] = {"error": f"{role} exited with code {proc.exitcode}"}
     finally:
         stop.set()
@@ -237,7 +239,18 @@ def _run_case(ctx: SpawnContext, spec: CaseSpec, rss_limit_bytes: int) -> dict[s
                 proc.join(timeout=5.0)
         if spec.transport == "orstream-shm":
             _remove_rings(procs["sender"].pid)
+    _drain(result_q, results)  # a result that arrived while the loop gave up
     return _merge(results, peak, stopped_early)
+
+
+def _drain(result_q: Any, results: dict[str, dict[str, Any]]) -> None:
+    """Move every result already in ``result_q`` into ``results`` (never blocks)."""
+    while True:
+        try:
+            role, data = result_q.get_nowait()
+        except queue.Empty:
+            return
+        results.setdefault(role, data)
 
 
 def _remove_rings(pid: int | None) -> None:
