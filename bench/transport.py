@@ -248,7 +248,7 @@ def _drain(result_q: Any, results: dict[str, dict[str, Any]]) -> None:
     while True:
         try:
             role, data = result_q.get_nowait()
-        except queue.Empty:
+        except (queue.Empty, EOFError, OSError, ValueError):  # empty, or a killed writer's
             return
         results.setdefault(role, data)
 
