@@ -62,6 +62,16 @@ def letterbox(image: U8) -> tuple[U8, tuple[int, int]]:
     return square, (top, left)
 
 
+def to_model_input(image: U8, size: tuple[int, int]) -> U8:
+    """uint8 (H, W) grey ``image`` letterboxed to a square and resized to ``size`` (H, W):
+    area when shrinking, bilinear when enlarging (what every model sees, in training too)."""
+    square, _ = letterbox(image)
+    if square.shape == tuple(size):
+        return square
+    interp = cv2.INTER_AREA if square.shape[0] > size[0] else cv2.INTER_LINEAR
+    return np.asarray(cv2.resize(square, (size[1], size[0]), interpolation=interp), np.uint8)
+
+
 def _chunks(items: Iterable[U8], size: int) -> Iterator[list[U8]]:
     chunk: list[U8] = []
     for item in items:
@@ -102,13 +112,7 @@ def segment_images(
         shapes = [g.shape for g in chunk]
         resized = []
         for grey in chunk:
-            square, _ = letterbox(grey)
-            if square.shape != (in_h, in_w):
-                interp = cv2.INTER_AREA if square.shape[0] > in_h else cv2.INTER_LINEAR
-                square = np.asarray(
-                    cv2.resize(square, (in_w, in_h), interpolation=interp), np.uint8
-                )
-            resized.append(square)
+            resized.append(to_model_input(grey, (in_h, in_w)))
         logits = backend.run(model.preprocess(np.stack(resized)))
         for item, shape in zip(logits[:, : model.n_classes], shapes, strict=True):
             yield logits_to_mask(item, (int(shape[0]), int(shape[1])))

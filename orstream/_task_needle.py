@@ -39,7 +39,7 @@ from ._training import (
     summary,
 )
 from .kernels._backends import Backend
-from .kernels._backends_segment import dice_scores, letterbox, logits_to_mask
+from .kernels._backends_segment import dice_scores, letterbox, logits_to_mask, to_model_input
 from .kernels._models import ModelSpec, normalize
 from .kernels._tip import heatmap_target, image_to_input_px, input_to_image_px, tip_from_heatmap
 from .kernels._train_progress import Progress
@@ -126,16 +126,6 @@ def frame_shape(split: str, seed: int, rows: int | None = None) -> tuple[int, in
     return h, round(h * float(rng.uniform(*ASPECT_RANGE)))
 
 
-def to_input(image: U8, size: tuple[int, int]) -> U8:
-    """``image`` letterboxed to a square and resized to ``size`` (H, W) exactly as
-    ``segment_images`` does (area when shrinking, bilinear when enlarging)."""
-    square, _ = letterbox(image)
-    if square.shape == size:
-        return square
-    interp = cv2.INTER_AREA if square.shape[0] > size[0] else cv2.INTER_LINEAR
-    return np.asarray(cv2.resize(square, size[::-1], interpolation=interp), np.uint8)
-
-
 def mask_to_input(mask: U8, size: tuple[int, int]) -> U8:
     """A 0/1 mask letterboxed and resized to ``size``: pixels at least half covered."""
     square, _ = letterbox(mask)
@@ -160,7 +150,7 @@ def _render_seed(job: RenderJob) -> Rendered:
             tip = (float(frame.truth["needle_tip_px"][0]), float(frame.truth["needle_tip_px"][1]))
         if size is not None:
             tip = image_to_input_px(*tip, size, (rows, cols))
-            image, mask = to_input(image, size), mask_to_input(mask, size)
+            image, mask = to_model_input(image, size), mask_to_input(mask, size)
         images.append(image)
         masks.append(mask)
         tips.append(tip)
@@ -413,7 +403,7 @@ def detect(backend: Backend, images: list[U8] | U8, *, batch_size: int = 32) -> 
     tip_channel = model.tip_channel
     for start in range(0, len(images), batch_size):
         chunk = [np.asarray(im, np.uint8) for im in images[start : start + batch_size]]
-        x = model.preprocess(np.stack([to_input(im, model.input_size) for im in chunk]))
+        x = model.preprocess(np.stack([to_model_input(im, model.input_size) for im in chunk]))
         logits = backend.run(x)
         for image, out in zip(chunk, logits, strict=True):
             shape = (int(image.shape[0]), int(image.shape[1]))

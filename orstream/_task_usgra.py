@@ -46,7 +46,7 @@ from ._training import (
     summary,
 )
 from .kernels._backends import Backend
-from .kernels._backends_segment import dice_scores, letterbox, segment_images
+from .kernels._backends_segment import dice_scores, letterbox, segment_images, to_model_input
 from .kernels._models import ModelSpec, normalize
 from .sim._data import data_dir
 
@@ -280,13 +280,10 @@ def to_square(image: U8, label: U8, size: tuple[int, int]) -> tuple[U8, U8]:
     """``image`` letterboxed and resized to ``size`` (H, W) as ``segment_images`` does it (area
     when shrinking, linear when enlarging), and ``label`` the same way by nearest neighbour."""
     h, w = size
-    square, _ = letterbox(image)
     lab, _ = letterbox(label)
-    if square.shape != (h, w):
-        interp = cv2.INTER_AREA if square.shape[0] > h else cv2.INTER_LINEAR
-        square = np.asarray(cv2.resize(square, (w, h), interpolation=interp), np.uint8)
+    if lab.shape != (h, w):
         lab = np.asarray(cv2.resize(lab, (w, h), interpolation=cv2.INTER_NEAREST), np.uint8)
-    return square, lab
+    return to_model_input(image, size), lab
 
 
 def squares(data: UsgraSet, size: tuple[int, int]) -> tuple[U8, U8]:

@@ -13,6 +13,7 @@ import pytest
 from orstream import _task_needle as task
 from orstream._training import TASKS, load_task
 from orstream.kernels._backends import load_backend
+from orstream.kernels._backends_segment import to_model_input
 from orstream.kernels._models import MODELS_DIR, load_model, sha256_file
 from orstream.kernels._tip import (
     heatmap_target,
@@ -71,7 +72,7 @@ def test_mask_and_heat_target_match_the_simulator_truth() -> None:
 
     small = task.mask_to_input(mask, INPUT)
     moved = image_to_input_px(*tip, INPUT, shape)
-    assert task.to_input(frame.image, INPUT).shape == INPUT
+    assert to_model_input(frame.image, INPUT).shape == INPUT
     assert _distance_to_mask(small, moved) <= 1.5
     # letterbox: 30 black rows above and below the 120-row frame in a 180-px square
     scale = INPUT[0] / 180
