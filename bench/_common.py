@@ -6,8 +6,11 @@ import datetime as dt
 import importlib
 import os
 import platform
+import queue
 import sys
+import time
 from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 import numpy as np
@@ -125,3 +128,19 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str
 def eprint(message: str) -> None:
     """Progress and notes go to stderr, so that ``--json`` leaves stdout to the document."""
     print(message, file=sys.stderr, flush=True)
+
+
+def gather_results(
+    result_q: Any, procs: Sequence[BaseProcess], want: int, deadline: float
+) -> dict[Any, dict[str, Any]]:
+    """``(key, result)`` pairs from worker processes' ``result_q`` until ``want`` have come,
+    every process has exited, or ``time.monotonic()`` passes ``deadline``."""
+    results: dict[Any, dict[str, Any]] = {}
+    while len(results) < want and time.monotonic() < deadline:
+        try:
+            key, data = result_q.get(timeout=0.1)
+            results[key] = data
+        except queue.Empty:
+            if all(p.exitcode is not None for p in procs):
+                break
+    return results

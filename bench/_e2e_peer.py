@@ -12,13 +12,14 @@ latency when the measurement stage returns. Warm-up frames (sent until the consu
 
 from __future__ import annotations
 
-import queue
 import time
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from typing import Any, Final
 
 import numpy as np
+
+from ._common import gather_results
 
 WARMUP_FRAMES: Final = 25
 """Frames the consumer must have processed before the counted ones are sent."""
@@ -168,13 +169,7 @@ def run_peer(spec: PeerSpec) -> dict[str, Any]:
     results: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + 2 * START_TIMEOUT_S + spec.frames / spec.fps
     try:
-        while len(results) < 2 and time.monotonic() < deadline:
-            try:
-                role, data = result_q.get(timeout=0.2)
-                results[role] = data
-            except queue.Empty:
-                if all(p.exitcode is not None for p in procs):
-                    break
+        results = gather_results(result_q, procs, 2, deadline)
     finally:
         for proc in procs:
             proc.join(timeout=10.0)

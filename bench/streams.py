@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing as mp
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from ._common import format_table, machine_stamp
+from ._common import format_table, gather_results, machine_stamp
 
 FPS: Final = 50.0
 """Frame rate of every device (the echo simulator's)."""
@@ -161,13 +160,7 @@ def measure(n: int, duration_s: float, max_batch: int | None = None) -> dict[str
 
     def collect() -> None:
         deadline = time.monotonic() + start_delay_s + WARMUP_S + duration_s + _START_TIMEOUT_S
-        while len(results) < n and time.monotonic() < deadline:
-            try:
-                stream, data = result_q.get(timeout=0.1)
-                results[stream] = data
-            except queue.Empty:
-                if all(p.exitcode is not None for p in procs):
-                    break
+        results.update(gather_results(result_q, procs, n, deadline))
         time.sleep(0.3)  # the last frames through the engine
         pipeline.stop_event.set()
 
