@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._models import ModelSpec, load_model
+from ._onnx_cpu import cpu_graph
 
 _log = logging.getLogger("orstream.kernels")
 
@@ -69,7 +70,9 @@ class OnnxRuntimeBackend:
 
     ``threads``: intra-op threads (default 1: a pipeline runs its other stages on the other
     cores, and one thread gives the steadiest latency); graph optimisation is fully on (Conv +
-    BatchNorm fusion and the like happen at session creation).
+    BatchNorm fusion and the like happen at session creation), on the graph as
+    :func:`~._onnx_cpu.cpu_graph` rewrites it (single-slope PReLU as LeakyReLU, which fuses
+    into the convolution).
     """
 
     name = "onnxruntime"
@@ -89,7 +92,7 @@ class OnnxRuntimeBackend:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(
-            str(model.onnx_path), options, providers=["CPUExecutionProvider"]
+            cpu_graph(model.onnx_path), options, providers=["CPUExecutionProvider"]
         )
         self._input = self.session.get_inputs()[0].name
         self._output = self.session.get_outputs()[0].name

@@ -4,7 +4,8 @@ The weights have one source of truth, the shipped ONNX file: the exporter keeps 
 dict entry as an ONNX initializer under its torch name (``torch.onnx.export(optimize=False)``,
 BatchNorm left unfused; ONNX Runtime fuses it at load time), so the reference rebuilds the
 MONAI network from ``architecture`` and loads its state dict from those initializers.
-Needs ``torch`` and ``monai`` (``pip install 'orstream[train]'``) and ``onnx`` to read the file.
+Needs ``torch`` and ``monai`` (``pip install 'orstream[train]'``); ``onnx`` (a core
+dependency) reads the file.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ._models import ModelSpec
 
 NETWORKS: Final = ("UNet", "BasicUNet")
 """MONAI networks a sidecar may name (constructor arguments only: nothing is evaluated)."""
-_TRAIN_HINT: Final = "pip install 'orstream[train]' (torch, monai) and pip install onnx"
+_TRAIN_HINT: Final = "pip install 'orstream[train]' (torch, monai)"
 
 
 def _import_torch() -> Any:

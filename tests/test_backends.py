@@ -23,6 +23,7 @@ from orstream.kernels._backends import (
 from orstream.kernels._backends_segment import mask_dice
 from orstream.kernels._backends_trt import engine_path
 from orstream.kernels._models import ModelSpec, available_models, load_model
+from orstream.kernels._onnx_cpu import cpu_graph, scalar_prelu_as_leaky_relu
 from orstream.sim import EchoSimulator, FluoroSimulator, UltrasoundSimulator
 
 HAS_TORCH = all(importlib.util.find_spec(m) for m in ("torch", "monai", "onnx"))
@@ -190,3 +191,47 @@ def test_tensorrt_matches_onnxruntime(spec: ModelSpec, batch: np.ndarray, tmp_pa
     assert len(cached) == 1
     again = load_backend(spec, "tensorrt", cache_dir=tmp_path)  # from the cache this time
     np.testing.assert_allclose(again.run(batch), trt_logits, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_cpu_graph_turns_every_scalar_prelu_into_leaky_relu_with_the_same_logits(
+    name: str,
+) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    spec = load_model(name)
+    original = onnx.load(str(spec.onnx_path))
+    assert any(node.op_type == "PRelu" for node in original.graph.node)
+    rewritten = onnx.load_from_string(cpu_graph(spec.onnx_path))
+    assert not any(node.op_type == "PRelu" for node in rewritten.graph.node)
+    x = np.random.default_rng(3).uniform(0, 2, (2, spec.in_channels, *spec.input_size))
+    plain = ort.InferenceSession(str(spec.onnx_path), providers=["CPUExecutionProvider"])
+    ours = OnnxRuntimeBackend(spec).run(x.astype(np.float32))
+    ref = plain.run(None, {"image": x.astype(np.float32)})[0]
+    assert float(np.abs(ours - ref).max()) < 1e-4
+
+
+def test_a_per_channel_or_computed_prelu_slope_is_left_alone() -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    slopes = numpy_helper.from_array(np.array([0.1, 0.2], np.float32).reshape(2, 1, 1), "per_c")
+    one = numpy_helper.from_array(np.array([0.25], np.float32), "one")
+    graph = helper.make_graph(
+        [
+            helper.make_node("PRelu", ["x", "per_c"], ["a"]),
+            helper.make_node("PRelu", ["a", "x"], ["b"]),  # slope computed at run time
+            helper.make_node("PRelu", ["b", "one"], ["y"]),
+        ],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2, 2])],
+        [slopes, one],
+    )
+    model = helper.make_model(graph)
+    assert scalar_prelu_as_leaky_relu(model) == 1
+    ops = [(node.op_type, list(node.input)) for node in model.graph.node]
+    assert ops == [("PRelu", ["x", "per_c"]), ("PRelu", ["a", "x"]), ("LeakyRelu", ["b"])]
+    assert model.graph.node[2].attribute[0].f == pytest.approx(0.25)
+    onnx.checker.check_model(model)
