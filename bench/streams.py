@@ -4,8 +4,9 @@ For N = 1, 2, 3, ... : N simulated echo devices, each its own process and stream
 (``echo-0`` ... ``echo-{N-1}``), connect PUB sockets to one engine that binds a SUB on
 127.0.0.1 (a fresh port per N) and runs the live echo pipeline exactly as ``orstream run
 --pipeline echo`` builds it: ``Pipeline(ZmqFrameSource, [EchoSegmentStage(),
-EchoMeasureStage()])``, newest frame per stream, a batch of every stream's waiting frame per
-pass. The engine runs in this process; it is the only work here while the devices send.
+EchoMeasureStage()], workers=default_workers())``, newest frame per stream, frames of
+different streams in the stages at once (one thread per core). The engine runs in this
+process; it is the only work here while the devices send.
 
 Each device pre-renders a clip of :data:`CLIP_FRAMES` frames (heart rate 75 bpm, so the clip
 holds whole beats and loops without a jump) and sends it in a loop at 50 fps: its CPU is the
@@ -120,11 +121,14 @@ class _Tally:
         pass
 
 
-def measure(n: int, duration_s: float, max_batch: int | None = None) -> dict[str, Any]:
+def measure(
+    n: int, duration_s: float, max_batch: int | None = None, workers: int | None = None
+) -> dict[str, Any]:
     """One measurement with ``n`` devices sending ``duration_s`` seconds of counted frames;
     ``max_batch``: the engine pipeline's (default: the pipeline's own; 1 is the engine before
-    batching, one frame at a time)."""
-    from orstream._echo_pipeline import EchoMeasureStage, EchoSegmentStage
+    batching, one frame at a time); ``workers``: the pipeline's frames in flight (default:
+    :func:`~orstream._echo_pipeline.default_workers`, as ``orstream run`` has it)."""
+    from orstream._echo_pipeline import EchoMeasureStage, EchoSegmentStage, default_workers
     from orstream.stream import Pipeline, ZmqFrameSource
 
     ctx = mp.get_context("spawn")
@@ -132,7 +136,12 @@ def measure(n: int, duration_s: float, max_batch: int | None = None) -> dict[str
     endpoint = "zmq+" + source.last_endpoint
     segment, measure_stage = EchoSegmentStage(), EchoMeasureStage()
     tally = _Tally()
-    pipeline = Pipeline(source, [segment, measure_stage], [tally])
+    pipeline = Pipeline(
+        source,
+        [segment, measure_stage],
+        [tally],
+        workers=default_workers() if workers is None else workers,
+    )
     if max_batch is not None:
         pipeline.max_batch = max_batch
     warmup_frames = round(WARMUP_S * FPS)
@@ -279,8 +288,8 @@ def run(
     """Measure N = 1, 2, ... streams until one fails (a drop, or p99 over the bound) or N
     reaches ``max_streams`` (default 12, 2 with ``quick``); ``duration_s`` of counted frames
     per N (default 10 s, 1.5 s with ``quick``). ``compare`` (default: unless ``quick``) also
-    measures each N with the engine taking one frame at a time (``max_batch=1``, the engine
-    before batching) under ``one_at_a_time``."""
+    measures each N with the engine taking one frame at a time in one thread (``workers=1,
+    max_batch=1``, the engine before batching and workers) under ``one_at_a_time``."""
     duration = duration_s or (QUICK_DURATION_S if quick else DEFAULT_DURATION_S)
     top = max_streams or (QUICK_MAX_STREAMS if quick else DEFAULT_MAX_STREAMS)
     compare = not quick if compare is None else compare
@@ -291,7 +300,7 @@ def run(
         if progress is not None:
             progress(_progress_line(case))
         if compare:
-            single = measure(n, duration, max_batch=1)
+            single = measure(n, duration, max_batch=1, workers=1)
             case["one_at_a_time"] = {k: single[k] for k in _COMPARED}
             if progress is not None:
                 progress("   one frame at a time: " + _progress_line(single))
@@ -322,8 +331,8 @@ def run(
             "compare_one_at_a_time": compare,
             "segmentation_workers": default_workers(),
             "phases": "evenly spread over one frame period",
-            "engine": "Pipeline(ZmqFrameSource sub bind, [EchoSegmentStage(), EchoMeasureStage()])"
-            ", default max_batch, in the benchmark's process",
+            "engine": "Pipeline(ZmqFrameSource sub bind, [EchoSegmentStage(), EchoMeasureStage()],"
+            " workers=default_workers()), in the benchmark's process",
             "devices": "one spawned process each, PUB connect, pre-rendered clip looped",
         },
         "cases": cases,
@@ -389,8 +398,8 @@ def render(report: dict[str, Any]) -> str:
     ]
     if single:
         lines += [
-            "the same N with the engine taking one frame at a time (max_batch=1, as before"
-            " batching):",
+            "the same N with the engine taking one frame at a time in one thread (workers=1,"
+            " max_batch=1):",
             format_table(
                 [
                     "streams",

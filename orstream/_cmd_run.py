@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ._echo_pipeline import EchoMeasureStage, EchoSegmentStage
+from ._echo_pipeline import EchoMeasureStage, EchoSegmentStage, default_workers
 from ._errors import UsageError
 from .stream import Pipeline, Source, ZmqFrameSource, install_stop_signals, parse_endpoint
 from .stream._endpoint import ZMQ_SCHEMES
@@ -53,7 +53,22 @@ def format_status(summary: dict[str, Any]) -> str:
     return line
 
 
+def pipeline_workers(args: argparse.Namespace) -> int:
+    """``--workers``, or its default: the usable cores (at most 4) for the live echo pipeline,
+    else 1; UsageError when it cannot apply."""
+    live = not args.source.startswith("file:")
+    if args.workers is None:
+        return default_workers() if args.pipeline == "echo" and live else 1
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1; got {args.workers}")
+    if args.workers > 1 and not live:
+        raise UsageError("--workers above 1 needs a live source (zmq+tcp:// or zmq+ipc://)")
+    return int(args.workers)
+
+
 def run(args: argparse.Namespace) -> int:
+    workers = pipeline_workers(args)
+    live = not args.source.startswith("file:")
     source = open_source(args.source)
     recorder = None
     if args.record:
@@ -65,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pipeline == "echo":
         segment_stage, measure = echo_stages(args.backend)
         stages = [segment_stage, measure]
-    pipeline = Pipeline(source, stages, recorder=recorder, live=not args.source.startswith("file:"))
+    pipeline = Pipeline(source, stages, recorder=recorder, live=live, workers=workers)
     install_stop_signals(pipeline.stop_event)
     tty = sys.stderr.isatty()
 
@@ -114,6 +129,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--backend", default="auto", choices=("auto", "onnxruntime", "torch", "tensorrt")
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="frames of different streams in the stages at once (live sources; default: the "
+        "usable cores, at most 4, with --pipeline echo, else 1)",
     )
     parser.add_argument("--record", metavar="PATH", help="also record every frame, losslessly")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")

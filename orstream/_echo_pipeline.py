@@ -7,11 +7,14 @@ in a worker thread, so the frame path never waits for it. A beat whose ED lies a
 edge is left for a later window; a beat seen again (its ED within ``_SAME_BEAT_S`` of a kept
 one) replaces it.
 
-Several streams: the pipeline hands ``EchoSegmentStage.batch`` the newest frame of every
-stream waiting. With ONNX Runtime on the CPU a batch costs about as much per frame as one
+Several streams: ``orstream run`` gives the pipeline ``workers`` (one per core), so frames
+of different streams go through both stages at once, one thread each (ONNX Runtime releases
+the GIL while it runs; the stages are safe for that, never two frames of one stream at once).
+A pipeline with one worker instead hands ``EchoSegmentStage.batch`` the newest frame of every
+stream waiting; with ONNX Runtime on the CPU a batch costs about as much per frame as one
 frame alone (the model is small, one intra-op thread), so the batch is split across
-``workers`` threads that share the session (ONNX Runtime releases the GIL while it runs):
-one core per part. Other backends (TensorRT, torch) take the batch in one model call.
+``workers`` threads that share the session: one core per part. Other backends (TensorRT,
+torch) take the batch in one model call.
 """
 
 from __future__ import annotations
@@ -114,7 +117,8 @@ class _StreamWindow:
 
 class EchoMeasureStage:
     """Per-frame LV measurements and, from a sliding window per stream, per-beat EF and heart
-    rate."""
+    rate. Safe to call from several threads on frames of different streams (a pipeline's
+    ``workers``), not on two frames of one stream at once."""
 
     name = "measure"
 
@@ -129,7 +133,8 @@ class EchoMeasureStage:
 
     def __call__(self, frame: Frame) -> Frame:
         if frame.spacing_mm is None:
-            self.no_spacing += 1
+            with self._lock:
+                self.no_spacing += 1
             frame.results["lv"] = None
             return frame
         t_s = frame.t_capture_ns / 1e9
@@ -151,14 +156,15 @@ class EchoMeasureStage:
         return frame
 
     def _stream(self, stream_id: str) -> _StreamWindow:
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            if len(self._streams) >= _MAX_STREAMS:
-                self._streams.popitem(last=False)
-            stream = self._streams[stream_id] = _StreamWindow()
-        else:
-            self._streams.move_to_end(stream_id)
-        return stream
+        with self._lock:  # pipeline workers measure frames of several streams at once
+            stream = self._streams.get(stream_id)
+            if stream is None:
+                if len(self._streams) >= _MAX_STREAMS:
+                    self._streams.popitem(last=False)
+                stream = self._streams[stream_id] = _StreamWindow()
+            else:
+                self._streams.move_to_end(stream_id)
+            return stream
 
     def _find_beats(self, stream: str, window: list[tuple[int, FrameMeasurement]]) -> None:
         """Beats of one window (the frames' own capture times give the frame rate)."""

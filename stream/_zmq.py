@@ -12,7 +12,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import Any, Final
 
 import zmq
@@ -345,12 +345,26 @@ class LatestFrameSource:
         with self._cond:
             self._followers.pop(name, None)
 
-    def recv(self, timeout_s: float | None = None) -> Frame | None:
-        """The newest frame of the stream waiting longest, or None after ``timeout_s``."""
+    def recv(self, timeout_s: float | None = None, skip: Container[str] = ()) -> Frame | None:
+        """The newest frame of the stream waiting longest, or None after ``timeout_s``.
+
+        ``skip``: stream ids not to serve now (a pipeline's workers still have a frame of
+        each); their frames wait, newest wins. The caller may shrink ``skip`` from another
+        thread and then call :meth:`wake`."""
+
+        def first() -> str | None:
+            return next((s for s in self._pending if s not in skip), None)
+
         with self._cond:
-            if not self._cond.wait_for(lambda: bool(self._pending), timeout_s):
+            if not self._cond.wait_for(lambda: first() is not None, timeout_s):
                 return None
-            return self._pending.popitem(last=False)[1]
+            stream = first()
+            return None if stream is None else self._pending.pop(stream)
+
+    def wake(self) -> None:
+        """Make a waiting :meth:`recv` look again (after its ``skip`` shrank)."""
+        with self._cond:
+            self._cond.notify_all()
 
     def stats(self) -> dict[str, Any]:
         return {**self.source.stats(), "stale": self.stale, "followed": self.followed}

@@ -95,7 +95,10 @@ def _case(n: int, drops: int = 0, p99: float = 10.0) -> dict[str, Any]:
 def test_streams_grow_until_the_first_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     measured: list[tuple[int, int | None]] = []
 
-    def fake(n: int, duration_s: float, max_batch: int | None = None) -> dict[str, Any]:
+    def fake(
+        n: int, duration_s: float, max_batch: int | None = None, workers: int | None = None
+    ) -> dict[str, Any]:
+        assert (max_batch, workers) in ((None, None), (1, 1))
         measured.append((n, max_batch))
         return _case(n, drops=3 if n == 5 or max_batch == 1 else 0)
 

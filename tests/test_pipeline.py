@@ -6,6 +6,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from orstream.stream import (
     Frame,
@@ -193,3 +194,86 @@ def test_batches_stop_at_max_frames_and_plain_stages_never_batch() -> None:
     Pipeline(IterableSource(_frames(10)), [batcher], [sink], live=False).run(max_frames=3)
     assert batcher.sizes == [3] and len(sink.frames) == 3
     assert Pipeline(IterableSource(_frames(2)), [Invert()], live=False).max_batch == 1
+
+
+class InFlight:
+    """A stage that notes, per call, the frames in it at once (all streams, and per stream),
+    holding each frame ``seconds``; optionally fails on one stream's frames."""
+
+    name = "in_flight"
+
+    def __init__(self, seconds: float, fail_stream: str = "") -> None:
+        self.seconds, self.fail_stream = seconds, fail_stream
+        self.now: dict[str, int] = {}
+        self.most_total = self.most_per_stream = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, frame: Frame) -> Frame:
+        with self.lock:
+            self.now[frame.stream_id] = self.now.get(frame.stream_id, 0) + 1
+            self.most_total = max(self.most_total, sum(self.now.values()))
+            self.most_per_stream = max(self.most_per_stream, self.now[frame.stream_id])
+        time.sleep(self.seconds)
+        with self.lock:
+            self.now[frame.stream_id] -= 1
+        if frame.stream_id == self.fail_stream:
+            raise ValueError("a bad stream")
+        return frame
+
+
+def _send_streams(sender: ZmqFrameSender, streams: int, frames: int, period_s: float) -> None:
+    for i in range(frames):
+        for k in range(streams):
+            sender.send(make_frame(np.full((4, 4), i % 256, np.uint8), f"s{k}", i))
+        time.sleep(period_s)
+
+
+def test_workers_run_frames_of_different_streams_at_once_and_keep_each_in_order() -> None:
+    source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
+    sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
+    stage, display, recorder = InFlight(0.02), ListSink("display"), ListSink("record")
+    pipeline = Pipeline(source, [stage], [display], recorder=recorder, workers=3)
+    feeder = threading.Thread(target=_send_streams, args=(sender, 3, 20, 0.03), daemon=True)
+    feeder.start()
+    threading.Timer(1.5, pipeline.stop_event.set).start()
+    summary = pipeline.run(duration_s=10)
+    feeder.join()
+    sender.close()
+    assert stage.most_total >= 2  # the streams overlapped in the stage
+    assert stage.most_per_stream == 1  # never two frames of one stream at once
+    for k in range(3):
+        shown = [f.seq for f in display.frames if f.stream_id == f"s{k}"]
+        assert shown == sorted(shown) and len(shown) >= 15, shown
+    live = summary["paths"]["live"]
+    assert live["frames"] == len(display.frames)
+    assert live["frames"] + live["drops"]["stale"] == 60  # nothing lost but stale frames
+    assert len(recorder.frames) == 60
+
+
+def test_a_stream_failing_at_a_worker_does_not_stop_the_others() -> None:
+    source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
+    sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
+    display = ListSink("display")
+    pipeline = Pipeline(source, [InFlight(0.0, fail_stream="s1")], [display], workers=2)
+    _send_streams(sender, 2, 10, 0.01)
+    summary = pipeline.run(duration_s=1.0)
+    sender.close()
+    assert {f.stream_id for f in display.frames} == {"s0"}
+    assert summary["paths"]["live"]["drops"]["error:in_flight"] >= 1
+
+
+def test_workers_stop_at_max_frames_and_need_a_live_zeromq_source() -> None:
+    source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
+    sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
+    display = ListSink("display")
+    pipeline = Pipeline(source, [InFlight(0.005)], [display], workers=2)
+    feeder = threading.Thread(target=_send_streams, args=(sender, 2, 40, 0.01), daemon=True)
+    feeder.start()
+    summary = pipeline.run(max_frames=10, duration_s=10)
+    feeder.join()
+    sender.close()
+    assert summary["paths"]["live"]["frames"] == len(display.frames) == 10
+    with pytest.raises(ValueError, match="live ZeroMQ source"):
+        Pipeline(IterableSource(_frames(2)), [Invert()], live=False, workers=2)
+    with pytest.raises(ValueError, match="at least 1"):
+        Pipeline(IterableSource(_frames(2)), [Invert()], live=False, workers=0)
