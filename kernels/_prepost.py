@@ -310,6 +310,38 @@ def _parabola(v: npt.NDArray[np.float64]) -> float:
 
 
 # -- scan conversion -----------------------------------------------------------------------------
+def sector_lookup(
+    shape: tuple[int, int],
+    spacing_mm: float,
+    apex_px: tuple[float, float],
+    *,
+    n_samples: int,
+    n_beams: int,
+    depth_mm: float,
+    angle_deg: float,
+    start_mm: float = 0.0,
+    outside: float = -1.0,
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+    """Where each pixel of a sector raster lies in its polar (beam-space) data.
+
+    The raster is (H, W) = ``shape`` with square pixels of ``spacing_mm`` and the sector apex
+    at ``apex_px`` (x, y) px; the polar data is (``n_samples``, ``n_beams``) as in
+    :class:`SectorMap`. Returns ``(map_x, map_y, inside)``: (H, W) float32 beam and sample
+    index of each pixel (``outside`` beyond the sector, e.g. for ``cv2.remap``) and (H, W)
+    bool. The one sector geometry of the scan converter here and of the simulators' B-mode.
+    """
+    h, w = shape
+    ax, ay = apex_px
+    half = math.radians(angle_deg) / 2
+    x, y = np.meshgrid((np.arange(w) - ax) * spacing_mm, (np.arange(h) - ay) * spacing_mm)
+    r, th = np.hypot(x, y), np.arctan2(x, y)
+    inside = (r >= start_mm) & (r <= depth_mm) & (np.abs(th) <= half) & (y >= 0)
+    mx = (th + half) / (2 * half) * (n_beams - 1)
+    my = (r - start_mm) / (depth_mm - start_mm) * (n_samples - 1)
+    mx[~inside], my[~inside] = outside, outside
+    return mx.astype(np.float32), my.astype(np.float32), inside
+
+
 @dataclass(frozen=True, eq=False)
 class SectorMap:
     """Precomputed polar-to-Cartesian lookup of a phased-array sector (build with ``fit``).
@@ -354,17 +386,14 @@ class SectorMap:
             raise ValueError(f"bad sector: angle {angle_deg} deg, depth {start_mm}..{depth_mm} mm")
         half = math.radians(angle_deg) / 2
         sp = max(depth_mm / (h - 1), 2 * depth_mm * math.sin(half) / (w - 1))
-        ax, ay = (w - 1) / 2.0, 0.0
-        x, y = np.meshgrid((np.arange(w) - ax) * sp, (np.arange(h) - ay) * sp)
-        r, th = np.hypot(x, y), np.arctan2(x, y)
-        inside = (r >= start_mm) & (r <= depth_mm) & (np.abs(th) <= half) & (y >= 0)
-        mx = (th + half) / (2 * half) * (n_beams - 1)
-        my = (r - start_mm) / (depth_mm - start_mm) * (n_samples - 1)
-        mx[~inside], my[~inside] = -1.0, -1.0
-        return SectorMap(
-            n_samples, n_beams, depth_mm, angle_deg, (h, w), sp, (ax, ay), start_mm,
-            mx.astype(np.float32), my.astype(np.float32), inside,
+        apex = ((w - 1) / 2.0, 0.0)
+        mx, my, inside = sector_lookup(
+            (h, w), sp, apex, n_samples=n_samples, n_beams=n_beams, depth_mm=depth_mm,
+            angle_deg=angle_deg, start_mm=start_mm,
         )  # fmt: skip
+        return SectorMap(
+            n_samples, n_beams, depth_mm, angle_deg, (h, w), sp, apex, start_mm, mx, my, inside
+        )
 
     def tables(self, like: Array) -> tuple[Array, ...]:
         """Gather tables on ``like``'s library and device: four flat (H*W,) int64 indices,

@@ -25,6 +25,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from ..kernels._prepost import sector_lookup
+
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 
@@ -85,19 +87,10 @@ class SectorGeometry:
 
     @cached_property
     def _maps(self) -> tuple[F32, F32, npt.NDArray[np.bool_]]:
-        h, w = self.shape
-        ax, ay = self.apex_px
-        cols = (np.arange(w, dtype=np.float64) - ax) * self.spacing_mm
-        rows = (np.arange(h, dtype=np.float64) - ay) * self.spacing_mm
-        x, y = np.meshgrid(cols, rows)
-        r = np.hypot(x, y)
-        th = np.arctan2(x, y)
-        half = math.radians(self.angle_deg) / 2
-        inside = (r <= self.depth_mm) & (np.abs(th) <= half) & (y >= 0)
-        mx = (th + half) / (2 * half) * (self.n_beams - 1)
-        my = r / self.sample_mm
-        mx[~inside], my[~inside] = -10.0, -10.0
-        return mx.astype(np.float32), my.astype(np.float32), inside
+        return sector_lookup(
+            self.shape, self.spacing_mm, self.apex_px, n_samples=self.n_samples,
+            n_beams=self.n_beams, depth_mm=self.depth_mm, angle_deg=self.angle_deg, outside=-10.0,
+        )  # fmt: skip
 
     def maps(self) -> tuple[F32, F32]:
         """(map_x, map_y): (H, W) float32 beam/sample indices for ``cv2.remap``; -10 outside."""

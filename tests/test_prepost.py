@@ -184,6 +184,20 @@ def test_sector_map_geometry() -> None:
         K.SectorMap.fit(200, 96, 150.0, 200.0, (160, 200))
 
 
+def test_the_simulators_sector_and_the_scan_converter_share_one_geometry() -> None:
+    from orstream.sim._bmode import SectorGeometry
+
+    geom = SectorGeometry.fit(140.0, 75.0, (128, 160), n_samples=256, n_beams=96)
+    mx, my, inside = _prepost.sector_lookup(
+        geom.shape, geom.spacing_mm, geom.apex_px, n_samples=256, n_beams=96, depth_mm=140.0,
+        angle_deg=75.0,
+    )  # fmt: skip
+    sim_x, sim_y = geom.maps()
+    assert np.array_equal(geom.inside(), inside) and inside.any()
+    assert np.array_equal(sim_x[inside], mx[inside]) and np.array_equal(sim_y[inside], my[inside])
+    assert (sim_x[~inside] == -10.0).all() and (mx[~inside] == -1.0).all()
+
+
 def test_scan_convert_backends_agree() -> None:
     smap = K.SectorMap.fit(120, 64, 140.0, 75.0, (128, 128))
     polar = RNG.random((120, 64)).astype(np.float32)
