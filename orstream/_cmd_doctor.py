@@ -19,6 +19,7 @@ _COMPONENTS = (
     ("numpy", "numpy", None, "arrays"),
     ("zmq", "pyzmq", None, "ZeroMQ transports"),
     ("onnxruntime", "onnxruntime", None, "CPU inference (default backend)"),
+    ("onnx", "onnx", None, "model graphs (the CPU rewrite, the torch reference's weights)"),
     ("torch", "torch", "train", "reference backend, training"),
     ("stable_baselines3", "stable-baselines3", "train", "policy training"),
     ("gymnasium", "gymnasium", "train", "simulator environments"),
@@ -27,6 +28,7 @@ _COMPONENTS = (
     ("torch_tensorrt", "torch-tensorrt", "gpu", "TensorRT compilation from torch"),
     ("cupy", "cupy-cuda12x", "gpu", "GPU arrays"),
     ("imagezmq", "imagezmq", "bench", "transport benchmark peer"),
+    ("highdicom", "highdicom", "report", "DICOM Structured Reports (measure --sr)"),
 )
 
 

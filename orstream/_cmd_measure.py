@@ -2,7 +2,8 @@
 
 The echo-lv model segments the LV cavity in every frame; the kernels measure area, volume
 (method of discs, 20 discs; area-length beside it), find ED and ES, and give per-beat EDV, ESV
-and EF, their means over beats and the heart rate. JSON on stdout with ``--json``.
+and EF, their means over beats and the heart rate. JSON on stdout with ``--json``, an HTML
+report with ``--report``, a DICOM Structured Report with ``--sr`` (needs highdicom).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from ._argtypes import positive_float
 from ._clips import load_clip
 from ._errors import UsageError
 from ._report import write_report
+from ._sr import check_target, read_source, require_highdicom, write_sr
 from .kernels import ClipMeasurement, load_backend, measure_clip, segment_images
 from .stream import Cine
 
@@ -77,6 +79,9 @@ def to_document(result: ClipMeasurement, cine: Cine) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.sr:  # before the measurement: a missing package or a bad path fails at once
+        require_highdicom()
+        check_target(Path(args.sr))
     cine, names = load_clip(args.input, args.fps, args.spacing_mm)
     result, masks = measure(cine, args.backend)
     if args.masks_out:
@@ -88,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     document = to_document(result, cine)
     if args.report:
         write_report(Path(args.report), document, cine.frames, masks)
+    if args.sr:
+        write_sr(Path(args.sr), document, read_source(args.input))
     if args.json:
         print(json.dumps(document, indent=2, allow_nan=False))
     else:
@@ -115,6 +122,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument("--masks-out", metavar="DIR", help="one LV mask PNG per frame (255 = LV)")
     parser.add_argument("--report", metavar="PATH.html", help="an HTML report for the echo lab")
+    parser.add_argument(
+        "--sr",
+        metavar="PATH.dcm",
+        help="a DICOM Structured Report (TID 1500) of the measurements; needs highdicom",
+    )
     parser.add_argument("--fps", type=positive_float, help="frames per second (overrides the file)")
     parser.add_argument(
         "--spacing-mm", type=positive_float, help="pixel spacing in mm (overrides the file)"
