@@ -4,7 +4,7 @@ MONAI's UNet uses ``PReLU`` with one slope for all channels. ONNX Runtime runs `
 separate pass over the activations, but it fuses ``Conv`` + ``LeakyRelu`` into one kernel; a
 PReLU whose slope is a single number *is* a LeakyReLU with ``alpha`` = that slope, so
 :func:`scalar_prelu_as_leaky_relu` rewrites those nodes in memory before the session is built
-(echo-lv: 3.7 → 2.3 ms per 112 px frame on one thread, logits within 2e-5). The file on disk
+(echo-lv: 3.7 → 2.3 ms per 112 px frame on one thread, logits within 1.2e-5). The file on disk
 is not changed: it stays the one copy of the weights that the torch reference reads.
 """
 
