@@ -1,4 +1,4 @@
-"""Shared test helpers for the wire protocol and the ZeroMQ transports.
+"""Shared test helpers for the wire protocol, the ZeroMQ transports and the command line.
 
 Import as ``from tests._helpers import ...`` (the repository root is on ``sys.path`` through the
 editable install). Nothing here gates on wall-clock speed: timeouts are failure bounds only.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +26,14 @@ TCP_BIND = "zmq+tcp://127.0.0.1:0?bind=1"
 
 FAILURE_BOUND_S = 10.0
 """How long a test waits for something that should happen before it fails."""
+
+
+def orstream_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m orstream ARGS`` to completion (output captured as text, no check)."""
+    return subprocess.run(
+        [sys.executable, "-m", "orstream", *args],
+        check=False, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
 
 
 def uri(last_endpoint: str, **options: str) -> str:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real-data folder (skips with its reason outside CI, fails in CI)."""
+"""Shared fixtures: the real-data folder (skips with its reason outside CI, fails in CI) and a
+simulated echo clip on disk."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orstream.sim._data import data_dir
+from tests._helpers import orstream_cli
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +24,15 @@ def real_data() -> Path:
             pytest.fail(reason)
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture(scope="session")
+def echo_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated A4C clip from ``orstream sim export`` (frames/, clip.dcm, truth.json): 100
+    frames, EF 0.55, 75 bpm (2.6 beats), a seed the echo-lv model never saw. Tests may add
+    files beside it (masks, reports) but never change or remove what the export wrote."""
+    out = tmp_path_factory.mktemp("echo_clip")
+    result = orstream_cli("sim", "export", "--modality", "echo", "--frames", "100", "--out",
+                          str(out), "--ef", "0.55", "--hr", "75", "--seed", "90001")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return out

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
-import pytest
+
+from tests._helpers import orstream_cli
 
 
-def _orstream(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orstream", *args],
-        check=False, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh simulated A4C clip (a seed the model never saw): 2.6 beats at 75 bpm."""
-    out = tmp_path_factory.mktemp("clip")
-    result = _orstream("sim", "export", "--modality", "echo", "--frames", "100", "--out",
-                       str(out), "--ef", "0.55", "--hr", "75", "--seed", "90001")  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return out
-
-
-def test_measure_a_dicom_clip_gives_ef_and_heart_rate_near_the_truth(clip: Path) -> None:
-    result = _orstream("measure", str(clip / "clip.dcm"), "--json", "--masks-out",
-                       str(clip / "lv"))  # fmt: skip
+def test_measure_a_dicom_clip_gives_ef_and_heart_rate_near_the_truth(echo_clip: Path) -> None:
+    result = orstream_cli("measure", str(echo_clip / "clip.dcm"), "--json", "--masks-out",
+                          str(echo_clip / "lv"))  # fmt: skip
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert len(doc["frames"]) == 100 and doc["method"].startswith("single-plane method of discs")
@@ -39,13 +21,13 @@ def test_measure_a_dicom_clip_gives_ef_and_heart_rate_near_the_truth(clip: Path)
     assert {"ed_frame", "es_frame", "edv_ml", "esv_ml", "ef"} <= set(doc["beats"][0])
     assert abs(doc["ef"] - 0.55) <= 0.08
     assert abs(doc["heart_rate_bpm"] - 75) <= 3
-    mask = cv2.imread(str(clip / "lv" / "0000.png"), cv2.IMREAD_UNCHANGED)
-    frame = cv2.imread(str(clip / "frames" / "0000.png"), cv2.IMREAD_UNCHANGED)
+    mask = cv2.imread(str(echo_clip / "lv" / "0000.png"), cv2.IMREAD_UNCHANGED)
+    frame = cv2.imread(str(echo_clip / "frames" / "0000.png"), cv2.IMREAD_UNCHANGED)
     assert mask.shape == frame.shape and set(mask.ravel().tolist()) <= {0, 255}
 
 
-def test_a_png_folder_needs_fps_and_spacing(clip: Path) -> None:
-    result = _orstream("measure", str(clip / "frames"))
+def test_a_png_folder_needs_fps_and_spacing(echo_clip: Path) -> None:
+    result = orstream_cli("measure", str(echo_clip / "frames"))
     assert result.returncode == 2
     assert "--fps and --spacing-mm" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -53,7 +35,7 @@ def test_a_png_folder_needs_fps_and_spacing(clip: Path) -> None:
 
 def test_every_real_dicom_measures_or_fails_with_one_line(real_data: Path) -> None:
     for path in sorted((real_data / "dicom-us").glob("*.dcm")):
-        result = _orstream("measure", str(path), "--json")
+        result = orstream_cli("measure", str(path), "--json")
         assert result.returncode in (0, 2), (path.name, result.stderr)
         assert "Traceback" not in result.stderr, result.stderr
         if result.returncode == 0:
@@ -62,9 +44,9 @@ def test_every_real_dicom_measures_or_fails_with_one_line(real_data: Path) -> No
             assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
-def test_report_holds_the_summary_the_curve_and_the_ed_es_frames(clip: Path) -> None:
-    report = clip / "report.html"
-    result = _orstream("measure", str(clip / "clip.dcm"), "--report", str(report))
+def test_report_holds_the_summary_the_curve_and_the_ed_es_frames(echo_clip: Path) -> None:
+    report = echo_clip / "report.html"
+    result = orstream_cli("measure", str(echo_clip / "clip.dcm"), "--report", str(report))
     assert result.returncode == 0, result.stderr
     page = report.read_text(encoding="utf-8")
     assert "The left ventricular ejection fraction is" in page

@@ -13,24 +13,9 @@ import pydicom
 import pytest
 from pydicom.uid import ComprehensiveSRStorage
 
+from tests._helpers import orstream_cli
+
 EDV, ESV, EF, HR = "18026-5", "18148-7", "18043-0", "8867-4"
-
-
-def _orstream(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "orstream", *args],
-        check=False, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A simulated A4C clip (frames/, clip.dcm, truth.json): 100 frames, two full beats."""
-    out = tmp_path_factory.mktemp("clip")
-    result = _orstream("sim", "export", "--modality", "echo", "--frames", "100", "--out",
-                       str(out), "--ef", "0.55", "--hr", "75", "--seed", "90001")  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return out
 
 
 def _groups(path: Path) -> dict[str, Any]:
@@ -61,13 +46,13 @@ def _values(group: Any) -> dict[str, Any]:
 
 
 def test_sr_of_a_png_folder_holds_the_json_numbers_one_group_per_beat(
-    clip: Path, tmp_path: Path
+    echo_clip: Path, tmp_path: Path
 ) -> None:
-    truth = json.loads((clip / "truth.json").read_text())
+    truth = json.loads((echo_clip / "truth.json").read_text())
     out = tmp_path / "echo-sr.dcm"
-    result = _orstream("measure", str(clip / "frames"), "--fps", str(truth["fps"]),
-                       "--spacing-mm", str(truth["spacing_mm"][0]), "--json",
-                       "--sr", str(out))  # fmt: skip
+    result = orstream_cli("measure", str(echo_clip / "frames"), "--fps", str(truth["fps"]),
+                          "--spacing-mm", str(truth["spacing_mm"][0]), "--json",
+                          "--sr", str(out))  # fmt: skip
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert len(doc["beats"]) >= 2 and doc["ef"] is not None
@@ -94,13 +79,13 @@ def test_sr_of_a_png_folder_holds_the_json_numbers_one_group_per_beat(
 
 
 def test_sr_of_a_dicom_clip_joins_its_study_and_points_at_the_ed_and_es_frames(
-    clip: Path, tmp_path: Path
+    echo_clip: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "sr.dcm"
-    result = _orstream("measure", str(clip / "clip.dcm"), "--json", "--sr", str(out))
+    result = orstream_cli("measure", str(echo_clip / "clip.dcm"), "--json", "--sr", str(out))
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    source = pydicom.dcmread(clip / "clip.dcm", stop_before_pixels=True)
+    source = pydicom.dcmread(echo_clip / "clip.dcm", stop_before_pixels=True)
     ds = pydicom.dcmread(out)
     assert ds.StudyInstanceUID == source.StudyInstanceUID
     assert ds.SeriesInstanceUID != source.SeriesInstanceUID
@@ -116,7 +101,7 @@ def test_sr_of_a_real_echo_dicom_keeps_its_study_and_logs_no_patient(
 ) -> None:
     path = real_data / "dicom-us" / "examples_ybr_color.dcm"  # the one real A4C cine
     out = tmp_path / "sr.dcm"
-    result = _orstream("measure", str(path), "--spacing-mm", "0.6", "--sr", str(out))
+    result = orstream_cli("measure", str(path), "--spacing-mm", "0.6", "--sr", str(out))
     assert result.returncode == 0, result.stderr
     source = pydicom.dcmread(path, stop_before_pixels=True)
     ds = pydicom.dcmread(out)
@@ -132,13 +117,13 @@ def test_sr_of_a_real_echo_dicom_keeps_its_study_and_logs_no_patient(
 
 @pytest.mark.parametrize("sex", ["F", "SECRETSEX"], ids=["valid", "rejected"])
 def test_patient_attributes_are_copied_but_never_printed(
-    clip: Path, tmp_path: Path, sex: str
+    echo_clip: Path, tmp_path: Path, sex: str
 ) -> None:
-    source = pydicom.dcmread(clip / "clip.dcm")
+    source = pydicom.dcmread(echo_clip / "clip.dcm")
     source.PatientName, source.PatientID, source.PatientSex = "Secretname^Jane", "SECRET-ID", sex
     source.save_as(tmp_path / "named.dcm")
     out = tmp_path / "sr.dcm"
-    result = _orstream("measure", str(tmp_path / "named.dcm"), "--sr", str(out))
+    result = orstream_cli("measure", str(tmp_path / "named.dcm"), "--sr", str(out))
     for secret in ("Secretname", "SECRET"):
         assert secret not in result.stderr + result.stdout
     if sex == "F":
@@ -152,20 +137,22 @@ def test_patient_attributes_are_copied_but_never_printed(
 
 
 @pytest.mark.parametrize("where", ["under-a-file", "a-folder"])
-def test_an_unwritable_sr_path_fails_with_one_line(clip: Path, tmp_path: Path, where: str) -> None:
+def test_an_unwritable_sr_path_fails_with_one_line(
+    echo_clip: Path, tmp_path: Path, where: str
+) -> None:
     (tmp_path / "plain.txt").write_text("not a folder")
     target = tmp_path / "plain.txt" / "sr.dcm" if where == "under-a-file" else tmp_path
-    result = _orstream("measure", str(clip / "clip.dcm"), "--sr", str(target))
+    result = orstream_cli("measure", str(echo_clip / "clip.dcm"), "--sr", str(target))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert str(target) in result.stderr
 
 
-def test_without_highdicom_sr_names_the_install_command(clip: Path, tmp_path: Path) -> None:
+def test_without_highdicom_sr_names_the_install_command(echo_clip: Path, tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['highdicom'] = None; from orstream.cli import main; "
-        f"sys.exit(main(['measure', {str(clip / 'clip.dcm')!r}, '--sr', "
+        f"sys.exit(main(['measure', {str(echo_clip / 'clip.dcm')!r}, '--sr', "
         f"{str(tmp_path / 'sr.dcm')!r}]))"
     )
     result = subprocess.run(
