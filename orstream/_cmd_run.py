@@ -53,10 +53,9 @@ def format_status(summary: dict[str, Any]) -> str:
     return line
 
 
-def pipeline_workers(args: argparse.Namespace) -> int:
+def pipeline_workers(args: argparse.Namespace, live: bool) -> int:
     """``--workers``, or its default: the usable cores (at most 4) for the live echo pipeline,
-    else 1; UsageError when it cannot apply."""
-    live = not args.source.startswith("file:")
+    else 1; UsageError when it cannot apply (``live``: the source is not a recording)."""
     if args.workers is None:
         return default_workers() if args.pipeline == "echo" and live else 1
     if args.workers < 1:
@@ -67,8 +66,8 @@ def pipeline_workers(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    workers = pipeline_workers(args)
     live = not args.source.startswith("file:")
+    workers = pipeline_workers(args, live)
     source = open_source(args.source)
     recorder = None
     if args.record:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from orstream.stream import RecordingReader, RecordingWriter, ZmqFrameSender, make_frame
+from tests._helpers import orstream_cli
 
 
 def _run(*args: str) -> subprocess.Popen[str]:
@@ -65,3 +66,13 @@ def test_unsupported_or_bad_sources_get_one_line() -> None:
         _, err = process.communicate(timeout=30)
         assert process.returncode == 2, (source, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+
+
+def test_workers_that_cannot_apply_fail_with_one_line(tmp_path: Path) -> None:
+    for args, words in (
+        (["--source", "zmq+tcp://127.0.0.1:5999", "--workers", "0"], "at least 1"),
+        (["--source", f"file:{tmp_path / 'x.orsrec'}", "--workers", "2"], "live source"),
+    ):
+        result = orstream_cli("run", *args, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert words in result.stderr and len(result.stderr.strip().splitlines()) == 1
