@@ -93,18 +93,23 @@ def sender_main(
     spec: CaseSpec, port_q: Queue[int], ready: Event, stop: Event, result_q: Queue[Any]
 ) -> None:
     """Sender process: bind, report the port, warm up, send until ``stop``, report counts."""
+    close: Callable[[], None] | None = None
     try:
         pixels = make_pixels(spec)
         port, send, close = _open_sender(spec)
         port_q.put(port)
-        try:
-            warmup = _warm_up(send, pixels[0], ready, stop)
-            sent, elapsed_s = _send_measured(spec, send, pixels, stop)
-        finally:
-            close()
-        result_q.put(("sender", {"warmup_sent": warmup, "sent": sent, "send_s": elapsed_s}))
+        warmup = _warm_up(send, pixels[0], ready, stop)
+        sent, elapsed_s = _send_measured(spec, send, pixels, stop)
+        result: dict[str, Any] = {"warmup_sent": warmup, "sent": sent, "send_s": elapsed_s}
     except Exception as exc:
-        result_q.put(("sender", {"error": f"{type(exc).__name__}: {exc}"}))
+        result = {"error": f"{type(exc).__name__}: {exc}"}
+    # The counts go out (flushed) before the socket closes: a close that fails or aborts
+    # the process must not lose a measurement that has already been made.
+    result_q.put(("sender", result))
+    result_q.close()
+    result_q.join_thread()
+    if close is not None:
+        close()
 
 
 def _open_sender(

@@ -272,6 +272,8 @@ def _merge(
     if errors and not merged.get("received"):
         merged["error"] = "; ".join(errors)
     merged["sent"] = sender.get("sent")
+    if "error" in sender and "error" not in merged:
+        merged["sender_error"] = sender["error"]
     if sender.get("sent") and sender.get("send_s"):
         merged["send_fps"] = round(sender["sent"] / sender["send_s"], 1)
     merged["peak_rss_mib"] = {role: round(b / 2**20) for role, b in peak.items()}
