@@ -53,7 +53,7 @@ from ._prepost import (
     to_numpy,
 )
 from ._roi_track import RoiTipTracker, TipEstimate
-from ._tip import tip_from_heatmap
+from ._tip import tip_candidates, tip_from_heatmap
 from ._track import TipTracker, TrackerConfig
 
 __all__ = [
@@ -101,6 +101,7 @@ __all__ = [
     "subpixel_peak",
     "summarize_clip",
     "threshold",
+    "tip_candidates",
     "tip_from_heatmap",
     "to_grey",
     "to_numpy",

@@ -5,25 +5,33 @@
 (:meth:`TipTracker.roi`), run the model once on a native-resolution crop of the model's input
 size around the prediction (a 256 px crop is 1/16 of a 1024 px frame); otherwise (or when the
 crop shows no tip) run a *search* pass on the whole frame letterboxed and shrunk to the input
-size, then a *refine* pass on a native crop around what it found. The estimate is the Kalman
-state after the update, in frame pixels (x = column, y = row, pixel centres at integers).
+size, then a *refine* pass on a native crop around what it found. Each pass keeps the heatmap's
+few strongest peaks (:func:`tip_candidates`); a peak inside the track's gate wins over a stronger
+one outside it. The estimate is the Kalman state after the update, in frame pixels (x = column,
+y = row, pixel centres at integers).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from ._backends import Backend
-from ._tip import tip_from_heatmap
+from ._tip import tip_candidates, tip_from_heatmap
 from ._track import TipTracker, TrackerConfig
 
 Mode = Literal["roi", "search", "none"]
+Candidate = tuple[float, float, float]
+"""A tip candidate: x, y in frame px and the heatmap's probability there."""
+CANDIDATES: Final = 10
+"""Heatmap peaks considered per model run."""
+CANDIDATE_FLOOR: Final = 0.05
+"""Peaks below this probability are not candidates."""
 
 
 @dataclass(frozen=True)
@@ -82,9 +90,11 @@ class RoiTipTracker:
         self.tracker.reset()
         self._last_t = None
 
-    def _detect(self, image: npt.NDArray[Any], box: tuple[int, int, int]) -> tuple[float, ...]:
-        """(x, y, p) in frame px of the tip in the square ``box`` (x0, y0, side) of ``image``
-        (zero-padded where the box leaves the frame), shrunk to the model's input."""
+    def _detect(self, image: npt.NDArray[Any], box: tuple[int, int, int]) -> list[Candidate]:
+        """Tip candidates (x, y, p) in frame px, strongest first (:func:`tip_candidates`, or
+        the map's maximum when none reaches the floor), in the square ``box`` (x0, y0, side)
+        of ``image`` (zero-padded where the box leaves the frame), shrunk to the model's
+        input."""
         x0, y0, side = box
         rows, cols = image.shape
         crop = np.zeros((side, side), np.float32)
@@ -97,11 +107,24 @@ class RoiTipTracker:
         logits = self.backend.run(self.backend.model.preprocess(crop))
         tip_channel = self.backend.model.tip_channel
         assert tip_channel is not None
-        x, y, p = tip_from_heatmap(logits[0, tip_channel])
+        found = tip_candidates(logits[0, tip_channel], floor=CANDIDATE_FLOOR, k=CANDIDATES)
+        found = found or [tip_from_heatmap(logits[0, tip_channel])]
         s = side / self.side
-        return x0 + (x + 0.5) * s - 0.5, y0 + (y + 0.5) * s - 0.5, p
+        return [(x0 + (x + 0.5) * s - 0.5, y0 + (y + 0.5) * s - 0.5, p) for x, y, p in found]
 
-    def _weak_jump(self, hit: tuple[float, ...]) -> bool:
+    def _choose(self, candidates: list[Candidate], min_peak: float) -> Candidate:
+        """The strongest candidate of at least ``min_peak`` inside the track's gate, else the
+        strongest of all (under contrast a vessel end can outscore the fading tip the track
+        still follows)."""
+        gate = self.tracker.config.gate
+        inside = [
+            c
+            for c in candidates
+            if c[2] >= min_peak and self.tracker.gate_distance((c[0], c[1]), c[2]) <= gate
+        ]
+        return inside[0] if inside else candidates[0]
+
+    def _weak_jump(self, hit: Candidate) -> bool:
         """A search hit below ``jump_peak`` more than half a crop away from the track: a weak
         peak elsewhere (a vessel end under contrast) must not move a track."""
         prior = self.tracker.xy
@@ -121,9 +144,9 @@ class RoiTipTracker:
         self._last_t = t_s
         runs, mode, peak = 0, "none", 0.0
         roi = self.tracker.roi(frame.shape, self.side) if self.use_roi else None
-        hit: tuple[float, ...] | None = None
+        hit: Candidate | None = None
         if roi is not None:
-            got = self._detect(frame, (roi[0], roi[1], self.side))
+            got = self._choose(self._detect(frame, (roi[0], roi[1], self.side)), self.roi_min_peak)
             runs += 1
             if got[2] >= self.roi_min_peak:
                 hit, mode = got, "roi"
@@ -131,7 +154,8 @@ class RoiTipTracker:
         if hit is None:
             rows, cols = frame.shape
             side = max(rows, cols)
-            coarse = self._detect(frame, ((cols - side) // 2, (rows - side) // 2, side))
+            box = ((cols - side) // 2, (rows - side) // 2, side)
+            coarse = self._choose(self._detect(frame, box), self.min_peak)
             runs += 1
             peak = max(peak, coarse[2])
             if coarse[2] >= self.min_peak:
@@ -141,14 +165,15 @@ class RoiTipTracker:
                     x0, y0 = round(coarse[0]) - half, round(coarse[1]) - half
                     x0 = min(max(x0, 0), cols - self.side)
                     y0 = min(max(y0, 0), rows - self.side)
-                    fine = self._detect(frame, (x0, y0, self.side))
                     runs += 1
-                    if (
-                        fine[2] >= self.min_peak
-                        and math.hypot(fine[0] - coarse[0], fine[1] - coarse[1])
-                        <= 2.0 * side / self.side
-                    ):
-                        hit = fine
+                    near = [
+                        c
+                        for c in self._detect(frame, (x0, y0, self.side))
+                        if c[2] >= self.min_peak
+                        and math.hypot(c[0] - coarse[0], c[1] - coarse[1]) <= 2.0 * side / self.side
+                    ]
+                    if near:
+                        hit = near[0]
         if hit is not None and mode == "search" and self._weak_jump(hit):
             hit, mode = None, "none"
         if hit is not None:

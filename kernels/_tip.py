@@ -3,9 +3,10 @@
 A tip model (``ModelSpec.tip_channel``) outputs one heatmap *logit* channel after its class
 logits, trained with a CenterNet focal loss on Gaussian targets (1.0 at the tip, all 0 when no
 tip is in view). :func:`tip_from_heatmap` turns one (H, W) logit map into a sub-pixel tip and
-a confidence; :func:`input_to_image_px` and :func:`image_to_input_px` convert between the
-model's input pixels and those of the original image under the letterbox convention of
-``segment_images`` (black padding to a centred square, then a resize to the model's input);
+a confidence, :func:`tip_candidates` into its few strongest separate peaks;
+:func:`input_to_image_px` and :func:`image_to_input_px` convert between the model's input pixels
+and those of the original image under the letterbox convention of ``segment_images`` (black
+padding to a centred square, then a resize to the model's input);
 :func:`heatmap_target` is the training target of a tip.
 Coordinates are (x, y) px, x along columns, pixel centres at integers. Works on numpy, CuPy
 and torch maps (array API); only the peak's 3x3 neighbourhood comes to the host.
@@ -20,9 +21,15 @@ import array_api_compat as aac
 import numpy as np
 import numpy.typing as npt
 
-from ._prepost import subpixel_peak
+from ._prepost import subpixel_peak, to_numpy
 
-__all__ = ["heatmap_target", "image_to_input_px", "input_to_image_px", "tip_from_heatmap"]
+__all__ = [
+    "heatmap_target",
+    "image_to_input_px",
+    "input_to_image_px",
+    "tip_candidates",
+    "tip_from_heatmap",
+]
 
 
 def tip_from_heatmap(logit_map: Any) -> tuple[float, float, float]:
@@ -42,6 +49,47 @@ def tip_from_heatmap(logit_map: Any) -> tuple[float, float, float]:
     prob = 0.5 * (1.0 + xp.tanh(0.5 * logit_map))
     x, y, peak = subpixel_peak(prob)
     return x, y, float(min(max(peak, 0.0), 1.0))
+
+
+def tip_candidates(
+    logit_map: Any, *, floor: float = 0.1, k: int = 10, min_distance_px: float = 3.0
+) -> list[tuple[float, float, float]]:
+    """Up to ``k`` tip candidates (x, y, probability) of a (H, W) tip logit map, strongest
+    first: peaks of the sigmoid at least ``floor``, each at least ``min_distance_px`` from any
+    stronger one (greedy non-maximum suppression), refined like :func:`tip_from_heatmap`.
+
+    For a tracker that picks the candidate its prediction vouches for when the strongest is
+    elsewhere (under contrast a vessel end can outscore a fading tip). Empty when nothing
+    reaches ``floor``. Only the pixels above ``floor`` (at most 64 k of the strongest) and the
+    3x3 neighbourhoods of the kept peaks come to the host.
+    """
+    if logit_map.ndim != 2:
+        raise ValueError(f"tip_candidates needs a (H, W) logit map; got {tuple(logit_map.shape)}")
+    if not 0.0 < floor < 1.0 or k < 1 or min_distance_px < 0:
+        raise ValueError(f"need 0 < floor < 1, k >= 1, min_distance_px >= 0; got {floor}, {k}")
+    xp = aac.array_namespace(logit_map)
+    prob = 0.5 * (1.0 + xp.tanh(0.5 * logit_map))
+    rows, cols = prob.shape
+    flat = xp.reshape(prob, (-1,))
+    index = xp.nonzero(flat >= floor)[0]
+    values = np.asarray(to_numpy(flat[index]), np.float64)
+    index = np.asarray(to_numpy(index), np.int64)
+    order = np.argsort(-values, kind="stable")[:65536]
+    out: list[tuple[float, float, float]] = []
+    limit2 = min_distance_px * min_distance_px
+    for i in order:
+        r, c = divmod(int(index[i]), cols)
+        if any((r - y) ** 2 + (c - x) ** 2 < limit2 for x, y, _ in out):
+            continue
+        r0, c0 = max(r - 1, 0), max(c - 1, 0)
+        window = to_numpy(prob[r0 : min(r + 2, rows), c0 : min(c + 2, cols)])
+        if float(window.max()) > values[i]:  # a slope of a stronger peak
+            continue
+        x, y, _ = subpixel_peak(window)
+        out.append((c0 + x, r0 + y, min(max(float(values[i]), 0.0), 1.0)))
+        if len(out) == k:
+            break
+    return out
 
 
 def _letterbox(input_size: tuple[int, int], image_shape: tuple[int, int]) -> tuple[float, ...]:

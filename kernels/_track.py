@@ -10,8 +10,10 @@ crop is 1/16 of the pixels.
 Model (per axis): state (p, v) in px and px/s; between frames p += v dt with white-noise
 acceleration of spectral density ``accel_px_s2**2 * dt`` (discrete Q = q [[dt^3/3, dt^2/2],
 [dt^2/2, dt]]); measurement noise ``(noise_px / confidence)**2``, so a weak detection counts
-less. An update whose innovation has a squared Mahalanobis distance above ``gate`` (chi-square
-with 2 degrees of freedom; 13.8 rejects 0.1 % of good measurements) is rejected as an outlier;
+less. An update whose innovation has a squared Mahalanobis distance d2 above ``soft_gate`` counts
+less again (its measurement variance times d2 / soft_gate, a Huber weight: one detection on a
+neighbouring structure must not kick the velocity); above ``gate`` (chi-square with 2 degrees
+of freedom; 13.8 rejects 0.1 % of good measurements) it is rejected as an outlier;
 ``reinit_after`` consecutive rejections that agree with each other restart the track there
 (the tip really moved, or the track had locked onto something else).
 
@@ -40,7 +42,8 @@ class TrackerConfig:
 
     ``noise_px``: detector noise (1 sigma) at confidence 1; ``accel_px_s2``: how hard the tip
     accelerates (1 sigma); ``init_speed_px_s``: velocity uncertainty of a new track; ``gate``:
-    squared Mahalanobis distance above which a measurement is an outlier; ``min_confidence``:
+    squared Mahalanobis distance above which a measurement is an outlier; ``soft_gate``: the
+    distance above which an accepted measurement is down-weighted; ``min_confidence``:
     detections below it are ignored; ``reinit_after``: consecutive agreeing outliers that
     restart the track; ``decay_s``: time constant of the track confidence without updates;
     ``gain``: how fast an accepted update raises it; ``roi_confidence``: track confidence
@@ -51,6 +54,7 @@ class TrackerConfig:
     accel_px_s2: float = 400.0
     init_speed_px_s: float = 200.0
     gate: float = 13.8
+    soft_gate: float = 4.0
     min_confidence: float = 0.2
     reinit_after: int = 3
     decay_s: float = 0.5
@@ -58,7 +62,7 @@ class TrackerConfig:
     roi_confidence: float = 0.5
 
     def __post_init__(self) -> None:
-        positive = ("noise_px", "accel_px_s2", "init_speed_px_s", "gate", "decay_s")
+        positive = ("noise_px", "accel_px_s2", "init_speed_px_s", "gate", "soft_gate", "decay_s")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(
@@ -67,6 +71,8 @@ class TrackerConfig:
         for name in ("min_confidence", "gain", "roi_confidence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"TrackerConfig.{name} must be in 0..1; got {getattr(self, name)}")
+        if self.soft_gate > self.gate:
+            raise ValueError(f"TrackerConfig.soft_gate {self.soft_gate} is above gate {self.gate}")
         if self.reinit_after < 1:
             raise ValueError(f"TrackerConfig.reinit_after must be >= 1; got {self.reinit_after}")
 
@@ -158,14 +164,16 @@ class TipTracker:
         if not self._initialized:
             self._start(z, confidence)
             return "initialized"
+        d2 = self.gate_distance(xy, confidence)
+        if d2 > cfg.gate:
+            return self._reject(z, confidence)
+        weight = min(1.0, cfg.soft_gate / d2) if d2 > 0 else 1.0
+        confidence *= math.sqrt(weight)
         r = (cfg.noise_px / confidence) ** 2 * np.eye(2)
         h = np.zeros((2, 4))
         h[0, 0] = h[1, 1] = 1.0
         s = h @ self._p @ h.T + r
         nu = z - h @ self._x
-        d2 = float(nu @ np.linalg.solve(s, nu))
-        if d2 > cfg.gate:
-            return self._reject(z, confidence)
         k = self._p @ h.T @ np.linalg.inv(s)
         self._x = self._x + k @ nu
         ikh = np.eye(4) - k @ h
@@ -173,6 +181,16 @@ class TipTracker:
         self._c = 1.0 - (1.0 - self._c) * (1.0 - cfg.gain * confidence)
         self._rejected = []
         return "accepted"
+
+    def gate_distance(self, xy: tuple[float, float], confidence: float = 1.0) -> float:
+        """Squared Mahalanobis distance of a detection at ``xy`` (x, y) px with ``confidence``
+        from the predicted tip (what ``gate`` and ``soft_gate`` compare); inf before a fix."""
+        if not self._initialized:
+            return math.inf
+        r = (self.config.noise_px / max(confidence, 1e-6)) ** 2
+        s = self._p[:2, :2] + r * np.eye(2)
+        nu = np.asarray(xy, np.float64).reshape(2) - self._x[:2]
+        return float(nu @ np.linalg.solve(s, nu))
 
     def _start(self, z: F64, confidence: float) -> None:
         cfg = self.config

@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from orstream.kernels import RoiTipTracker, tip_from_heatmap
+from orstream.kernels import RoiTipTracker, tip_candidates, tip_from_heatmap
 from orstream.kernels._models import ModelSpec
 
 SIDE = 128
@@ -69,6 +69,81 @@ def test_tip_from_heatmap_is_sub_pixel_on_a_gaussian() -> None:
     logits = np.log(1e-6 + np.exp(-((xx - 10.3) ** 2 + (yy - 20.7) ** 2) / 4.5)).astype(np.float32)
     x, y, p = tip_from_heatmap(logits + 3.0)
     assert abs(x - 10.3) < 0.15 and abs(y - 20.7) < 0.15 and 0.9 < p < 1.0
+
+
+def _logits(spots: list[tuple[float, float, float]], shape: tuple[int, int]) -> np.ndarray:
+    """Tip logits of Gaussian blobs (x, y, peak probability), sigma 1.5 px, on probability 1e-4."""
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]]
+    prob = np.full(shape, 1e-4)
+    for x, y, p in spots:
+        prob = np.maximum(prob, p * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 4.5))
+    prob = np.clip(prob, 1e-6, 1 - 1e-6)
+    return np.log(prob / (1 - prob)).astype(np.float32)
+
+
+def test_tip_candidates_are_the_separate_peaks_strongest_first() -> None:
+    spots = [(20.3, 30.6, 0.45), (90.2, 70.7, 0.9), (60.0, 10.0, 0.2), (5.0, 100.0, 0.03)]
+    logits = _logits(spots, (128, 128))
+    got = tip_candidates(logits, floor=0.05)
+    # 0.03 is below the floor; a sub-pixel blob's peak pixel holds a little less than its peak
+    assert [p for _, _, p in got] == pytest.approx([0.9, 0.45, 0.2], rel=0.06)
+    for (x, y, _), (tx, ty, _) in zip(got, [spots[1], spots[0], spots[2]], strict=True):
+        assert abs(x - tx) < 0.15 and abs(y - ty) < 0.15
+    assert got[0] == tip_from_heatmap(logits)  # the strongest is the plain peak
+    assert tip_candidates(logits, floor=0.05, k=2) == got[:2]
+    # the slopes of a peak are not peaks of their own, however far the suppression reaches
+    wide = _logits([(64.0, 64.0, 0.9)], (128, 128))
+    assert len(tip_candidates(wide, floor=0.01, min_distance_px=1.0)) == 1
+    assert tip_candidates(_logits([], (64, 64)), floor=0.05) == []
+    torch = pytest.importorskip("torch")
+    on_torch = tip_candidates(torch.from_numpy(logits), floor=0.05)
+    np.testing.assert_allclose(np.array(on_torch), np.array(got), atol=1e-5)
+    with pytest.raises(ValueError, match="floor"):
+        tip_candidates(logits, floor=1.5)
+    with pytest.raises(ValueError, match="logit map"):
+        tip_candidates(logits[None])
+
+
+class TwoSpotBackend(SpotBackend):
+    """Tip logits of two blobs given in frame px: a fading tip and a stronger decoy."""
+
+    def __init__(self, frame_shape: tuple[int, int]) -> None:
+        super().__init__()
+        self.frame_shape = frame_shape
+        self.spots: list[tuple[float, float, float]] = []
+        self.boxes: list[tuple[int, int, int]] = []
+
+    def run(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        x0, y0, side = self.boxes[-1]
+        s = side / SIDE
+        local = [
+            ((sx - x0 + 0.5) / s - 0.5, (sy - y0 + 0.5) / s - 0.5, p) for sx, sy, p in self.spots
+        ]
+        out = np.zeros((1, 3, SIDE, SIDE), np.float32)
+        out[0, 2] = _logits(local, (SIDE, SIDE))
+        return out
+
+
+def test_a_stronger_peak_outside_the_gate_does_not_take_the_track() -> None:
+    backend = TwoSpotBackend((512, 512))
+    tracker = RoiTipTracker(backend)
+    detect = tracker._detect
+
+    def spy(image: np.ndarray, box: tuple[int, int, int]) -> list[tuple[float, float, float]]:
+        backend.boxes.append(box)
+        return detect(image, box)
+
+    tracker._detect = spy  # type: ignore[method-assign]
+    frame = np.zeros((512, 512), np.uint8)
+    for k in range(12):
+        backend.spots = [(200.0 + k, 220.0, 0.9)]
+        tracker.step(frame, k / 15.0)
+    # the tip fades to 0.6 and a decoy of 0.95 appears 45 px away, inside the ROI crop
+    for k in range(12, 24):
+        backend.spots = [(200.0 + k, 220.0, 0.6), (200.0 + k, 265.0, 0.95)]
+        est = tracker.step(frame, k / 15.0)
+        assert est.mode == "roi" and abs(est.peak - 0.6) < 0.02
+        assert math.hypot(est.x_px - (200.0 + k), est.y_px - 220.0) < 1.0
 
 
 def test_search_then_roi_follows_a_moving_spot_exactly() -> None:

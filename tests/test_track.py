@@ -62,6 +62,32 @@ def test_low_confidence_detections_count_less() -> None:
     assert a.xy[0] - 100.0 > b.xy[0] - 100.0 > 0.0
 
 
+def test_a_detection_near_the_gate_counts_less_and_kicks_the_velocity_less() -> None:
+    """The soft gate (Huber weight): a detection on a neighbouring structure, still inside the
+    gate, moves the track and its velocity less than a plain Kalman update would."""
+    huber, plain = TipTracker(), TipTracker(TrackerConfig(soft_gate=13.8))
+    for tr in (huber, plain):
+        for k in range(30):
+            tr.predict(DT)
+            tr.update(tuple(_truth(k)), 1.0)
+        tr.predict(DT)
+    off = _truth(30) + np.array([14.0, 0.0])
+    d2 = huber.gate_distance((float(off[0]), float(off[1])), 1.0)
+    assert 4.0 < d2 < 13.8 and d2 == plain.gate_distance((float(off[0]), float(off[1])), 1.0)
+    assert huber.update(tuple(off), 1.0) == plain.update(tuple(off), 1.0) == "accepted"
+    assert huber.xy is not None and plain.xy is not None
+    moved = (huber.xy[0] - _truth(30)[0], plain.xy[0] - _truth(30)[0])
+    assert 0.0 < moved[0] < 0.8 * moved[1]
+    assert abs(huber.velocity[0] - 120.0) < 0.8 * abs(plain.velocity[0] - 120.0)
+    # a detection where it is expected is not down-weighted
+    a, b = TipTracker(), TipTracker(TrackerConfig(soft_gate=13.8))
+    for tr in (a, b):
+        tr.update((100.0, 100.0), 1.0)
+        tr.predict(DT)
+        tr.update((100.5, 100.0), 1.0)
+    assert a.xy == b.xy
+
+
 def test_agreeing_outliers_restart_the_track() -> None:
     tr = TipTracker(TrackerConfig(reinit_after=3))
     for _ in range(20):
@@ -131,6 +157,9 @@ def test_bad_input_raises() -> None:
         tr.update((1.0, 1.0), 1.5)
     with pytest.raises(ValueError, match="noise_px"):
         TrackerConfig(noise_px=0.0)
+    with pytest.raises(ValueError, match="soft_gate"):
+        TrackerConfig(soft_gate=20.0)
+    assert tr.gate_distance((1.0, 1.0)) == float("inf")  # no track yet
     tr.update((5.0, 5.0), 1.0)
     tr.reset()
     assert not tr.initialized and tr.confidence == 0.0
