@@ -37,6 +37,13 @@ def register(subparsers: Any) -> None:
     seg.add_argument("--threads", type=positive_int, default=2, help="torch threads")
     seg.add_argument("--workers", type=positive_int, default=1, help="rendering processes")
     seg.add_argument("--out", type=Path, default=None, help="output folder (runs/MODEL)")
+    seg.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="start from these weights (fine-tuning): a shipped model name or PATH.onnx of the "
+        "same architecture; default: a fresh seeded init",
+    )
     seg.set_defaults(func=train_seg)
 
     ev = subparsers.add_parser("eval", help="score a model on fresh simulator data")
@@ -102,7 +109,9 @@ def train_seg(args: argparse.Namespace) -> int:
         f"--test-samples {args.test_samples} --batch-size {args.batch_size} --lr {args.lr:g} "
         f"--seed {args.seed} --threads {args.threads} --workers {args.workers} "
         f"--out {shlex.quote(str(out))}"
+        + (f" --init {shlex.quote(args.init)}" if args.init else "")
     )
+    init = load_model(args.init) if args.init else None
     options = TrainOptions(
         samples=args.samples,
         val_samples=args.val_samples,
@@ -113,6 +122,8 @@ def train_seg(args: argparse.Namespace) -> int:
         threads=args.threads,
         progress=sys.stderr,
     )
-    report = fit_and_export(task, options, epochs=args.epochs, lr=args.lr, out=out, command=command)
+    report = fit_and_export(
+        task, options, epochs=args.epochs, lr=args.lr, out=out, command=command, init=init
+    )
     task.print_report(report["test"])
     return 0

@@ -42,6 +42,8 @@ SPLIT_SEEDS: Final = {"train": 4_000_000, "val": 5_000_000, "test": 6_000_000}
 """First simulator seed of each split (disjoint ranges)."""
 FRAMES_PER_SEED: Final = 6
 """Rendered frames per simulator run; each gives three views."""
+RUN_S: Final = 30.0
+"""Length of a training run (s): frames are drawn from its first RUN_S seconds."""
 HEAT_SIGMA: Final = 1.5
 """Gaussian width (model px) of the tip heatmap target."""
 SCALES: Final = (4, 2, 1)
@@ -141,13 +143,35 @@ def frame_views(
     return out
 
 
+def frame_indices(sim: FluoroSimulator, frames: int, rng: np.random.Generator) -> list[int]:
+    """``frames`` distinct frame indices of a 30 s run: half anywhere, half from the start of an
+    injection to 1 s after it stops (wash-in and peak: the tip fades into the contrast and a
+    lost track is hardest to hold; uniform draws give these frames about a fifth of the time)."""
+    total = round(RUN_S * sim.fps)
+    c = sim.describe()["contrast"]
+    windows: list[int] = []
+    t = float(c["first_injection_s"])
+    while t < RUN_S:
+        lo, hi = round(t * sim.fps), round((t + c["injection_s"] + 1.0) * sim.fps)
+        windows.extend(range(max(lo, 0), min(hi, total)))
+        t += float(c["period_s"])
+    chosen: set[int] = set()
+    n_contrast = min(frames // 2, len(windows))
+    if n_contrast:
+        chosen.update(int(i) for i in rng.choice(windows, n_contrast, replace=False))
+    rest = [i for i in range(total) if i not in chosen]
+    chosen.update(int(i) for i in rng.choice(rest, frames - len(chosen), replace=False))
+    return sorted(chosen)
+
+
 def render_seed(args: tuple[int, int]) -> list[View]:
-    """The views of ``FRAMES_PER_SEED`` random frames of run ``seed`` (args: seed, frames)."""
+    """The views of ``frames`` frames of run ``seed`` (:func:`frame_indices`; args: seed,
+    frames)."""
     seed, frames = args
     rng = np.random.default_rng([seed, 0x71E])
     sim = simulator(seed)
     out: list[View] = []
-    for index in sorted(int(i) for i in rng.choice(450, frames, replace=False)):
+    for index in frame_indices(sim, frames, rng):
         frame = sim.render(index)
         tip = (float(frame.truth["tip_px"][0]), float(frame.truth["tip_px"][1]))
         out.extend(frame_views(frame.image, frame.labels, tip, rng))
@@ -238,6 +262,8 @@ def training_data(options: TrainOptions) -> TrainingData:
         "views_per_frame": "whole frame at 1/4, a 2x crop near the tip, a native 256 px crop "
         "(15 % anywhere)",
         "frames_per_seed": FRAMES_PER_SEED,
+        "frame_choice": "half anywhere in 30 s, half from an injection's start to 1 s after it "
+        "stops (orstream._task_fluoro.frame_indices)",
         "train_seeds_from": SPLIT_SEEDS["train"],
         "train_views_per_epoch": seeds_per_epoch * per_seed,
         "train_windows": f"two random {TRAIN_CROP} px windows per view (70 % around the tip)",

@@ -186,6 +186,19 @@ def report_header(spec: ModelSpec, backend: Backend, options: TrainOptions) -> d
     }
 
 
+def _check_init(init: ModelSpec, recipe: SegRecipe) -> None:
+    """UsageError unless ``init`` has ``recipe``'s network, classes, input and channels."""
+    from ._errors import UsageError
+
+    theirs = (init.architecture, init.class_names, init.input_size, init.in_channels)
+    ours = (recipe.architecture, recipe.class_names, recipe.input_size, recipe.in_channels)
+    if theirs != ours:
+        raise UsageError(
+            f"--init {init.name}: its network, classes or input differ from {recipe.name}'s; "
+            "it cannot start this training"
+        )
+
+
 def fit_and_export(
     task: Task,
     options: TrainOptions,
@@ -194,11 +207,13 @@ def fit_and_export(
     lr: float,
     out: Path,
     command: str,
+    init: ModelSpec | None = None,
 ) -> dict[str, Any]:
     """Train ``task``'s model, export ``out/NAME.onnx`` + sidecar (``out/best.pt`` the best
     state dict), score it with ``task.evaluate`` and write ``out/report.json``; returns the
-    report (training summary, per-epoch history, test scores)."""
-    from .kernels._backends_torch import build_network
+    report (training summary, per-epoch history, test scores). ``init``: start from that
+    model's weights (same architecture, classes and input) instead of a fresh init."""
+    from .kernels._backends_torch import build_network, network_from_onnx
     from .kernels._train_seg import (
         SegTrainConfig,
         export_onnx,
@@ -207,6 +222,8 @@ def fit_and_export(
     )
 
     r = task.RECIPE
+    if init is not None:
+        _check_init(init, r)
     out.mkdir(parents=True, exist_ok=True)
     config = SegTrainConfig(
         epochs=epochs,
@@ -223,9 +240,12 @@ def fit_and_export(
         raise ValueError(
             f"--samples {data.train_frames} is less than one batch of {options.batch_size}"
         )
-    network = build_network(r.architecture, r.in_channels, r.out_channels)
-    if r.tip_heatmap:
-        init_heatmap_bias(network, len(r.class_names))
+    if init is not None:
+        network = network_from_onnx(init).train()
+    else:
+        network = build_network(r.architecture, r.in_channels, r.out_channels)
+        if r.tip_heatmap:
+            init_heatmap_bias(network, len(r.class_names))
     result = train_segmentation(
         network,
         data.train,
@@ -243,6 +263,7 @@ def fit_and_export(
         "command": command,
         "orstream_version": __version__,
         "seed": options.seed,
+        "init": None if init is None else {"model": init.name, "sha256": init.sha256},
         "data": data.doc,
         "epochs": epochs,
         "batch_size": options.batch_size,
