@@ -101,3 +101,29 @@ def test_train_seg_smoke_run_writes_a_loadable_model_and_report(tmp_path: Path) 
     )
     report = json.loads((out / "report.json").read_text())
     assert len(report["history"]) == 1 and report["test"]["frames"] == 4
+
+
+def test_train_seg_refuses_an_init_of_another_network(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["train", "seg", "--model", "fluoro-catheter", "--init", "echo-lv"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert "--init echo-lv" in err and "cannot start this training" in err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_train_seg_init_starts_from_the_shipped_weights(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    from orstream.kernels._models import load_model
+
+    out = tmp_path / "ft"
+    args = ["train", "seg", "--model", "echo-lv", "--epochs", "1", "--samples", "32"]
+    args += ["--val-samples", "8", "--test-samples", "4", "--threads", "1", "--lr", "1e-6"]
+    assert cli.main([*args, "--init", "echo-lv", "--out", str(out)]) == 0
+    spec = load_model(out / "echo-lv.onnx")
+    shipped = load_model("echo-lv")
+    assert spec.training["init"] == {"model": "echo-lv", "sha256": shipped.sha256}
+    assert spec.training["command"].endswith("--init echo-lv")
+    # two steps at a tiny learning rate leave the shipped model's skill (a fresh init: ~0.1)
+    assert min(spec.training["val_dice"]) > 0.8
