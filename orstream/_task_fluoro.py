@@ -40,6 +40,9 @@ from .sim import FluoroSimulator
 INPUT: Final = 256
 SPLIT_SEEDS: Final = {"train": 4_000_000, "val": 5_000_000, "test": 6_000_000}
 """First simulator seed of each split (disjoint ranges)."""
+SEED_STRIDE: Final = 10_000
+"""Training runs start at the train split's first seed + ``--seed`` x SEED_STRIDE: another
+``--seed`` (a fine-tuning stage) sees fresh runs."""
 FRAMES_PER_SEED: Final = 6
 """Rendered frames per simulator run; each gives three views."""
 RUN_S: Final = 30.0
@@ -236,7 +239,8 @@ def training_data(options: TrainOptions) -> TrainingData:
     def epoch_batches(epoch: int) -> Iterator[tuple[F32, U8, F32]]:
         rng = np.random.default_rng([options.seed, epoch, 0xF1A])
         pool: list[View] = []
-        stream = _views("train", epoch * seeds_per_epoch, seeds_per_epoch, options.workers)
+        first = options.seed * SEED_STRIDE + epoch * seeds_per_epoch
+        stream = _views("train", first, seeds_per_epoch, options.workers)
         for v in stream:
             turned = augment(v, rng)
             pool.extend(subcrop(turned, rng) for _ in range(2))
@@ -264,7 +268,7 @@ def training_data(options: TrainOptions) -> TrainingData:
         "frames_per_seed": FRAMES_PER_SEED,
         "frame_choice": "half anywhere in 30 s, half from an injection's start to 1 s after it "
         "stops (orstream._task_fluoro.frame_indices)",
-        "train_seeds_from": SPLIT_SEEDS["train"],
+        "train_seeds_from": SPLIT_SEEDS["train"] + options.seed * SEED_STRIDE,
         "train_views_per_epoch": seeds_per_epoch * per_seed,
         "train_windows": f"two random {TRAIN_CROP} px windows per view (70 % around the tip)",
         "fresh_seeds_every_epoch": True,
