@@ -29,9 +29,7 @@ Mode = Literal["roi", "search", "none"]
 Candidate = tuple[float, float, float]
 """A tip candidate: x, y in frame px and the heatmap's probability there."""
 CANDIDATES: Final = 10
-"""Heatmap peaks considered per model run."""
-CANDIDATE_FLOOR: Final = 0.05
-"""Peaks below this probability are not candidates."""
+"""Heatmap peaks considered per model run (those below both thresholds are never chosen)."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +55,6 @@ class RoiTipTracker:
     ``roi_min_peak``: the same inside the crop around a confident track, lower because the
     track vouches for the place (a tip fading under contrast stays tracked); ``config``: the
     Kalman tracker's tuning (px, s; default: detections down to ``roi_min_peak`` count).
-    ``jump_peak``: a search hit farther than half a crop from an existing track must reach this
-    probability to move it (a tip lost under contrast is not traded for a weak vessel end).
     ``use_roi``: False searches the whole frame every time (for comparison). Frames: (H, W)
     grey, any real dtype (8- or 16-bit), at least the model's input size.
     """
@@ -71,7 +67,6 @@ class RoiTipTracker:
         roi_min_peak: float = 0.1,
         config: TrackerConfig | None = None,
         use_roi: bool = True,
-        jump_peak: float = 0.5,
     ) -> None:
         model = backend.model
         if model.tip_channel is None:
@@ -81,7 +76,7 @@ class RoiTipTracker:
             raise ValueError(f"ROI tracking needs a square model input; {model.name} is {h}x{w}")
         self.backend, self.side = backend, h
         self.min_peak, self.roi_min_peak = float(min_peak), float(roi_min_peak)
-        self.use_roi, self.jump_peak = use_roi, float(jump_peak)
+        self.use_roi = use_roi
         self.tracker = TipTracker(config or TrackerConfig(min_confidence=self.roi_min_peak))
         self._last_t: float | None = None
 
@@ -107,7 +102,8 @@ class RoiTipTracker:
         logits = self.backend.run(self.backend.model.preprocess(crop))
         tip_channel = self.backend.model.tip_channel
         assert tip_channel is not None
-        found = tip_candidates(logits[0, tip_channel], floor=CANDIDATE_FLOOR, k=CANDIDATES)
+        floor = min(max(min(self.roi_min_peak, self.min_peak), 0.01), 0.99)
+        found = tip_candidates(logits[0, tip_channel], floor=floor, k=CANDIDATES)
         found = found or [tip_from_heatmap(logits[0, tip_channel])]
         s = side / self.side
         return [(x0 + (x + 0.5) * s - 0.5, y0 + (y + 0.5) * s - 0.5, p) for x, y, p in found]
@@ -123,14 +119,6 @@ class RoiTipTracker:
             if c[2] >= min_peak and self.tracker.gate_distance((c[0], c[1]), c[2]) <= gate
         ]
         return inside[0] if inside else candidates[0]
-
-    def _weak_jump(self, hit: Candidate) -> bool:
-        """A search hit below ``jump_peak`` more than half a crop away from the track: a weak
-        peak elsewhere (a vessel end under contrast) must not move a track."""
-        prior = self.tracker.xy
-        if prior is None or hit[2] >= self.jump_peak:
-            return False
-        return math.hypot(hit[0] - prior[0], hit[1] - prior[1]) > self.side / 2
 
     def step(self, image: npt.ArrayLike, t_s: float) -> TipEstimate:
         """Track the tip in ``image`` (H, W) captured at ``t_s`` seconds."""
@@ -174,8 +162,6 @@ class RoiTipTracker:
                     ]
                     if near:
                         hit = near[0]
-        if hit is not None and mode == "search" and self._weak_jump(hit):
-            hit, mode = None, "none"
         if hit is not None:
             self.tracker.update((float(hit[0]), float(hit[1])), min(1.0, float(hit[2])))
             peak = float(hit[2])
