@@ -187,11 +187,24 @@ def report_header(spec: ModelSpec, backend: Backend, options: TrainOptions) -> d
 
 
 def _check_init(init: ModelSpec, recipe: SegRecipe) -> None:
-    """UsageError unless ``init`` has ``recipe``'s network, classes, input and channels."""
+    """UsageError unless ``init`` has ``recipe``'s network, classes, input, channels and tip
+    heatmap."""
     from ._errors import UsageError
 
-    theirs = (init.architecture, init.class_names, init.input_size, init.in_channels)
-    ours = (recipe.architecture, recipe.class_names, recipe.input_size, recipe.in_channels)
+    theirs = (
+        init.architecture,
+        init.class_names,
+        init.input_size,
+        init.in_channels,
+        init.tip_channel is not None,
+    )
+    ours = (
+        recipe.architecture,
+        recipe.class_names,
+        recipe.input_size,
+        recipe.in_channels,
+        recipe.tip_heatmap,
+    )
     if theirs != ours:
         raise UsageError(
             f"--init {init.name}: its network, classes or input differ from {recipe.name}'s; "
