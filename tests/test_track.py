@@ -16,6 +16,13 @@ def _truth(k: int) -> np.ndarray:
     return np.array([300.0 + 120.0 * t + 20.0 * np.sin(1.5 * t), 600.0 - 60.0 * t])
 
 
+def _follow(tr: TipTracker, frames: int) -> None:
+    """Feed ``tr`` the exact truth of frames 0 .. ``frames`` - 1 at confidence 1."""
+    for k in range(frames):
+        tr.predict(DT)
+        tr.update(tuple(_truth(k)), 1.0)
+
+
 def test_tracks_a_noisy_moving_tip() -> None:
     rng = np.random.default_rng(1)
     tr = TipTracker()
@@ -37,9 +44,7 @@ def test_tracks_a_noisy_moving_tip() -> None:
 
 def test_rejects_an_outlier_and_ignores_weak_detections() -> None:
     tr = TipTracker()
-    for k in range(30):
-        tr.predict(DT)
-        tr.update(tuple(_truth(k)), 1.0)
+    _follow(tr, 30)
     tr.predict(DT)
     before = np.array(tr.xy)
     jump = _truth(30) + np.array([80.0, -50.0])
@@ -67,9 +72,7 @@ def test_a_detection_near_the_gate_counts_less_and_kicks_the_velocity_less() -> 
     gate, moves the track and its velocity less than a plain Kalman update would."""
     huber, plain = TipTracker(), TipTracker(TrackerConfig(soft_gate=13.8))
     for tr in (huber, plain):
-        for k in range(30):
-            tr.predict(DT)
-            tr.update(tuple(_truth(k)), 1.0)
+        _follow(tr, 30)
         tr.predict(DT)
     off = _truth(30) + np.array([14.0, 0.0])
     d2 = huber.gate_distance((float(off[0]), float(off[1])), 1.0)
@@ -103,9 +106,7 @@ def test_agreeing_outliers_restart_the_track() -> None:
 
 def test_confidence_decays_without_measurements_and_recovers() -> None:
     tr = TipTracker()
-    for k in range(30):
-        tr.predict(DT)
-        tr.update(tuple(_truth(k)), 1.0)
+    _follow(tr, 30)
     assert tr.roi((1024, 1024), 256) is not None
     c0 = tr.confidence
     for _ in range(30):  # one second without detections
