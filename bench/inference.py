@@ -20,6 +20,25 @@ from ._common import format_table, machine_stamp, ratio
 
 PEER: Final = "torch"
 THREADS: Final = 1
+TORCH_CUDA: Final = "torch-cuda"
+"""The torch reference on a CUDA GPU, timed beside the others where torch sees one (host
+arrays in and out, as every backend's ``run``: the copies are in the figure)."""
+
+
+def _backend_names() -> list[str]:
+    names = list(available_backends())
+    if "torch" in names:
+        import torch
+
+        if torch.cuda.is_available():
+            names.append(TORCH_CUDA)
+    return names
+
+
+def _open(spec: Any, name: str) -> Any:
+    if name == TORCH_CUDA:
+        return load_backend(spec, "torch", threads=THREADS, device="cuda")
+    return load_backend(spec, name, threads=THREADS)
 
 
 def _time_backend(backend: Any, x: np.ndarray[Any, Any], runs: int) -> dict[str, Any]:
@@ -46,7 +65,7 @@ def run(
 ) -> dict[str, Any]:
     """Time every model on every available backend; ``duration_s`` is not used."""
     runs = 20 if quick else 300
-    backends = available_backends()
+    backends = _backend_names()
     cases = []
     errors = []
     for name in available_models():
@@ -57,7 +76,7 @@ def run(
         case: dict[str, Any] = {"model": name, "input": [1, 1, *spec.input_size], "backends": {}}
         for backend_name in backends:
             try:
-                backend = load_backend(spec, backend_name, threads=THREADS)
+                backend = _open(spec, backend_name)
                 result = _time_backend(backend, x, runs)
             except (ImportError, RuntimeError, ValueError) as exc:
                 result = {"error": f"{type(exc).__name__}: {exc}"}

@@ -121,10 +121,21 @@ class TorchBackend:
         self.device = torch.device(device)
         self.network: Any = network_from_onnx(model).to(self.device)
 
+    def run_torch(self, x: Any) -> Any:
+        """float32 (N, K, H, W) logits, on ``device``, of a float32 (N, C, H, W) tensor there
+        (a GPU pipeline keeps its frames on the device: no host copy either way)."""
+        torch = _import_torch()
+        c, (h, w) = self.model.in_channels, self.input_size
+        if x.ndim != 4 or tuple(x.shape[1:]) != (c, h, w) or x.dtype != torch.float32:
+            raise ValueError(
+                f"model {self.model.name} takes float32 (N, {c}, {h}, {w}); got "
+                f"{x.dtype} {tuple(x.shape)}"
+            )
+        with torch.inference_mode():
+            return self.network(x.to(self.device))
+
     def run(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Logits float32 (N, K, H, W) of float32 (N, C, H, W) (host arrays either side)."""
         torch = _import_torch()
-        batch = torch.from_numpy(check_input(x, self.model)).to(self.device)
-        with torch.inference_mode():
-            out = self.network(batch)
+        out = self.run_torch(torch.from_numpy(check_input(x, self.model)))
         return np.ascontiguousarray(out.float().cpu().numpy(), dtype=np.float32)

@@ -148,9 +148,9 @@ def resize(x: Array, size: tuple[int, int], interpolation: Interpolation = "line
     Pixel centres are aligned (OpenCV's convention, torch's ``align_corners=False``).
     ``interpolation``: "nearest" (labels, masks), "linear", or "area" (averaging, the one to
     shrink images with). An integer "area" shrink is a block mean in the array API on every
-    backend; other cases go to OpenCV (numpy, CPU torch) or ``cupyx.scipy.ndimage.zoom``
-    (CuPy, unverified; "area" with a non-integer factor is refused there). bool masks need
-    "nearest".
+    backend; other cases go to OpenCV (numpy, CPU torch) or, for GPU arrays, to
+    :func:`resize_gather` (the same pixels; "area" with a non-integer factor is refused
+    there). bool masks need "nearest".
     """
     h, w = (int(v) for v in size)
     rows, cols = x.shape[-2], x.shape[-1]
@@ -170,14 +170,10 @@ def resize(x: Array, size: tuple[int, int], interpolation: Interpolation = "line
         if xp.isdtype(x.dtype, "integral"):
             mean = xp.round(mean)
         return xp.astype(mean, x.dtype)
-    if _kind(x) == "gpu":  # pragma: no cover - needs a GPU
+    if _kind(x) == "gpu":
         if interpolation == "area":
             raise ValueError("GPU arrays: 'area' resize only by an integer factor")
-        _, ndi = _cupy()
-        c = _to_cupy(x)
-        zoom = (1.0,) * (c.ndim - 2) + (h / rows, w / cols)
-        order = 0 if interpolation == "nearest" else 1
-        return _like(ndi.zoom(c, zoom, order=order, mode="nearest", grid_mode=True), x)
+        return resize_gather(x, (h, w), interpolation)
     a = to_numpy(x)
     lead = a.shape[:-2]
     flat = np.moveaxis(a.reshape(-1, rows, cols), 0, -1)  # (H, W, n) for OpenCV
@@ -190,6 +186,56 @@ def resize(x: Array, size: tuple[int, int], interpolation: Interpolation = "line
         out[..., i : i + 4] = part.reshape(h, w, -1)
     res = np.ascontiguousarray(np.moveaxis(out, -1, 0)).reshape(*lead, h, w)
     return _like(res.astype(np.bool_) if as_bool else res, x)
+
+
+def _nearest_index(n_in: int, n_out: int) -> npt.NDArray[np.int64]:
+    """OpenCV's INTER_NEAREST source index of each output index: floor(i * n_in / n_out)."""
+    step = 1.0 / (n_out / n_in)  # the same double arithmetic as cv::resize
+    index: npt.NDArray[np.int64] = np.floor(np.arange(n_out) * step).astype(np.int64)
+    return np.minimum(index, n_in - 1)
+
+
+def _linear_taps(
+    n_in: int, n_out: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+    """Source indices i0, i1 and the weight of i1 of each output index, pixel centres aligned
+    and the border replicated (OpenCV's INTER_LINEAR)."""
+    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    i0 = np.floor(src).astype(np.int64)
+    frac = src - i0
+    frac[i0 < 0] = 0.0
+    i0 = np.clip(i0, 0, n_in - 1)
+    frac[i0 >= n_in - 1] = 0.0
+    return i0, np.minimum(i0 + 1, n_in - 1), frac.astype(np.float32)
+
+
+def resize_gather(
+    x: Array, size: tuple[int, int], interpolation: Literal["nearest", "linear"]
+) -> Array:
+    """:func:`resize` by gathers in the array API (any library, any device; how GPU arrays are
+    resized): "nearest" picks OpenCV's source pixels exactly; "linear" is OpenCV's bilinear
+    weighting in float32 (integer images rounded: within one grey level of OpenCV's
+    fixed-point result)."""
+    xp = aac.array_namespace(x)
+    dev = aac.device(x)
+    (rows, cols), (h, w) = x.shape[-2:], size
+    if interpolation == "nearest":
+        r, c = (
+            xp.asarray(i, device=dev) for i in (_nearest_index(rows, h), _nearest_index(cols, w))
+        )
+        return xp.take(xp.take(x, r, axis=-2), c, axis=-1)
+    (r0, r1, fr), (c0, c1, fc) = _linear_taps(rows, h), _linear_taps(cols, w)
+    r0, r1, c0, c1 = (xp.asarray(i, device=dev) for i in (r0, r1, c0, c1))
+    fr = xp.reshape(xp.asarray(fr, device=dev), (h, 1))
+    fc = xp.asarray(fc, device=dev)
+    f = xp.astype(x, xp.float32)
+    top, bottom = xp.take(f, r0, axis=-2), xp.take(f, r1, axis=-2)
+    v = top + (bottom - top) * fr
+    left, right = xp.take(v, c0, axis=-1), xp.take(v, c1, axis=-1)
+    out = left + (right - left) * fc
+    if xp.isdtype(x.dtype, "integral"):
+        out = xp.round(out)
+    return xp.astype(out, x.dtype)
 
 
 def softmax(logits: Array, axis: int = -3) -> Array:

@@ -14,15 +14,16 @@ Needs torch and MONAI (``orstream[train]``).
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from queue import Full, Queue
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import numpy as np
@@ -47,8 +48,9 @@ TIP_HIT_PX: Final = 3.0
 class SegTrainConfig:
     """Hyper-parameters: ``epochs``; ``lr`` peak AdamW learning rate (per step, reached after
     ``warmup_steps`` linear steps, then cosine to ``lr * final_lr_fraction``); ``weight_decay``;
-    ``seed`` for torch's RNG (weights init); ``threads`` torch intra-op threads;
-    ``dice_over_batch`` how the Dice part of the loss is pooled."""
+    ``seed`` for torch's RNG (weights init); ``threads`` torch intra-op threads; ``device``
+    where the network trains ("cpu", "cuda", "cuda:1"; the exported ONNX is the same either
+    way); ``dice_over_batch`` how the Dice part of the loss is pooled."""
 
     epochs: int = 12
     lr: float = 2e-3
@@ -57,6 +59,7 @@ class SegTrainConfig:
     final_lr_fraction: float = 0.02
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"
     dice_over_batch: bool = False
     """Dice of each class over the whole batch rather than per image, foreground only: for
     thin, sparse structures (a catheter in 1 % of the pixels, often absent from a crop), where
@@ -133,11 +136,12 @@ def validate(
     errors: list[npt.NDArray[np.float64]] = []
     has_heat = False
     was_training = network.training
+    device = next(network.parameters()).device
     network.eval()
     with torch.inference_mode():
         for batch in batches:
             x, y = batch[0], batch[1]
-            out = network(torch.from_numpy(x))
+            out = network(torch.from_numpy(x).to(device)).cpu()
             logits = out[:, :n_classes]
             pred = torch.nn.functional.one_hot(logits.argmax(1), n_classes).permute(0, 3, 1, 2)
             truth = torch.nn.functional.one_hot(torch.from_numpy(y).long(), n_classes)
@@ -213,8 +217,9 @@ def train_segmentation(
     0-based), then scores ``val_batches``; the best validation score wins (its state dict is
     saved to ``checkpoint`` when given). Loss: MONAI ``DiceCELoss`` (softmax, one-hot truth)
     on the first ``n_classes`` channels, plus ``heat_weight`` times :func:`heatmap_focal_loss`
-    on the next for ``(x, y, heat)`` batches. Returns the network with the best weights, in
-    eval mode.
+    on the next for ``(x, y, heat)`` batches. On a GPU (``config.device``) the next batches
+    are made in a background thread while the GPU works. Returns the network with the best
+    weights, in eval mode, on the CPU.
     """
     import torch
     from monai.losses.dice import DiceCELoss
@@ -224,6 +229,10 @@ def train_segmentation(
         raise ValueError(f"steps_per_epoch must be >= 1; got {steps_per_epoch}")
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"training device {config.device!r}: torch sees no CUDA GPU")
+    network.to(device)
     loss_fn = DiceCELoss(
         to_onehot_y=True,
         softmax=True,
@@ -241,14 +250,17 @@ def train_segmentation(
     for epoch in range(config.epochs):
         network.train()
         t0, seen, loss_sum, steps = time.perf_counter(), 0, 0.0, 0
-        for batch in train_batches(epoch):
+        epoch_batches = train_batches(epoch)
+        if device.type != "cpu":
+            epoch_batches = prefetch(epoch_batches)
+        for batch in epoch_batches:
             x, y = batch[0], batch[1]
-            xt = torch.from_numpy(x)
-            yt = torch.from_numpy(np.asarray(y, dtype=np.int64))[:, None]
+            xt = torch.from_numpy(x).to(device)
+            yt = torch.from_numpy(np.asarray(y, dtype=np.int64))[:, None].to(device)
             out = network(xt)
             loss = loss_fn(out[:, :n_classes], yt)
             if len(batch) == 3:
-                heat = torch.from_numpy(np.asarray(batch[2], np.float32))
+                heat = torch.from_numpy(np.asarray(batch[2], np.float32)).to(device)
                 loss = loss + heat_weight * heatmap_focal_loss(out[:, n_classes], heat)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -264,6 +276,8 @@ def train_segmentation(
             )
             if steps >= steps_per_epoch:
                 break
+        if isinstance(epoch_batches, Generator):
+            epoch_batches.close()  # stops a prefetch thread now, not when collected
         if steps == 0:
             raise ValueError(f"train_batches({epoch}) gave no batch")
         train_s = time.perf_counter() - t0
@@ -286,7 +300,9 @@ def train_segmentation(
         improved = score > result.best_score
         if improved:
             result.best_score, result.best_dice, result.best_epoch = score, mean, epoch + 1
-            best_state = copy.deepcopy(network.state_dict())
+            best_state = {
+                k: v.detach().to("cpu", copy=True) for k, v in network.state_dict().items()
+            }
             if checkpoint is not None:
                 checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(best_state, checkpoint)
@@ -302,10 +318,48 @@ def train_segmentation(
             + f"{' *' if improved else ''}, "
             f"{record.seconds:.0f} s"
         )
+    network.to("cpu")
     if best_state is not None:
         network.load_state_dict(best_state)
     network.eval()
     return result
+
+
+def prefetch(batches: Iterable[Batch], depth: int = 3) -> Generator[Batch, None, None]:
+    """``batches`` in order, made up to ``depth`` ahead in a background thread (an error there
+    is raised here, at the batch where it happened)."""
+    done = object()
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def fill() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    worker = threading.Thread(target=fill, name="batch-prefetch", daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 def export_onnx(

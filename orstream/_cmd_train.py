@@ -36,6 +36,11 @@ def register(subparsers: Any) -> None:
     seg.add_argument("--seed", type=int, default=0, help="weights init, shuffling, augmentation")
     seg.add_argument("--threads", type=positive_int, default=2, help="torch threads")
     seg.add_argument("--workers", type=positive_int, default=1, help="rendering processes")
+    seg.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device to train on: cpu (default), cuda, cuda:N; the ONNX is the same kind",
+    )
     seg.add_argument("--out", type=Path, default=None, help="output folder (runs/MODEL)")
     seg.add_argument(
         "--init",
@@ -100,8 +105,26 @@ def eval_seg(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_device(name: str) -> None:
+    """UsageError unless ``name`` is "cpu" or a CUDA device torch can see here."""
+    import re
+
+    from ._errors import UsageError
+
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise UsageError(f"--device {name}: use cpu, cuda or cuda:N")
+    if name == "cpu":
+        return
+    import torch
+
+    index = int(name.partition(":")[2] or 0)
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: torch sees no such CUDA GPU on this machine")
+
+
 def train_seg(args: argparse.Namespace) -> int:
     task = _task_of(args.model)
+    _check_device(args.device)
     out: Path = args.out or Path("runs") / args.model
     command = (
         f"orstream train seg --model {args.model} --epochs {args.epochs} "
@@ -110,6 +133,7 @@ def train_seg(args: argparse.Namespace) -> int:
         f"--seed {args.seed} --threads {args.threads} --workers {args.workers} "
         f"--out {shlex.quote(str(out))}"
         + (f" --init {shlex.quote(args.init)}" if args.init else "")
+        + (f" --device {shlex.quote(args.device)}" if args.device != "cpu" else "")
     )
     init = load_model(args.init) if args.init else None
     options = TrainOptions(
@@ -120,6 +144,7 @@ def train_seg(args: argparse.Namespace) -> int:
         seed=args.seed,
         workers=args.workers,
         threads=args.threads,
+        device=args.device,
         progress=sys.stderr,
     )
     report = fit_and_export(

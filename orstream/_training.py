@@ -70,6 +70,8 @@ class TrainOptions:
     workers: int = 1
     backend: str = "onnxruntime"
     threads: int = 1
+    device: str = "cpu"
+    """Where training runs (torch device: "cpu", "cuda"); evaluation runs on ``backend``."""
     speed_frames: int = 300
     size: int | None = None
     progress: Any = field(default=sys.stderr, repr=False)
@@ -212,6 +214,15 @@ def _check_init(init: ModelSpec, recipe: SegRecipe) -> None:
         )
 
 
+def _device_name(device: str) -> str:
+    """``device`` with its GPU's name ("cuda (NVIDIA H200)"), or as given for the CPU."""
+    if device == "cpu":
+        return device
+    import torch
+
+    return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+
+
 def fit_and_export(
     task: Task,
     options: TrainOptions,
@@ -243,6 +254,7 @@ def fit_and_export(
         lr=lr,
         seed=options.seed,
         threads=options.threads,
+        device=options.device,
         dice_over_batch=r.dice_over_batch,
     )
     t0 = time.perf_counter()
@@ -276,6 +288,7 @@ def fit_and_export(
         "command": command,
         "orstream_version": __version__,
         "seed": options.seed,
+        "device": _device_name(options.device),
         "init": None if init is None else {"model": init.name, "sha256": init.sha256},
         "data": data.doc,
         "epochs": epochs,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -83,6 +84,28 @@ def test_resize_labels_and_masks_nearest() -> None:
         K.resize(mask, (64, 64), "linear")
     with pytest.raises(ValueError, match="positive"):
         K.resize(labels, (0, 5))
+
+
+@pytest.mark.parametrize("src", [(128, 128), (100, 37), (534, 512), (7, 300)])
+@pytest.mark.parametrize("dst", [(50, 50), (256, 256), (300, 211), (13, 500), (1, 1)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_resize_by_gathers_matches_opencv(
+    src: tuple[int, int], dst: tuple[int, int], dtype: type
+) -> None:
+    """The array-API resize that GPU arrays take, run here on numpy and CPU torch."""
+    top = 60000 if dtype == np.uint16 else 255
+    x = (RNG.random((2, *src)) * top).astype(dtype)
+    for interpolation, code, tolerance in (
+        ("nearest", cv2.INTER_NEAREST, 0.0),
+        ("linear", cv2.INTER_LINEAR, 1.0 if dtype != np.float32 else 1e-4),
+    ):
+        want = np.stack([cv2.resize(im, dst[::-1], interpolation=code) for im in x])
+        got = _prepost.resize_gather(x, dst, interpolation)  # type: ignore[arg-type]
+        assert got.dtype == x.dtype and got.shape == want.shape
+        assert np.abs(got.astype(np.float64) - want).max() <= tolerance, interpolation
+        if dtype != np.uint16:  # torch has no uint16 arithmetic
+            t = _prepost.resize_gather(torch.from_numpy(x), dst, interpolation)  # type: ignore[arg-type]
+            np.testing.assert_array_equal(t.numpy(), got)
 
 
 # -- class maps ----------------------------------------------------------------------------------

@@ -127,3 +127,20 @@ def test_train_seg_init_starts_from_the_shipped_weights(tmp_path: Path) -> None:
     assert spec.training["command"].endswith("--init echo-lv")
     # two steps at a tiny learning rate leave the shipped model's skill (a fresh init: ~0.1)
     assert min(spec.training["val_dice"]) > 0.8
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [("gpu0", "use cpu, cuda or cuda:N"), ("cuda:7", "sees no such CUDA GPU")],
+)
+def test_train_seg_refuses_a_device_it_cannot_train_on(
+    device: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    torch = pytest.importorskip("torch")
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    code = cli.main(["train", "seg", "--model", "us-nerve-vessel", "--device", device])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert f"--device {device}: " in err and message in err
+    assert len(err.splitlines()) == 1

@@ -24,6 +24,7 @@ from orstream.kernels._train_seg import (
     SegTrainConfig,
     _lr_lambda,
     export_onnx,
+    prefetch,
     train_segmentation,
 )
 
@@ -48,7 +49,25 @@ def _disks(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def test_a_few_steps_lower_the_loss_and_export_an_onnx_both_backends_run(tmp_path: Path) -> None:
+def _cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        "cpu",
+        pytest.param(
+            "cuda",
+            marks=[pytest.mark.gpu, pytest.mark.skipif(not _cuda(), reason="no CUDA GPU")],
+        ),
+    ],
+)
+def test_a_few_steps_lower_the_loss_and_export_an_onnx_both_backends_run(
+    device: str, tmp_path: Path
+) -> None:
     x, y = _disks(64, seed=1)
     val = [_disks(16, seed=2)]
 
@@ -59,7 +78,7 @@ def test_a_few_steps_lower_the_loss_and_export_an_onnx_both_backends_run(tmp_pat
 
     network = build_network(ARCH, 1, 2)
     log = io.StringIO()
-    config = SegTrainConfig(epochs=4, lr=1e-2, warmup_steps=2, seed=0, threads=1)
+    config = SegTrainConfig(epochs=4, lr=1e-2, warmup_steps=2, seed=0, threads=1, device=device)
     result = train_segmentation(
         network,
         train_batches,
@@ -75,6 +94,7 @@ def test_a_few_steps_lower_the_loss_and_export_an_onnx_both_backends_run(tmp_pat
     assert 1 <= result.best_epoch <= 4 and (tmp_path / "best.pt").exists()
     assert result.best_dice == max(r.val_mean_dice for r in result.history)
     assert "epoch 4/4" in log.getvalue()
+    assert next(result.network.parameters()).device.type == "cpu"
 
     path = tmp_path / "tiny.onnx"
     diff = export_onnx(result.network, path, (SIZE, SIZE))
@@ -129,3 +149,35 @@ def test_progress_prints_at_most_a_line_per_tenth_off_a_terminal() -> None:
     bar.line("done")
     lines = out.getvalue().splitlines()
     assert 10 <= len(lines) <= 12 and lines[-1] == "done" and "100%" in lines[-2]
+
+
+def test_prefetch_keeps_the_order_and_raises_an_error_where_it_happened() -> None:
+    assert list(prefetch(iter(range(20)), depth=2)) == list(range(20))
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield 1
+        yield 2
+        raise ValueError("batch 3 is broken")
+
+    got = []
+    with pytest.raises(ValueError, match="batch 3 is broken"):
+        for item in prefetch(failing()):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_prefetch_stops_its_thread_when_the_consumer_stops_early() -> None:
+    import threading
+
+    made = []
+
+    def endless():  # type: ignore[no-untyped-def]
+        for i in itertools.count():
+            made.append(i)
+            yield i
+
+    batches = prefetch(endless(), depth=2)
+    assert [next(batches) for _ in range(3)] == [0, 1, 2]
+    batches.close()
+    assert not any(t.name == "batch-prefetch" for t in threading.enumerate())
+    assert len(made) <= 3 + 2 + 2  # taken, queued, and at most one in hand each side
