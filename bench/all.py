@@ -243,6 +243,15 @@ def write_index(out: Path) -> Path:
             "",
             *table,
             "",
+            *(
+                [
+                    "What ran on a GPU (`scripts/gpu-check`, by hand; `bench all` leaves it "
+                    "alone): [gpu.md](gpu.md).",
+                    "",
+                ]
+                if (out / "gpu.md").exists()
+                else []
+            ),
         ]
     )
     path = out / "README.md"

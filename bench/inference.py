@@ -1,5 +1,6 @@
 """``orstream bench inference``: every shipped model on every backend present, against torch
-eager (the reference backend: the same network run by torch without compilation), in one run.
+eager (the reference backend: the same network run by torch without compilation), in one run;
+where torch sees a CUDA GPU, torch on it too ("torch-cuda").
 
 Per model and backend: latency per frame at batch 1 (p50/p99 ms, model call only, on a
 preprocessed input of the model's size), frames/s, and the ratio to torch eager. Every backend

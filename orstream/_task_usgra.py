@@ -74,7 +74,7 @@ US_NERVE_VESSEL: Final = SegRecipe(
             "channels": [16, 32, 64, 128, 256],
             "strides": [2, 2, 2, 2],
             "num_res_units": 1,
-            "norm": "batch",
+            "norm": "instance",
         },
     },
     normalization={"kind": "p99", "floor": 8.0, "clip": 2.0},

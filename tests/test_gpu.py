@@ -68,9 +68,11 @@ def test_resize_on_the_device_matches_opencv(
     to_device: ToDevice, src: tuple[int, int], dst: tuple[int, int], dtype: type
 ) -> None:
     x = (RNG.random((2, *src)) * 255).astype(dtype)
+    # float32: within about 1e-5 of the 0..255 range; the H200 run showed up to 1.2e-3 (the
+    # GPU and OpenCV round the weighted sums differently)
     for interpolation, tolerance in (
         ("nearest", 0.0),
-        ("linear", 1.0 if dtype == np.uint8 else 1e-4),
+        ("linear", 1.0 if dtype == np.uint8 else 3e-3),
     ):
         got = K.resize(to_device(x), dst, interpolation)  # type: ignore[arg-type]
         want = K.resize(x, dst, interpolation)  # type: ignore[arg-type]
@@ -150,7 +152,8 @@ def test_torch_on_the_gpu_matches_onnxruntime(name: str) -> None:
     got = gpu.run(x)
     on_device = gpu.run_torch(torch.from_numpy(x).cuda())  # type: ignore[attr-defined]
     assert on_device.device.type == "cuda"
-    np.testing.assert_allclose(on_device.cpu().numpy(), got, atol=1e-5)
+    # two calls may pick different cuDNN algorithms: 1.1e-5 apart at 12.8 on the H200
+    np.testing.assert_allclose(on_device.cpu().numpy(), got, rtol=1e-5, atol=1e-4)
     n = spec.n_classes
     diff = float(np.abs(got[:, :n] - want[:, :n]).max())
     dice = mask_dice(got[:, :n].argmax(1), want[:, :n].argmax(1), n)
