@@ -8,7 +8,8 @@ GPU or another TensorRT version builds a new engine. Needs ``tensorrt`` >= 10 an
 of torch (``pip install 'orstream[gpu]'``) on an NVIDIA GPU; without them it raises
 ImportError/RuntimeError saying what is missing.
 
-Status: not run on a GPU yet (written against the TensorRT 10 Python API); the CPU tests check
+Status: not run yet (written against the TensorRT 10 Python API; the one GPU machine this
+project was lent had no TensorRT, see docs/benchmarks/gpu.md); the CPU tests check
 the cache key and the error path only.
 """
 

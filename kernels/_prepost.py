@@ -7,9 +7,11 @@ connected components, contours) the function dispatches on the array's library:
 
 - numpy: OpenCV (the reference path, tested here);
 - torch on the CPU: a zero-copy numpy view, then OpenCV (tested here);
-- CuPy, or torch on a GPU through DLPack to CuPy: ``cupyx.scipy.ndimage``, imported lazily
-  with an install hint. **That path is unverified**: CuPy is not installed in CI; a GPU check
-  in ``bench/`` must exercise it before anyone relies on it.
+- CuPy, or torch on a GPU: the array-API gathers of :func:`resize_gather` for resizing, and
+  ``cupyx.scipy.ndimage`` (imported lazily, with an install hint; torch goes to CuPy through
+  DLPack, no copy) for connected components. ``tests/test_gpu.py`` checks this path against
+  the numpy one on a GPU (``scripts/gpu-check``; results in docs/benchmarks/gpu.md); CI has
+  no GPU and skips it.
 
 Images are (..., H, W): the last two axes are rows and columns; a coordinate pair is (x, y) in
 pixels, x along columns. Boxes are (x0, y0, width, height) in pixels (OpenCV's ``Rect``).
