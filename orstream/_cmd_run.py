@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from ._argtypes import positive_int
 from ._echo_pipeline import EchoMeasureStage, EchoSegmentStage, default_workers
 from ._errors import UsageError
 from .stream import Pipeline, Source, ZmqFrameSource, install_stop_signals, parse_endpoint
@@ -58,8 +59,6 @@ def pipeline_workers(args: argparse.Namespace, live: bool) -> int:
     else 1; UsageError when it cannot apply (``live``: the source is not a recording)."""
     if args.workers is None:
         return default_workers() if args.pipeline == "echo" and live else 1
-    if args.workers < 1:
-        raise UsageError(f"--workers must be at least 1; got {args.workers}")
     if args.workers > 1 and not live:
         raise UsageError("--workers above 1 needs a live source (zmq+tcp:// or zmq+ipc://)")
     return int(args.workers)
@@ -131,7 +130,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         metavar="N",
         help="frames of different streams in the stages at once (live sources; default: the "
         "usable cores, at most 4, with --pipeline echo, else 1)",
