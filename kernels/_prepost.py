@@ -7,11 +7,11 @@ connected components, contours) the function dispatches on the array's library:
 
 - numpy: OpenCV (the reference path, tested here);
 - torch on the CPU: a zero-copy numpy view, then OpenCV (tested here);
-- CuPy, or torch on a GPU: the array-API gathers of :func:`resize_gather` for resizing, and
-  ``cupyx.scipy.ndimage`` (imported lazily, with an install hint; torch goes to CuPy through
-  DLPack, no copy) for connected components. ``tests/test_gpu.py`` checks this path against
-  the numpy one on a GPU (``scripts/gpu-check``; results in docs/benchmarks/gpu.md); CI has
-  no GPU and skips it.
+- CuPy, or torch on a GPU: :func:`resize_array_api` (gathers and matrix products) for
+  resizing, and ``cupyx.scipy.ndimage`` (imported lazily, with an install hint; torch goes
+  to CuPy through DLPack, no copy) for connected components. ``tests/test_gpu.py`` checks
+  this path against the numpy one on a GPU (``scripts/gpu-check``; results in
+  docs/benchmarks/gpu.md); CI has no GPU and skips it.
 
 Images are (..., H, W): the last two axes are rows and columns; a coordinate pair is (x, y) in
 pixels, x along columns. Boxes are (x0, y0, width, height) in pixels (OpenCV's ``Rect``).
@@ -151,8 +151,8 @@ def resize(x: Array, size: tuple[int, int], interpolation: Interpolation = "line
     ``interpolation``: "nearest" (labels, masks), "linear", or "area" (averaging, the one to
     shrink images with). An integer "area" shrink is a block mean in the array API on every
     backend; other cases go to OpenCV (numpy, CPU torch) or, for GPU arrays, to
-    :func:`resize_gather` (the same pixels; "area" with a non-integer factor is refused
-    there). bool masks need "nearest".
+    :func:`resize_array_api` (the same pixels; there "area" only shrinks). bool masks need
+    "nearest".
     """
     h, w = (int(v) for v in size)
     rows, cols = x.shape[-2], x.shape[-1]
@@ -173,9 +173,7 @@ def resize(x: Array, size: tuple[int, int], interpolation: Interpolation = "line
             mean = xp.round(mean)
         return xp.astype(mean, x.dtype)
     if _kind(x) == "gpu":
-        if interpolation == "area":
-            raise ValueError("GPU arrays: 'area' resize only by an integer factor")
-        return resize_gather(x, (h, w), interpolation)
+        return resize_array_api(x, (h, w), interpolation)
     a = to_numpy(x)
     lead = a.shape[:-2]
     flat = np.moveaxis(a.reshape(-1, rows, cols), 0, -1)  # (H, W, n) for OpenCV
@@ -211,16 +209,32 @@ def _linear_taps(
     return i0, np.minimum(i0 + 1, n_in - 1), frac.astype(np.float32)
 
 
-def resize_gather(
-    x: Array, size: tuple[int, int], interpolation: Literal["nearest", "linear"]
-) -> Array:
-    """:func:`resize` by gathers in the array API (any library, any device; how GPU arrays are
-    resized): "nearest" picks OpenCV's source pixels exactly; "linear" is OpenCV's bilinear
-    weighting in float32 (integer images rounded: within one grey level of OpenCV's
-    fixed-point result)."""
+def _area_weights(n_in: int, n_out: int) -> npt.NDArray[np.float32]:
+    """(n_out, n_in) weights of OpenCV's INTER_AREA shrink: the share of each output pixel's
+    box [i * s, (i + 1) * s), s = n_in / n_out >= 1, that each input pixel covers."""
+    scale = n_in / n_out
+    edges = np.arange(n_out + 1) * scale
+    j = np.arange(n_in)[None, :]
+    overlap = np.minimum(edges[1:, None], j + 1) - np.maximum(edges[:-1, None], j)
+    return (np.clip(overlap, 0.0, None) / scale).astype(np.float32)
+
+
+def resize_array_api(x: Array, size: tuple[int, int], interpolation: Interpolation) -> Array:
+    """:func:`resize` in the array API alone (any library, any device; how GPU arrays are
+    resized): "nearest" picks OpenCV's source pixels exactly (gathers); "linear" is OpenCV's
+    bilinear weighting (gathers); "area" shrinks as OpenCV does (two matrix products with the
+    box weights; ValueError if it would enlarge). Arithmetic in float32, integer images
+    rounded: within one grey level of OpenCV's result."""
     xp = aac.array_namespace(x)
     dev = aac.device(x)
     (rows, cols), (h, w) = x.shape[-2:], size
+    if interpolation == "area":
+        if h > rows or w > cols:
+            raise ValueError(f"'area' only shrinks here ({rows}x{cols} -> {h}x{w}); use linear")
+        a = xp.asarray(_area_weights(rows, h), device=dev)
+        b = xp.asarray(np.ascontiguousarray(_area_weights(cols, w).T), device=dev)
+        out = xp.matmul(xp.matmul(a, xp.astype(x, xp.float32)), b)
+        return xp.astype(xp.round(out) if xp.isdtype(x.dtype, "integral") else out, x.dtype)
     if interpolation == "nearest":
         r, c = (
             xp.asarray(i, device=dev) for i in (_nearest_index(rows, h), _nearest_index(cols, w))

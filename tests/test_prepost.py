@@ -89,23 +89,29 @@ def test_resize_labels_and_masks_nearest() -> None:
 @pytest.mark.parametrize("src", [(128, 128), (100, 37), (534, 512), (7, 300)])
 @pytest.mark.parametrize("dst", [(50, 50), (256, 256), (300, 211), (13, 500), (1, 1)])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
-def test_resize_by_gathers_matches_opencv(
+def test_resize_in_the_array_api_matches_opencv(
     src: tuple[int, int], dst: tuple[int, int], dtype: type
 ) -> None:
-    """The array-API resize that GPU arrays take, run here on numpy and CPU torch."""
+    """The resize that GPU arrays take, run here on numpy and CPU torch."""
     top = 60000 if dtype == np.uint16 else 255
     x = (RNG.random((2, *src)) * top).astype(dtype)
+    shrinks = dst[0] <= src[0] and dst[1] <= src[1]
     for interpolation, code, tolerance in (
         ("nearest", cv2.INTER_NEAREST, 0.0),
         ("linear", cv2.INTER_LINEAR, 1.0 if dtype != np.float32 else 1e-4),
+        ("area", cv2.INTER_AREA, 1.0 if dtype != np.float32 else 1e-3),
     ):
+        if interpolation == "area" and not shrinks:
+            with pytest.raises(ValueError, match="only shrinks"):
+                _prepost.resize_array_api(x, dst, "area")
+            continue
         want = np.stack([cv2.resize(im, dst[::-1], interpolation=code) for im in x])
-        got = _prepost.resize_gather(x, dst, interpolation)  # type: ignore[arg-type]
+        got = _prepost.resize_array_api(x, dst, interpolation)  # type: ignore[arg-type]
         assert got.dtype == x.dtype and got.shape == want.shape
         assert np.abs(got.astype(np.float64) - want).max() <= tolerance, interpolation
         if dtype != np.uint16:  # torch has no uint16 arithmetic
-            t = _prepost.resize_gather(torch.from_numpy(x), dst, interpolation)  # type: ignore[arg-type]
-            np.testing.assert_array_equal(t.numpy(), got)
+            t = _prepost.resize_array_api(torch.from_numpy(x), dst, interpolation)  # type: ignore[arg-type]
+            np.testing.assert_allclose(t.numpy().astype(np.float64), got, atol=tolerance)
 
 
 # -- class maps ----------------------------------------------------------------------------------
