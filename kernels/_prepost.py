@@ -216,7 +216,8 @@ def _area_weights(n_in: int, n_out: int) -> npt.NDArray[np.float32]:
     edges = np.arange(n_out + 1) * scale
     j = np.arange(n_in)[None, :]
     overlap = np.minimum(edges[1:, None], j + 1) - np.maximum(edges[:-1, None], j)
-    return (np.clip(overlap, 0.0, None) / scale).astype(np.float32)
+    weights: npt.NDArray[np.float32] = (np.clip(overlap, 0.0, None) / scale).astype(np.float32)
+    return weights
 
 
 def resize_array_api(x: Array, size: tuple[int, int], interpolation: Interpolation) -> Array:
