@@ -14,7 +14,7 @@ from ._backends import (
     available_backends,
     load_backend,
 )
-from ._backends_segment import dice_scores, segment, segment_images, to_grey
+from ._backends_segment import dice_scores, segment, segment_images, segment_on_device, to_grey
 from ._cardiac import (
     FrameMeasurement,
     LVLandmarks,
@@ -97,6 +97,7 @@ __all__ = [
     "scan_convert",
     "segment",
     "segment_images",
+    "segment_on_device",
     "softmax",
     "subpixel_peak",
     "summarize_clip",

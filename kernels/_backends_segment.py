@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import array_api_compat as aac
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from ._backends import Backend
+from ._models import normalize
 
 U8 = npt.NDArray[np.uint8]
 
@@ -116,6 +118,46 @@ def segment_images(
         logits = backend.run(model.preprocess(np.stack(resized)))
         for item, shape in zip(logits[:, : model.n_classes], shapes, strict=True):
             yield logits_to_mask(item, (int(shape[0]), int(shape[1])))
+
+
+def segment_on_device(backend: Any, frames: Any) -> Any:
+    """uint8 (N, H, W) class-index masks of grey frames (N, H, W) or (H, W) that already live
+    on a device, every step there: letterbox, resize to the model input (area when shrinking,
+    linear when enlarging), the sidecar's normalisation, ``backend.run_torch``, logits back to
+    the square (bilinear), crop, arg-max. The masks come back in ``frames``' library (CuPy or
+    torch) and on its device; nothing passes through the host.
+
+    The same steps as :func:`segment_images` in the array API (``kernels._prepost``), so the
+    masks agree with it up to resampling rounding. ``backend``: one with ``run_torch`` (the
+    torch backend on its device, TensorRT); ``frames``: uint8 or float grey levels, a CUDA or
+    CPU torch tensor or a CuPy array.
+    """
+    from torch.utils.dlpack import from_dlpack
+
+    from . import _prepost as pp
+
+    run_torch = getattr(backend, "run_torch", None)
+    if run_torch is None:
+        raise ValueError(f"backend {backend.name} has no run_torch: use segment_images")
+    model = backend.model
+    xp = aac.array_namespace(frames)
+    x = frames if frames.ndim == 3 else frames[None, ...]
+    if x.ndim != 3:
+        raise ValueError(f"expected grey frames (N, H, W) or (H, W); got {tuple(frames.shape)}")
+    n, h, w = (int(v) for v in x.shape)
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    square = xp.zeros((n, side, side), dtype=x.dtype, device=aac.device(x))
+    square[:, top : top + h, left : left + w] = x
+    in_h, in_w = model.input_size
+    small = pp.resize(square, (in_h, in_w), "area" if side > in_h else "linear")
+    net_in = normalize(small, model.normalization, model.input_size)
+    logits = run_torch(net_in if aac.is_torch_array(net_in) else from_dlpack(net_in))
+    scores = pp.resize(logits[:, : model.n_classes], (side, side), "linear")
+    masks = pp.argmax_labels(scores[..., top : top + h, left : left + w])
+    if aac.is_torch_array(frames):
+        return masks
+    return pp._to_cupy(masks)
 
 
 def segment(backend: Backend, image: npt.ArrayLike) -> U8:

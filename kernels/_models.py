@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import array_api_compat as aac
 import numpy as np
 import numpy.typing as npt
 
@@ -68,7 +69,10 @@ class ModelSpec:
         ``images``: (H, W) or (N, H, W), any real dtype (uint8 grey levels expected);
         returns float32 (N, 1, H, W), C-contiguous, normalised per this model's sidecar.
         """
-        return normalize(images, self.normalization, self.input_size)
+        out: npt.NDArray[np.float32] = normalize(
+            np.asarray(images), self.normalization, self.input_size
+        )
+        return out
 
     def to_json(self) -> dict[str, Any]:
         """The sidecar document (the ONNX path as a file name relative to the sidecar)."""
@@ -101,33 +105,42 @@ class ModelSpec:
 
 
 def normalize(
-    images: npt.ArrayLike, normalization: dict[str, Any], size: tuple[int, int] | None = None
-) -> npt.NDArray[np.float32]:
+    images: Any, normalization: dict[str, Any], size: tuple[int, int] | None = None
+) -> Any:
     """(N, 1, H, W) float32 network input from (H, W) or (N, H, W) grey images.
 
-    ``normalization`` as in :class:`ModelSpec`; ``size`` (H, W), when given, is checked.
-    Raises ValueError on a wrong shape or an unknown normalisation.
+    ``images``: array-like (a numpy array back), or a CuPy / torch array (the result stays in
+    its library and on its device). ``normalization`` as in :class:`ModelSpec`; ``size``
+    (H, W), when given, is checked. Raises ValueError on a wrong shape or an unknown
+    normalisation.
     """
-    x = np.asarray(images, dtype=np.float32)
+    on_host = not (aac.is_cupy_array(images) or aac.is_torch_array(images))
+    x = np.asarray(images, dtype=np.float32) if on_host else images
+    xp = aac.array_namespace(x)
+    x = xp.astype(x, xp.float32)
     if x.ndim == 2:
-        x = x[None]
+        x = x[None, ...]
     if x.ndim != 3:
-        raise ValueError(f"expected grey images (H, W) or (N, H, W); got shape {x.shape}")
-    if size is not None and x.shape[1:] != tuple(size):
-        raise ValueError(f"images are {x.shape[1:]} px; the model takes {tuple(size)}")
+        raise ValueError(f"expected grey images (H, W) or (N, H, W); got shape {tuple(x.shape)}")
+    if size is not None and tuple(x.shape[1:]) != tuple(size):
+        raise ValueError(f"images are {tuple(x.shape[1:])} px; the model takes {tuple(size)}")
     kind = normalization.get("kind")
     if kind == "p99":
         floor, clip = float(normalization["floor"]), float(normalization["clip"])
-        flat = x.reshape(len(x), -1)
+        flat = xp.reshape(x, (x.shape[0], -1))
         k = int(0.99 * (flat.shape[1] - 1))
-        p99 = np.partition(flat, k, axis=1)[:, k] if len(flat) else np.zeros(0, np.float32)
-        scale = 1.0 / np.maximum(p99, floor)
-        x = np.clip(x * scale[:, None, None], 0.0, clip)
+        if on_host:  # a partial sort: the live CPU path
+            p99 = np.partition(flat, k, axis=1)[:, k] if len(flat) else np.zeros(0, np.float32)
+        else:
+            p99 = xp.sort(flat, axis=1)[:, k]
+        scale = 1.0 / xp.maximum(p99, xp.asarray(floor, dtype=xp.float32, device=aac.device(x)))
+        x = xp.clip(x * scale[:, None, None], 0.0, clip)
     elif kind == "scale":
-        x = x * np.float32(normalization["scale"])
+        x = x * float(normalization["scale"])
     else:
         raise ValueError(f"unknown normalization {kind!r}; known: {', '.join(NORMALIZATIONS)}")
-    return np.ascontiguousarray(x[:, None], dtype=np.float32)
+    out = x[:, None, ...]
+    return np.ascontiguousarray(out, dtype=np.float32) if on_host else out
 
 
 def sha256_file(path: Path) -> str:

@@ -235,3 +235,47 @@ def test_a_per_channel_or_computed_prelu_slope_is_left_alone() -> None:
     assert ops == [("PRelu", ["x", "per_c"]), ("PRelu", ["a", "x"]), ("LeakyRelu", ["b"])]
     assert model.graph.node[2].attribute[0].f == pytest.approx(0.25)
     onnx.checker.check_model(model)
+
+
+@pytest.mark.skipif(not HAS_TORCH, reason="torch, monai and onnx are needed (orstream[train])")
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [("echo-lv", (160, 213)), ("echo-lv", (100, 90)), ("us-nerve-vessel", (300, 257))],
+)
+@pytest.mark.parametrize("resizing", ["opencv", "array-api"])
+def test_segmenting_on_the_device_gives_the_host_masks(
+    name: str, shape: tuple[int, int], resizing: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``segment_on_device`` on CPU torch tensors against ``segment_images`` with ONNX
+    Runtime, on frames that are not square, larger than the model input (area shrink) or
+    smaller (linear), and a blank one. "array-api": the tensors are resized as GPU arrays are
+    (``resize_array_api``), so this runs the GPU's code path on the CPU."""
+    import torch
+
+    from orstream.kernels import _prepost
+    from orstream.kernels._backends_segment import segment_images, segment_on_device
+
+    if resizing == "array-api":
+        kind = _prepost._kind
+        monkeypatch.setattr(
+            _prepost, "_kind", lambda x: "gpu" if isinstance(x, torch.Tensor) else kind(x)
+        )
+
+    spec = load_model(name)
+    side = min(shape)
+    frames = np.zeros((4, *shape), np.uint8)
+    for j in range(3):
+        if name == "echo-lv":
+            image = EchoSimulator(4_100_000 + j, size=(side, side)).render(9 * j).image
+        else:
+            image = UltrasoundSimulator(4_100_000 + j, size=(side, side)).render(30 * j).image
+        frames[j, :side, :side] = image
+    want = np.stack(list(segment_images(load_backend(spec, "onnxruntime"), frames)))
+    got = segment_on_device(load_backend(spec, "torch", threads=1), torch.from_numpy(frames))
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.uint8
+    assert tuple(got.shape) == frames.shape
+    agree = float((got.numpy() == want).mean())
+    print(f"{name} {shape} {resizing}: {agree:.5f} of the pixels agree with the host path")
+    assert agree >= 0.995 and want[:3].any()
+    with pytest.raises(ValueError, match="run_torch"):
+        segment_on_device(load_backend(spec, "onnxruntime"), torch.from_numpy(frames))
