@@ -117,7 +117,8 @@ def normalize(
     on_host = not (aac.is_cupy_array(images) or aac.is_torch_array(images))
     x = np.asarray(images, dtype=np.float32) if on_host else images
     xp = aac.array_namespace(x)
-    x = xp.astype(x, xp.float32)
+    if not on_host:
+        x = xp.astype(x, xp.float32)
     if x.ndim == 2:
         x = x[None, ...]
     if x.ndim != 3:
