@@ -1,7 +1,8 @@
 """The GPU paths on a CUDA machine: pre/post-processing on CuPy and CUDA-torch arrays against
-the numpy (OpenCV) path, DLPack views that share memory, and the torch backend on the GPU
-against ONNX Runtime for every shipped model. Skipped where torch sees no CUDA GPU or CuPy is
-missing (CI); ``scripts/gpu-check`` runs them with the figures printed."""
+the numpy (OpenCV) path, DLPack views that share memory, the torch backend on the GPU against
+ONNX Runtime for every shipped model, and frames segmented on the device against the host
+path. Skipped where torch sees no CUDA GPU or CuPy is missing (CI); ``scripts/gpu-check``
+runs them with the figures printed."""
 
 from __future__ import annotations
 
