@@ -68,6 +68,8 @@ class EchoSegmentStage:
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1; got {self.workers}")
         self._pool: ThreadPoolExecutor | None = None
+        blank = np.zeros(self.backend.input_size, np.uint8)  # one-time costs before a live frame
+        next(segment_images(self.backend, [blank], batch_size=1))
 
     def __call__(self, frame: Frame) -> Frame:
         mask = next(segment_images(self.backend, [frame.pixels], batch_size=1))
