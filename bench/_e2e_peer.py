@@ -89,7 +89,7 @@ def consumer_main(spec: PeerSpec, port_q: Queue[int], ready: Any, result_q: Queu
     try:
         import imagezmq
 
-        from orstream._echo_pipeline import EchoMeasureStage, EchoSegmentStage
+        from orstream.pipelines._echo_stages import EchoMeasureStage, EchoSegmentStage
         from orstream.sim._registry import make_simulator
         from orstream.stream import make_frame
 

@@ -36,7 +36,7 @@ END: Final = "<!-- orstream bench all: end of the generated part -->"
 
 def benchmark_names() -> list[str]:
     """Every benchmark ``all`` runs, in the order ``orstream bench`` lists them."""
-    from orstream._cmd_bench import BENCHMARKS
+    from orstream.cli._bench import BENCHMARKS
 
     return [name for name in BENCHMARKS if name != "all"]
 
@@ -203,7 +203,7 @@ def _headline(name: str, r: dict[str, Any]) -> str:
 
 def write_index(out: Path) -> Path:
     """``README.md`` in ``out``: one row per report found there."""
-    from orstream._cmd_bench import BENCHMARKS
+    from orstream.cli._bench import BENCHMARKS
 
     rows = []
     for name in benchmark_names():

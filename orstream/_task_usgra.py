@@ -35,7 +35,6 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import UsageError
 from ._training import (
     SegRecipe,
     TrainingData,
@@ -45,6 +44,7 @@ from ._training import (
     segment_frames_per_second,
     summary,
 )
+from .cli._errors import UsageError
 from .kernels._backends import Backend
 from .kernels._backends_segment import dice_scores, letterbox, segment_images, to_model_input
 from .kernels._models import ModelSpec, normalize

@@ -166,7 +166,7 @@ def segment_frames_per_second(backend: Backend, images: Sequence[Any], n: int = 
 
 def open_backend(spec: ModelSpec, options: TrainOptions) -> Backend:
     """``options.backend`` for ``spec``; a backend this machine cannot run is a UsageError."""
-    from ._errors import UsageError
+    from .cli._errors import UsageError
 
     try:
         return load_backend(spec, options.backend, threads=options.threads)
@@ -191,7 +191,7 @@ def report_header(spec: ModelSpec, backend: Backend, options: TrainOptions) -> d
 def _check_init(init: ModelSpec, recipe: SegRecipe) -> None:
     """UsageError unless ``init`` has ``recipe``'s network, classes, input, channels and tip
     heatmap."""
-    from ._errors import UsageError
+    from .cli._errors import UsageError
 
     theirs = (
         init.architecture,

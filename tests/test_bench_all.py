@@ -11,9 +11,9 @@ from typing import Any
 import cv2
 import pytest
 
-from orstream._cmd_bench import BENCHMARKS
 from orstream.bench import _plots, overhead, sim
 from orstream.bench import all as bench_all
+from orstream.cli._bench import BENCHMARKS
 
 
 @pytest.fixture

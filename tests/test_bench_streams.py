@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orstream._cmd_sim import to_frame
-from orstream._echo_pipeline import EchoMeasureStage, EchoSegmentStage
 from orstream.bench import streams
+from orstream.cli._sim import to_frame
+from orstream.pipelines._echo_stages import EchoMeasureStage, EchoSegmentStage
 from orstream.sim._registry import make_simulator
 from orstream.stream import Frame, IterableSource, Pipeline
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from orstream import _cmd_bench
 from orstream.bench import _common, transport
 from orstream.bench._transport_report import goals, render
+from orstream.cli import _bench as _cmd_bench
 from orstream.stream._shm import shm_available
 
 HAS_IMAGEZMQ = _common.module_version("imagezmq") is not None

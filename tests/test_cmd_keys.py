@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import zmq.auth
 
-from orstream import _cmd_keys
-from orstream._errors import UsageError
+from orstream.cli import _keys as _cmd_keys
+from orstream.cli._errors import UsageError
 from orstream.stream import ZmqFrameSender, ZmqFrameSource, make_frame
 from tests._helpers import TCP_BIND, recv_n, uri
 

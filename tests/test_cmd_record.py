@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import zmq
 
-from orstream._cmd_record import _zmq_uri
-from orstream._errors import UsageError
+from orstream.cli._errors import UsageError
+from orstream.cli._record import _zmq_uri
 from orstream.stream import (
     Frame,
     RecordingReader,

@@ -12,7 +12,7 @@ from orstream import cli, stream
 from orstream.sim import EchoSimulator
 from orstream.stream import RecordingWriter, make_frame
 
-MODULE = "orstream._cmd_segment"
+MODULE = "orstream.cli._segment"
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orstream._errors import UsageError
 from orstream._task_usgra import (
     RECIPE,
     UsgraSet,
@@ -26,6 +25,7 @@ from orstream._task_usgra import (
     training_data,
 )
 from orstream._training import TrainOptions, load_task
+from orstream.cli._errors import UsageError
 
 SIZE = RECIPE.input_size
 

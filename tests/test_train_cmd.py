@@ -9,7 +9,7 @@ import pytest
 
 from orstream import cli
 
-MODULE = "orstream._cmd_train"
+MODULE = "orstream.cli._train"
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .sim._registry import MODALITIES
+from ..sim._registry import MODALITIES
 
 _STOP_TIMEOUT_S = 30.0
 
@@ -143,7 +143,7 @@ def run_demo(
 
 
 def _default_fps(modality: str) -> float:
-    from .sim._registry import make_simulator
+    from ..sim._registry import make_simulator
 
     return float(make_simulator(modality, seed=0).fps)
 

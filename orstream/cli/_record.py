@@ -22,9 +22,7 @@ from typing import Any
 
 import zmq
 
-from ._argtypes import positive_float, positive_int
-from ._errors import UsageError
-from .stream import (
+from ..stream import (
     RecordingReader,
     RecordingSink,
     ZmqFrameSender,
@@ -32,7 +30,9 @@ from .stream import (
     install_stop_signals,
     parse_endpoint,
 )
-from .stream._endpoint import ZMQ_SCHEMES
+from ..stream._endpoint import ZMQ_SCHEMES
+from ._argtypes import positive_float, positive_int
+from ._errors import UsageError
 
 DRAIN_QUIET_S = 0.25
 """After a stop, keep taking messages that reached us until none came for this long (s)..."""

@@ -7,11 +7,11 @@ import json
 import sys
 from typing import Any
 
+from ..pipelines._echo_stages import EchoMeasureStage, EchoSegmentStage, default_workers
+from ..stream import Pipeline, Source, ZmqFrameSource, install_stop_signals, parse_endpoint
+from ..stream._endpoint import ZMQ_SCHEMES
 from ._argtypes import positive_int
-from ._echo_pipeline import EchoMeasureStage, EchoSegmentStage, default_workers
 from ._errors import UsageError
-from .stream import Pipeline, Source, ZmqFrameSource, install_stop_signals, parse_endpoint
-from .stream._endpoint import ZMQ_SCHEMES
 
 
 def open_source(uri: str, default_pattern: str = "sub") -> Source:
@@ -20,7 +20,7 @@ def open_source(uri: str, default_pattern: str = "sub") -> Source:
     if scheme in ZMQ_SCHEMES:
         return ZmqFrameSource(parse_endpoint(uri), pattern=default_pattern)
     if scheme == "file":
-        from .stream import RecordingSource
+        from ..stream import RecordingSource
 
         return RecordingSource(uri.removeprefix("file:"))
     raise UsageError(
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.source)
     recorder = None
     if args.record:
-        from .stream import RecordingSink
+        from ..stream import RecordingSink
 
         recorder = RecordingSink(args.record)
     measure = None

@@ -16,13 +16,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..kernels import ClipMeasurement, load_backend, measure_clip, segment_images
+from ..pipelines._clips import load_clip
+from ..pipelines._report import write_report
+from ..pipelines._sr import check_target, read_source, require_highdicom, write_sr
+from ..stream import Cine
 from ._argtypes import positive_float
-from ._clips import load_clip
 from ._errors import UsageError
-from ._report import write_report
-from ._sr import check_target, read_source, require_highdicom, write_sr
-from .kernels import ClipMeasurement, load_backend, measure_clip, segment_images
-from .stream import Cine
 
 MODEL = "echo-lv"
 METHOD = "single-plane method of discs (20 discs) on echo-lv LV cavity masks"

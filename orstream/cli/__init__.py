@@ -14,21 +14,21 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__
+from .. import __version__
 from ._errors import UsageError
 
 COMMAND_MODULES = (
-    "orstream._cmd_demo",
-    "orstream._cmd_run",
-    "orstream._cmd_record",
-    "orstream._cmd_sim",
-    "orstream._cmd_measure",
-    "orstream._cmd_segment",
-    "orstream._cmd_track",
-    "orstream._cmd_train",
-    "orstream._cmd_bench",
-    "orstream._cmd_keys",
-    "orstream._cmd_doctor",
+    "orstream.cli._demo",
+    "orstream.cli._run",
+    "orstream.cli._record",
+    "orstream.cli._sim",
+    "orstream.cli._measure",
+    "orstream.cli._segment",
+    "orstream.cli._track",
+    "orstream.cli._train",
+    "orstream.cli._bench",
+    "orstream.cli._keys",
+    "orstream.cli._doctor",
 )
 
 

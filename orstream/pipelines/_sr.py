@@ -27,8 +27,8 @@ from pydicom import Dataset
 from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
-from . import __version__
-from ._errors import UsageError
+from .. import __version__
+from ..cli._errors import UsageError
 
 if TYPE_CHECKING:
     from highdicom.sr import (

@@ -33,8 +33,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from .kernels import FrameMeasurement, load_backend, measure_frame, segment_images, summarize_clip
-from .stream import Frame
+from ..kernels import FrameMeasurement, load_backend, measure_frame, segment_images, summarize_clip
+from ..stream import Frame
 
 _SAME_BEAT_S: Final = 0.2
 """Two EDs of one stream closer than this (s) are the same beat seen in two windows."""

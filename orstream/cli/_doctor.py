@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from typing import Any
 
-from . import __version__
+from .. import __version__
 
 # (import name, distribution, extra that brings it, what it is for)
 _COMPONENTS = (

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._errors import UsageError
-from .kernels import to_grey
-from .stream import Cine, RecordingReader, read_cine, read_png_folder
-from .stream._dicom import png_frame_paths
+from ..cli._errors import UsageError
+from ..kernels import to_grey
+from ..stream import Cine, RecordingReader, read_cine, read_png_folder
+from ..stream._dicom import png_frame_paths
 
 
 def load_clip(

@@ -16,10 +16,10 @@ import math
 import time
 from typing import Any
 
+from ..kernels import RoiTipTracker, load_backend, load_model
+from ..pipelines._clips import load_clip
 from ._argtypes import positive_float
-from ._clips import load_clip
 from ._errors import UsageError
-from .kernels import RoiTipTracker, load_backend, load_model
 
 DEFAULT_FPS = 15.0
 """Frame rate assumed for a folder of frames without ``--fps`` (a common fluoroscopy rate)."""

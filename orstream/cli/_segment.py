@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from ..kernels._backends import BACKENDS, load_backend
+from ..kernels._backends_segment import segment_images
+from ..kernels._models import load_model
 from ._errors import UsageError
-from .kernels._backends import BACKENDS, load_backend
-from .kernels._backends_segment import segment_images
-from .kernels._models import load_model
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -66,7 +66,7 @@ def _folder(path: Path) -> tuple[list[str], Iterator[npt.NDArray[Any]]]:
 
 def _recording(path: Path) -> Iterator[npt.NDArray[Any]]:
     """Frames of a recording, opened now (a bad file fails here), read lazily."""
-    from .stream import RecordingReader
+    from ..stream import RecordingReader
 
     reader = RecordingReader(path)
 
@@ -82,7 +82,7 @@ def _recording(path: Path) -> Iterator[npt.NDArray[Any]]:
 
 def _dicom(path: Path) -> Iterator[npt.NDArray[Any]]:
     """Frames of a DICOM cine, decoded now (ValueError in one line if it cannot be)."""
-    from .stream import read_cine
+    from ..stream import read_cine
 
     cine = read_cine(path)  # a Cine: frames uint8 (N, H, W)
     return iter(np.asarray(cine.frames))

@@ -12,9 +12,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .sim._protocol import SimFrame, Simulator
-from .sim._registry import MODALITIES, make_simulator
-from .stream import (
+from ..sim._protocol import SimFrame, Simulator
+from ..sim._registry import MODALITIES, make_simulator
+from ..stream import (
     Frame,
     Geometry,
     GeometryKind,
@@ -24,7 +24,7 @@ from .stream import (
     install_stop_signals,
     parse_endpoint,
 )
-from .stream._dicom_write import write_us_cine
+from ..stream._dicom_write import write_us_cine
 
 DEFAULT_ENDPOINT = "zmq+tcp://127.0.0.1:5555?bind=1"
 

@@ -16,10 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._training import TASKS, TrainOptions, fit_and_export, load_task
+from ..kernels._backends import BACKENDS
+from ..kernels._models import load_model
 from ._argtypes import positive_int
-from ._training import TASKS, TrainOptions, fit_and_export, load_task
-from .kernels._backends import BACKENDS
-from .kernels._models import load_model
 
 
 def register(subparsers: Any) -> None:

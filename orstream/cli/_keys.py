@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..stream._curve import generate_keypair
 from ._errors import UsageError
-from .stream._curve import generate_keypair
 
 
 def run(args: argparse.Namespace) -> int:
