@@ -11,6 +11,7 @@ registers it), so a new kind of source is a new module, never an edit of this fi
 from __future__ import annotations
 
 import importlib.metadata
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ class ResourceUri:
             value = float(self.query[key])
         except ValueError:
             raise ValueError(f"{self.text!r}: {key}={self.query[key]!r} is not a number") from None
-        if not value > minimum or value != value or value in (float("inf"), float("-inf")):
+        if not (value > minimum and math.isfinite(value)):
             raise ValueError(f"{self.text!r}: {key} must be a finite number > {minimum:g}")
         return value
 

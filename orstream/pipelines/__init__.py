@@ -1,1 +1,4 @@
-"""orstream.pipelines: the library face, one live pipeline per modality (see docs/architecture.md)."""
+"""orstream.pipelines: the library face, one live pipeline per modality.
+
+See docs/architecture.md.
+"""
