@@ -41,7 +41,7 @@ def sender_main(spec: PeerSpec, port_q: Queue[int], ready: Any, result_q: Queue[
         import imagezmq
         import zmq
 
-        from orstream.sim._registry import make_simulator
+        from orstream.sim import make_simulator
 
         sim = make_simulator("echo", seed=spec.seed, fps=spec.fps)
         sender = imagezmq.ImageSender(connect_to="tcp://127.0.0.1:0", REQ_REP=False)
@@ -89,8 +89,8 @@ def consumer_main(spec: PeerSpec, port_q: Queue[int], ready: Any, result_q: Queu
     try:
         import imagezmq
 
-        from orstream.pipelines._echo_stages import EchoMeasureStage, EchoSegmentStage
-        from orstream.sim._registry import make_simulator
+        from orstream.pipelines import EchoMeasureStage, EchoSegmentStage
+        from orstream.sim import make_simulator
         from orstream.stream import make_frame
 
         spacing = make_simulator("echo", seed=spec.seed).spacing_mm
@@ -125,7 +125,7 @@ def consumer_main(spec: PeerSpec, port_q: Queue[int], ready: Any, result_q: Queu
                 deadline = time.monotonic() + 5.0  # the sender is live: more is coming
         finally:
             hub.close()
-        result_q.put(("consumer", _summary(latency, t_done, measure.summary(final=True))))
+        result_q.put(("consumer", _summary(latency, t_done, measure.summary(final=True).to_json())))
     except Exception as exc:
         ready.set()
         result_q.put(("consumer", {"error": f"{type(exc).__name__}: {exc}"}))

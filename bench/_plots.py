@@ -18,6 +18,8 @@ import numpy.typing as npt
 
 WIDTH: Final = 960
 HEIGHT: Final = 560
+CHART_SHAPE: Final = (HEIGHT, WIDTH, 3)
+"""(rows, columns, channels) of every chart image."""
 _LEFT, _RIGHT, _TOP, _BOTTOM = 90, 30, 64, 110
 _FONT: Final = cv2.FONT_HERSHEY_SIMPLEX
 _BLACK, _GREY, _LIGHT = (30, 30, 30), (130, 130, 130), (225, 225, 225)

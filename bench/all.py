@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
+from ._catalog import BENCHMARKS
 from ._common import format_table, machine_stamp
 from ._plots import plots_for
 
@@ -36,8 +37,6 @@ END: Final = "<!-- orstream bench all: end of the generated part -->"
 
 def benchmark_names() -> list[str]:
     """Every benchmark ``all`` runs, in the order ``orstream bench`` lists them."""
-    from orstream.cli._bench import BENCHMARKS
-
     return [name for name in BENCHMARKS if name != "all"]
 
 
@@ -203,8 +202,6 @@ def _headline(name: str, r: dict[str, Any]) -> str:
 
 def write_index(out: Path) -> Path:
     """``README.md`` in ``out``: one row per report found there."""
-    from orstream.cli._bench import BENCHMARKS
-
     rows = []
     for name in benchmark_names():
         data = out / f"{name}.json"

@@ -1,6 +1,6 @@
 """``orstream bench e2e``: echo at 50 fps, capture to result, the demo's processes vs imagezmq.
 
-Ours is ``orstream demo --modality echo`` itself (:func:`orstream.cli._demo.run_demo`): three
+Ours is ``orstream demo --modality echo`` itself (:func:`orstream.pipelines.run_demo`): three
 processes on the loopback, the simulated device (``orstream sim publish``, rendering live at
 50 fps), the engine (``orstream run --pipeline echo``: newest frame per stream, echo-lv
 segmentation with ONNX Runtime, live measurements) and the lossless recorder (``orstream
@@ -37,7 +37,7 @@ def run(
 ) -> dict[str, Any]:
     """Ours (the demo) then the peer, each sending ``duration_s`` seconds of frames (default
     20 s, 3 s with ``quick``)."""
-    from orstream.cli._demo import run_demo
+    from orstream.pipelines import run_demo
 
     duration = duration_s or (QUICK_DURATION_S if quick else DEFAULT_DURATION_S)
     machine = machine_stamp()

@@ -19,8 +19,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from orstream.kernels import load_backend, measure_clip, segment_images
-from orstream.kernels._backends_segment import dice_scores
+from orstream.kernels import dice_scores, load_backend, measure_clip, segment_images
 from orstream.sim import EchoSimulator, RfEchoSimulator
 
 from ._common import format_table, machine_stamp

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 import cv2
 
-from orstream.sim._registry import make_simulator
+from orstream.sim import make_simulator
 
 from ._common import format_table, machine_stamp
 

@@ -74,8 +74,8 @@ class DeviceSpec:
 def device_main(spec: DeviceSpec, ready: Any, result_q: Queue[Any]) -> None:
     """A device process: pre-render the clip, connect, send on schedule, report counts."""
     try:
-        from orstream.cli._sim import to_frame
-        from orstream.sim._registry import make_simulator
+        from orstream.sim import make_simulator
+        from orstream.sim import sim_frame_to_frame as to_frame
         from orstream.stream import ZmqFrameSender
 
         sim = make_simulator("echo", seed=spec.seed, hr_bpm=HR_BPM, fps=spec.fps)
@@ -127,8 +127,8 @@ def measure(
     """One measurement with ``n`` devices sending ``duration_s`` seconds of counted frames;
     ``max_batch``: the engine pipeline's (default: the pipeline's own; 1 is the engine before
     batching, one frame at a time); ``workers``: the pipeline's frames in flight (default:
-    :func:`~orstream.pipelines._echo_stages.default_workers`, as ``orstream run`` has it)."""
-    from orstream.pipelines._echo_stages import EchoMeasureStage, EchoSegmentStage, default_workers
+    :func:`~orstream.pipelines.default_workers`, as ``orstream run`` has it)."""
+    from orstream.pipelines import EchoMeasureStage, EchoSegmentStage, default_workers
     from orstream.stream import Pipeline, ZmqFrameSource
 
     ctx = mp.get_context("spawn")
@@ -314,7 +314,7 @@ def run(
         if not c["ok"]:
             break
         most = c["streams"]
-    from orstream.pipelines._echo_stages import default_workers
+    from orstream.pipelines import default_workers
 
     return {
         "benchmark": "streams",

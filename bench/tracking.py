@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from orstream._task_fluoro import simulator
 from orstream.kernels import RoiTipTracker, available_backends, load_backend
+from orstream.sim import fluoro_run
 
 from ._common import format_table, machine_stamp, ratio
 
@@ -31,7 +31,7 @@ THREADS: Final = 2
 def _frames(runs: int, frames: int) -> list[tuple[list[Any], list[list[float]], float, float]]:
     out = []
     for j in range(runs):
-        sim = simulator(FIRST_SEED + j)
+        sim = fluoro_run(FIRST_SEED + j)
         rendered = [sim.render(i) for i in range(frames)]
         out.append(
             (

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from multiprocessing.context import SpawnContext, SpawnProcess
 from typing import Any, Final
 
-from orstream.stream._shm import DEFAULT_SLOTS, SHM_DIR, shm_available
+from orstream.stream import SHM_DEFAULT_SLOTS, SHM_DIR, shm_available
 
 from ._common import INSTALL_HINT, machine_stamp, module_version, ratio
 from ._transport_peers import (
@@ -157,7 +157,7 @@ def run(
             "rss_limit_gib": round(rss_limit_bytes / 2**30, 2),
             "seed": 0,
             "endpoints": "tcp://127.0.0.1, ephemeral port per case",
-            "shm_slots": DEFAULT_SLOTS,
+            "shm_slots": SHM_DEFAULT_SLOTS,
         },
         "transports": transports,
         "labels": {t: LABELS[t] for t in transports},
@@ -165,7 +165,7 @@ def run(
             "orstream": "ZmqFrameSender(pub, bind) -> LatestFrameSource(ZmqFrameSource(sub))",
             "orstream-shm": (
                 "ZmqFrameSender(pub, bind, shm=1: payloads >= 512 KiB through a ring of"
-                f" {DEFAULT_SLOTS} /dev/shm slots, header on the socket) ->"
+                f" {SHM_DEFAULT_SLOTS} /dev/shm slots, header on the socket) ->"
                 " LatestFrameSource(ZmqFrameSource(sub))"
                 if has_shm
                 else f"skipped: no writable {SHM_DIR}"

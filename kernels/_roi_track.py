@@ -79,11 +79,13 @@ class RoiTipTracker:
         self.use_roi = use_roi
         self.tracker = TipTracker(config or TrackerConfig(min_confidence=self.roi_min_peak))
         self._last_t: float | None = None
+        self._last_pass: tuple[tuple[int, int, int], npt.NDArray[np.float32]] | None = None
 
     def reset(self) -> None:
         """Forget the track (a new sequence)."""
         self.tracker.reset()
         self._last_t = None
+        self._last_pass = None
 
     def _detect(self, image: npt.NDArray[Any], box: tuple[int, int, int]) -> list[Candidate]:
         """Tip candidates (x, y, p) in frame px, strongest first (:func:`tip_candidates`, or
@@ -100,6 +102,7 @@ class RoiTipTracker:
                 cv2.resize(crop, (self.side, self.side), interpolation=cv2.INTER_AREA)
             )
         logits = self.backend.run(self.backend.model.preprocess(crop))
+        self._last_pass = (box, logits[0, : self.backend.model.n_classes])
         tip_channel = self.backend.model.tip_channel
         assert tip_channel is not None
         floor = min(max(min(self.roi_min_peak, self.min_peak), 0.01), 0.99)
@@ -119,6 +122,24 @@ class RoiTipTracker:
             if c[2] >= min_peak and self.tracker.gate_distance((c[0], c[1]), c[2]) <= gate
         ]
         return inside[0] if inside else candidates[0]
+
+    def last_mask(self, frame_shape: tuple[int, int]) -> npt.NDArray[np.uint8]:
+        """uint8 (H, W) class-index mask of the last model pass of :meth:`step`, at its box in
+        a frame of ``frame_shape`` (zero outside the box): the catheter near the tip after an
+        ROI pass, the whole frame (at the model's resolution) after a search. No model run."""
+        mask = np.zeros(frame_shape, np.uint8)
+        if self._last_pass is None:
+            return mask
+        (x0, y0, side), logits = self._last_pass
+        labels = np.argmax(logits, axis=0).astype(np.uint8)
+        if side != self.side:
+            labels = np.asarray(
+                cv2.resize(labels, (side, side), interpolation=cv2.INTER_NEAREST), np.uint8
+            )
+        rows, cols = frame_shape
+        ys, xs = slice(max(y0, 0), min(y0 + side, rows)), slice(max(x0, 0), min(x0 + side, cols))
+        mask[ys, xs] = labels[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
+        return mask
 
     def step(self, image: npt.ArrayLike, t_s: float) -> TipEstimate:
         """Track the tip in ``image`` (H, W) captured at ``t_s`` seconds."""

@@ -21,7 +21,8 @@ import array_api_compat as aac
 import numpy as np
 import numpy.typing as npt
 
-from ._prepost import subpixel_peak, to_numpy
+from ._arrays import to_numpy
+from ._prepost import subpixel_peak
 
 __all__ = [
     "heatmap_target",

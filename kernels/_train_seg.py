@@ -2,44 +2,34 @@
 
 The data come from the caller (kernels imports nothing else of the project): ``train_batches``
 is a callable ``epoch -> iterable of (x, y)`` with x float32 (B, C, H, W) normalised images and
-y integer (B, H, W) class indices, and ``val_batches`` a re-iterable of the same. A model with
-a tip heatmap (one output channel after the K class logits) takes ``(x, y, heat)`` batches,
-heat float32 (B, H, W) in [0, 1] peaking at 1 on the tip (all 0 where no tip is in view), and
-learns it with a penalty-reduced focal loss (CenterNet). Validation Dice (MONAI
-``DiceMetric``), and for a tip model the share of tips found within 3 px, pick the best
-weights after each epoch, which the result keeps (and ``checkpoint`` saves). ``export_onnx``
-writes the ONNX that the backends run and checks it against torch. Progress goes to stderr.
-Needs torch and MONAI (``orstream[train]``).
+y integer (B, H, W) class indices (``batches`` makes one), and ``val_batches`` a re-iterable of
+the same (``fixed_batches``). A model with a tip heatmap (one output channel after the K class
+logits) takes ``(x, y, heat)`` batches, heat float32 (B, H, W) in [0, 1] peaking at 1 on the
+tip (all 0 where no tip is in view), and learns it with a penalty-reduced focal loss
+(CenterNet). Validation Dice (MONAI ``DiceMetric``), and for a tip model the share of tips
+found within 3 px, pick the best weights after each epoch, which the result keeps (and
+``checkpoint`` saves). Progress goes to stderr. Needs torch and MONAI (``orstream[train]``).
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import sys
-import threading
 import time
-import warnings
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from queue import Full, Queue
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import numpy as np
 import numpy.typing as npt
 
+from ._batching import Batch, prefetch
 from ._train_progress import Progress
 
 if TYPE_CHECKING:
     import torch
 
-Batch = (
-    tuple[npt.NDArray[np.float32], npt.NDArray[np.integer[Any]]]
-    | tuple[npt.NDArray[np.float32], npt.NDArray[np.integer[Any]], npt.NDArray[np.float32]]
-)
-"""x float32 (B, C, H, W) normalised images; y integer (B, H, W) class indices; for a tip
-model also heat float32 (B, H, W) target heatmaps."""
 TIP_HIT_PX: Final = 3.0
 """A validation tip counts as found when the heatmap's peak is within this many pixels."""
 
@@ -103,7 +93,10 @@ class TrainResult:
         return [asdict(r) for r in self.history]
 
 
-def _lr_lambda(config: SegTrainConfig, total_steps: int) -> Callable[[int], float]:
+def warmup_cosine(config: SegTrainConfig, total_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor of each step (0-based) of ``total_steps``: linear warm-up over
+    ``config.warmup_steps``, then a cosine from 1 to ``config.final_lr_fraction``."""
+
     def factor(step: int) -> float:
         if step < config.warmup_steps:
             return (step + 1) / config.warmup_steps
@@ -243,7 +236,7 @@ def train_segmentation(
         network.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
     total = config.epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(config, total))
     best_state: dict[str, torch.Tensor] | None = None
     result = TrainResult(network=network, best_epoch=0, best_dice=-1.0)
     bar = Progress(total, stream=progress)
@@ -323,104 +316,3 @@ def train_segmentation(
         network.load_state_dict(best_state)
     network.eval()
     return result
-
-
-def prefetch(batches: Iterable[Batch], depth: int = 3) -> Generator[Batch, None, None]:
-    """``batches`` in order, made up to ``depth`` ahead in a background thread (an error there
-    is raised here, at the batch where it happened)."""
-    done = object()
-    queue: Queue[Any] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                queue.put(item, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def fill() -> None:
-        try:
-            for batch in batches:
-                if not put(batch):
-                    return
-            put(done)
-        except BaseException as exc:  # handed to the consumer
-            put(exc)
-
-    worker = threading.Thread(target=fill, name="batch-prefetch", daemon=True)
-    worker.start()
-    try:
-        while (item := queue.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=5)
-
-
-def export_onnx(
-    network: Any,
-    path: Path,
-    input_size: tuple[int, int],
-    *,
-    in_channels: int = 1,
-    opset: int = 18,
-    verify: bool = True,
-    tolerance: float = 1e-3,
-) -> float:
-    """Write ``network`` as ONNX (opset ``opset``, input "image" float32 (N, C, H, W) with a
-    dynamic batch N, output "logits" (N, K, H, W)) and return the max abs logit difference
-    between ONNX Runtime and torch on a seeded random batch of 2 (RuntimeError above
-    ``tolerance``). Weights stay unfused, one initializer per state-dict entry under its torch
-    name (the torch backend loads them back); ONNX Runtime fuses at load time."""
-    import torch
-
-    network = network.eval()
-    h, w = input_size
-    generator = torch.Generator().manual_seed(0)
-    sample = torch.rand(2, in_channels, h, w, generator=generator)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    quiet = [logging.getLogger(n) for n in ("torch.onnx", "onnx_ir", "onnxscript")]
-    levels = [q.level for q in quiet]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for q in quiet:
-            q.setLevel(logging.ERROR)
-        try:
-            _export(torch, network, sample, path, opset)
-        finally:
-            for q, level in zip(quiet, levels, strict=True):
-                q.setLevel(level)
-    if not verify:
-        return float("nan")
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    got = session.run(None, {"image": sample.numpy()})[0]
-    with torch.inference_mode():
-        want = network(sample).numpy()
-    diff = float(np.max(np.abs(got - want)))
-    if not diff <= tolerance:
-        raise RuntimeError(f"ONNX export of {path.name} differs from torch by {diff:.2e}")
-    return diff
-
-
-def _export(torch: Any, network: Any, sample: Any, path: Path, opset: int) -> None:
-    batch = torch.export.Dim("batch", min=1, max=4096)
-    torch.onnx.export(
-        network,
-        (sample,),
-        str(path),
-        dynamo=True,
-        opset_version=opset,
-        input_names=["image"],
-        output_names=["logits"],
-        dynamic_shapes=({0: batch},),
-        optimize=False,
-        external_data=False,
-        verbose=False,
-    )

@@ -1,1 +1,3 @@
-"""orstream.policies: see ARCHITECTURE.md for what this package owns."""
+"""orstream.policies: what this package owns is in docs/architecture.md."""
+
+__all__: list[str] = []

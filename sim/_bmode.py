@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..kernels._prepost import sector_lookup
+from ..kernels import sector_lookup
 
 F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]

@@ -9,7 +9,6 @@ convention: dense is dark (few photons, low values).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -28,7 +27,6 @@ from ._fluoro_body import (
     BANK_PAD,
     F32,
     F64,
-    SCATTER_TO_PRIMARY,
     U8,
     as_f32,
     gain_map,
@@ -36,6 +34,9 @@ from ._fluoro_body import (
     paint_background,
     respond,
 )
+from ._fluoro_catheter import draw_catheter
+from ._fluoro_motion import ContrastSchedule, Physiology
+from ._fluoro_physics import FluoroPhysics
 from ._protocol import SimFrame
 from ._vessels import (
     ANATOMIES,
@@ -47,89 +48,11 @@ from ._vessels import (
     catheter_route,
     centerline_distance,
     load_hepatic_tree,
-    procedural_tree,
     rasterize,
 )
+from ._vessels_procedural import procedural_tree
 
-MU_IODINE_PER_MM = {"hepatic": 0.25, "coronary": 0.2, "arch": 0.06}
-"""Iodine attenuation at full fill, per mm of lumen chord (diluted most in the aorta)."""
-CATHETER_MU, MARKER_MU = 0.35, 1.6
-"""Line integrals across the catheter body's axis and across the radiopaque tip marker."""
 DATASET = ("catheter-centerlines", "dataset1")
-
-
-@dataclass(frozen=True)
-class _Physio:
-    """Breathing (craniocaudal shift) and heartbeat (shift + contraction about ``center``)."""
-
-    breath_period_s: float
-    breath_mm: float
-    breath_phase: float
-    heart_period_s: float
-    heart_phase: float
-    heart_mm: float
-    heart_scale: float
-    center: tuple[float, float]
-    px_per_mm: float
-
-    def phases(self, t_s: float) -> tuple[float, float]:
-        """(breathing, cardiac) phase in [0, 1) at ``t_s``; 0 = end-expiration, end-diastole."""
-        return (
-            (t_s / self.breath_period_s + self.breath_phase) % 1.0,
-            (t_s / self.heart_period_s + self.heart_phase) % 1.0,
-        )
-
-    def breath_px(self, t_s: float) -> F64:
-        """Breathing shift (x, y) px at ``t_s`` (inspiration pushes the liver down)."""
-        b = 0.5 - 0.5 * math.cos(2 * math.pi * self.phases(t_s)[0])
-        return np.array([0.12, 1.0]) * b * self.breath_mm * self.px_per_mm
-
-    def matrix(self, t_s: float) -> F64:
-        """2x3 affine px -> px moving the rest scene to time ``t_s``."""
-        ph = self.phases(t_s)[1]
-        c = math.sin(math.pi * ph / 0.4) ** 2 if ph < 0.4 else 0.0  # systole
-        s = 1.0 - self.heart_scale * c
-        b = (
-            (1 - s) * np.asarray(self.center)
-            + self.breath_px(t_s)
-            + np.array([0.6, 0.8]) * c * self.heart_mm * self.px_per_mm
-        )
-        return np.array([[s, 0.0, b[0]], [0.0, s, b[1]]])
-
-
-@dataclass(frozen=True)
-class _Contrast:
-    """Injections every ``period_s``: a bolus front runs down the tree, then a clearing front."""
-
-    period_s: float
-    start_s: float
-    inject_s: float
-    speed_mm_s: float = 180.0
-    ramp_mm: float = 20.0
-    clear_mm_s: float = 90.0
-    clear_ramp_mm: float = 70.0
-
-    def cycle(self, t_s: float) -> tuple[int, float]:
-        """(injection number, seconds since that injection started) at ``t_s``."""
-        k = math.floor((t_s - self.start_s) / self.period_s)
-        return k, t_s - self.start_s - k * self.period_s
-
-    def fill(self, tc: float, arrival_mm: F32) -> F32:
-        """Iodine fill 0..1, ``tc`` s after injection, of lumen ``arrival_mm`` downstream."""
-        inflow = np.clip((self.speed_mm_s * tc - arrival_mm) / self.ramp_mm, 0, 1)
-        clear = self.clear_mm_s * (tc - self.inject_s) - arrival_mm
-        out: F32 = inflow * (1 - np.clip(clear / self.clear_ramp_mm, 0, 1))
-        return out
-
-    def phase(self, tc: float, reach_mm: float) -> str:
-        """ "wash-in", "peak", "wash-out" or "none" for a tree reaching ``reach_mm`` downstream."""
-        if tc < min(reach_mm / self.speed_mm_s, self.inject_s):
-            return "wash-in"
-        if tc < self.inject_s:
-            return "peak"
-        if tc < self.inject_s + (reach_mm + self.clear_ramp_mm) / self.clear_mm_s:
-            return "wash-out"
-        return "none"
 
 
 class FluoroSimulator:
@@ -149,6 +72,7 @@ class FluoroSimulator:
     median background pixel (what dose-rate control holds). ``noise``: "fast" (Gaussian
     approximation of the Poisson law, from a seeded noise bank), "poisson" (exact, slower) or
     "none". ``randomize``: seed-driven scene jitter, physiology and timing (else nominal).
+    ``physics``: the X-ray constants (:class:`FluoroPhysics`; default: its defaults).
     One instance renders one frame at a time (it reuses work buffers): one per thread.
     """
 
@@ -169,8 +93,10 @@ class FluoroSimulator:
         response: str = "log",
         collimation: str = "circle",
         vessel_label: str = "lumen",
+        physics: FluoroPhysics | None = None,
     ) -> None:
         _check(fps, size, dose, noise, response, collimation, vessel_label)
+        self.physics = FluoroPhysics() if physics is None else physics
         self.seed, self.fps, self.dose = int(seed), float(fps), float(dose)
         self.randomize, self.noise, self.response = randomize, noise, response
         self.collimation, self.vessel_label = collimation, vessel_label
@@ -205,7 +131,7 @@ class FluoroSimulator:
         self._scene = np.c_[rot, np.array([w / 2, h / 2]) - rot @ ctr]
         heart = {"hepatic": (0.4, 0.0), "arch": (1.2, 0.0), "coronary": (2.5, 0.07)}[anatomy]
         cx, cy = self._scene @ [600.0, 650.0, 1.0]
-        self._physio = _Physio(
+        self._physio = Physiology(
             u(3.4, 5.0),
             u(3.0, 8.0),
             u(0, 1),
@@ -216,7 +142,7 @@ class FluoroSimulator:
             (float(cx), float(cy)),
             MAG / sp,
         )
-        self._contrast = _Contrast(u(10, 16), u(1.0, 4.0), u(2.5, 4.0))
+        self._contrast = ContrastSchedule(u(10, 16), u(1.0, 4.0), u(2.5, 4.0))
         tree = load_hepatic_tree(dataset) if dataset else procedural_tree(anatomy, rng)
         self.tree = tree.transformed(self._scene)
         margin = int(self._physio.breath_mm * MAG / sp * 1.2 + 0.1 * max(h, w) * heart[1] + 8)
@@ -246,7 +172,9 @@ class FluoroSimulator:
         r_mm = {"hepatic": (0.45, 0.75), "arch": (0.7, 1.0), "coronary": (0.3, 0.45)}[anatomy]
         self.catheter_radius_mm, self.marker_mm = u(*r_mm), u(2.0, 4.0)
         self._bg_static, self._bg_moving = paint_background(anatomy, rng, self._scene, (h, w))
-        self._gain, self._field = gain_map((h, w), collimation, dose, u)
+        self._gain, self._field = gain_map(
+            (h, w), collimation, dose, u, scatter_to_primary=self.physics.scatter_to_primary
+        )
         self._bank = noise_bank(rng, (h, w)) if noise == "fast" else None
         self._arrivals: dict[int, tuple[F32, float]] = {}
         crop = self._raster.chord_mm.shape
@@ -318,7 +246,15 @@ class FluoroSimulator:
         neg = as_f32(cv2.resize(cv2.add(half, self._bg_static), (w, h), dst=self._work["neg"]))
         level, phase = self._vessels(t, m, neg, labels)
         pts = self._track.at(t) @ m[:, :2].T + m[:, 2]
-        self._catheter(pts, neg, labels)
+        px_per_mm = self._physio.px_per_mm
+        draw_catheter(
+            pts,
+            neg,
+            labels,
+            thick_px=max(1, round(2 * self.catheter_radius_mm * px_per_mm)),
+            marker_px=self.marker_mm * px_per_mm,
+            mu=(self.physics.catheter_mu, self.physics.marker_mu),
+        )
         np.multiply(labels, self._field, out=labels)  # nothing is seen behind the collimator
         counts = self._detector(neg, np.random.default_rng([self.seed, int(index), 0xF2]))
         inside = np.all((pts >= -0.5) & (pts <= [w - 0.5, h - 0.5]), axis=1)
@@ -336,7 +272,8 @@ class FluoroSimulator:
             "cardiac_phase": cph,
             "motion_px": np.round(m, 5).tolist(),
         }
-        return SimFrame(int(index), t, respond(counts, self.dose, self.response), labels, truth)
+        image = respond(counts, self.dose, self.response, window=self.physics.log_window)
+        return SimFrame(int(index), t, image, labels, truth)
 
     def _arrival(self, k: int) -> tuple[F32, float]:
         """Per-lumen-pixel arrival distance (mm) for injection ``k``, and the tree's reach (mm).
@@ -385,7 +322,9 @@ class FluoroSimulator:
         mc = np.c_[m[:, :2], m[:, :2] @ o + m[:, 2] - ow]
         size = (x1 - x0, y1 - y0)
         if fill is not None:  # lumen pixels are the same every frame: the rest stays 0
-            self._iod.flat[r.idx] = (MU_IODINE_PER_MM[self.anatomy] * fill) * r.chord_at
+            self._iod.flat[r.idx] = (
+                self.physics.mu_iodine_per_mm[self.anatomy] * fill
+            ) * r.chord_at
             iod = self._moved[0][: size[1], : size[0]]
             cv2.warpAffine(self._iod, mc, size, dst=iod, flags=cv2.INTER_LINEAR)
             cv2.subtract(neg[y0:y1, x0:x1], iod, dst=neg[y0:y1, x0:x1])
@@ -407,49 +346,6 @@ class FluoroSimulator:
         np.left_shift(lab, 1, out=labels[y0:y1, x0:x1])
         return round(level, 4), phase
 
-    def _catheter(self, pts: F64, neg: F32, labels: U8) -> None:
-        """Subtract the catheter body, then its tip marker, from ``neg``; label them 1.
-
-        The end is an anti-aliased convex polygon, a half disc whose apex is the tip; the lines
-        behind it (whose round caps reach ~0.7 px past their ends) start 1 px further back.
-        Label: >= 50 % pixel coverage for the body, >= 25 % for the marker (the tip's pixel).
-        """
-        h, w = self.size
-        thick = max(1, round(2 * self.catheter_radius_mm * self._physio.px_per_mm))
-        r, s = thick / 2, arc_length(pts)
-
-        def at(v: float) -> F64:
-            return np.array([np.interp(v, s, pts[:, 0]), np.interp(v, s, pts[:, 1])])
-
-        d = pts[0] - at(r)
-        d /= max(float(np.linalg.norm(d)), 1e-9)
-        n, c = np.array([-d[1], d[0]]), pts[0] - r * d
-        th = np.linspace(-np.pi / 2, np.pi / 2, 13)[:, None]
-        q = max(r - 0.5, 0.25)  # OpenCV's anti-aliased polygons come out ~0.5 px fatter
-        end = np.vstack(
-            [
-                c - (r + 1.5) * d - q * n,
-                c + q * (np.cos(th) * d + np.sin(th) * n),
-                c - (r + 1.5) * d + q * n,
-            ]
-        )
-        body = np.vstack([at(r + 1.0), pts[s > r + 1.0]])
-        marker = body[: max(2, int(np.sum(s <= self.marker_mm * self._physio.px_per_mm)))]
-        for part, mu, cover in ((body, CATHETER_MU, 128), (marker, MARKER_MU, 64)):
-            lo = np.maximum(np.floor(np.vstack([part, end]).min(0) - thick), 0).astype(int)
-            hi = np.minimum(np.ceil(part.max(0) + thick), [w - 1, h - 1]).astype(int)
-            if np.any(hi < lo):
-                continue
-            canvas = np.zeros((hi[1] - lo[1] + 1, hi[0] - lo[0] + 1), dtype=np.uint8)
-            fixed = np.round((part - lo) * 16).astype(np.int32)
-            cv2.polylines(canvas, [fixed], False, 255, thick, cv2.LINE_AA, 4)
-            cv2.fillConvexPoly(
-                canvas, np.round((end - lo) * 16).astype(np.int32), 255, cv2.LINE_AA, 4
-            )
-            roi = neg[lo[1] : hi[1] + 1, lo[0] : hi[0] + 1]
-            cv2.scaleAdd(canvas.astype(np.float32), -mu / 255.0, roi, dst=roi)
-            labels[lo[1] : hi[1] + 1, lo[0] : hi[0] + 1][canvas >= cover] = 1
-
     def _detector(self, neg: F32, rng: np.random.Generator) -> F32:
         """Photon counts (H, W) float32: primary exp(-A) x gain, + low-pass scatter, + noise."""
         h, w = self.size
@@ -458,7 +354,8 @@ class FluoroSimulator:
         small = cv2.resize(prim, (64, 64), interpolation=cv2.INTER_AREA)
         small = cv2.GaussianBlur(small, (0, 0), 6.0, borderType=cv2.BORDER_REPLICATE)
         cv2.resize(small, (w, h), dst=scat, interpolation=cv2.INTER_LINEAR)
-        total = as_f32(cv2.scaleAdd(scat, SCATTER_TO_PRIMARY, prim, dst=neg))  # neg is spent
+        scatter = self.physics.scatter_to_primary
+        total = as_f32(cv2.scaleAdd(scat, scatter, prim, dst=neg))  # neg is spent
         if self.noise == "poisson":
             return rng.poisson(total).astype(np.float32)
         if self._bank is None:

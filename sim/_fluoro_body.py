@@ -30,9 +30,11 @@ def as_f32(a: Any) -> F32:
     return np.asarray(a, dtype=np.float32)
 
 
-def respond(counts: F32, dose: float, response: str) -> npt.NDArray[np.uint16]:
-    """Detector response to uint16: log (``LOG_WINDOW`` of ln(counts/dose)) or linear."""
-    lo, hi = LOG_WINDOW
+def respond(
+    counts: F32, dose: float, response: str, *, window: tuple[float, float] = LOG_WINDOW
+) -> npt.NDArray[np.uint16]:
+    """Detector response to uint16: log (``window`` of ln(counts/dose)) or linear."""
+    lo, hi = window
     if response == "linear":
         g = 65535.0 / (dose * math.exp(hi))
         out = cv2.addWeighted(counts, g, counts, 0.0, 0.0, dtype=cv2.CV_16U)
@@ -43,7 +45,14 @@ def respond(counts: F32, dose: float, response: str) -> npt.NDArray[np.uint16]:
     return np.asarray(out, dtype=np.uint16)
 
 
-def gain_map(size: tuple[int, int], collimation: str, dose: float, u: Any) -> tuple[F32, U8]:
+def gain_map(
+    size: tuple[int, int],
+    collimation: str,
+    dose: float,
+    u: Any,
+    *,
+    scatter_to_primary: float = SCATTER_TO_PRIMARY,
+) -> tuple[F32, U8]:
     """Primary photons per pixel with no patient ((H, W) float32: dose, vignetting,
     collimator) and the collimator's open field ((H, W) uint8, 1 where >= half open)."""
     h, w = size
@@ -59,7 +68,7 @@ def gain_map(size: tuple[int, int], collimation: str, dose: float, u: Any) -> tu
         open_ = np.clip(np.minimum(fx, fy) / edge, 0, 1)
     else:
         open_ = np.ones_like(r2)
-    gain = dose / (1 + SCATTER_TO_PRIMARY) * (1.0 - 0.18 * r2) * (0.02 + 0.98 * open_)
+    gain = dose / (1 + scatter_to_primary) * (1.0 - 0.18 * r2) * (0.02 + 0.98 * open_)
     return as_f32(gain), (open_ >= 0.5).astype(np.uint8)
 
 

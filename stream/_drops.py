@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 _log = logging.getLogger("orstream.stream")
 
@@ -14,12 +15,20 @@ class DropCounter:
     """Counts dropped messages per kind; logs at most one line per kind per ``log_interval_s``.
 
     The log line says how many of that kind were dropped since the last line and the last
-    reason; it never includes payload bytes. Thread-safe.
+    reason; it never includes payload bytes. ``clock``: seconds, monotonic (injected in
+    tests). Thread-safe.
     """
 
-    def __init__(self, where: str, log_interval_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        where: str,
+        log_interval_s: float = 5.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.where = where
         self.log_interval_s = log_interval_s
+        self._clock = clock
         self.counts: Counter[str] = Counter()
         self._unlogged: Counter[str] = Counter()
         self._last_log_s: dict[str, float] = {}
@@ -31,7 +40,7 @@ class DropCounter:
 
     def drop(self, kind: str, reason: str = "") -> None:
         """Count one dropped message of ``kind``; maybe log one line."""
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             self.counts[kind] += 1
             self._unlogged[kind] += 1

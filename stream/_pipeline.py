@@ -10,6 +10,10 @@ A stage with a ``batch`` method (:class:`BatchStage`) is given every frame waiti
 them together (one model call, or one call per core); other stages still see one frame at a
 time, in order.
 
+The runtime never names a transport: a source says itself whether it is ``live``; a live
+source goes behind a :class:`LatestFrameSource`. Stages and sinks with an ``open()`` are
+opened before the first frame, and stages with a ``close()`` closed after the run.
+
 ``workers`` > 1 (live path only) lets that many frames of *different* streams go through the
 stages at once, each in its own thread: a stream has at most one frame in the stages, so
 each stream's frames still reach its stages and sinks in order, and the newest-frame rule
@@ -26,96 +30,36 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
 from ._drops import DropCounter
 from ._frame import Frame
+from ._latest import LatestFrameSource
+from ._protocols import BatchStage, IterableSource, Sink, Source, Stage
 from ._stats import PathStats
-from ._zmq import LatestFrameSource, ZmqFrameSource
+
+__all__ = ["BatchStage", "IterableSource", "Pipeline", "Sink", "Source", "Stage"]
 
 _log = logging.getLogger("orstream.stream")
-
-
-class Source(Protocol):
-    """Where frames come from; ``recv`` returns None when nothing arrived within the timeout."""
-
-    def recv(self, timeout_s: float | None = None) -> Frame | None: ...
-
-    def stats(self) -> dict[str, Any]: ...
-
-    def close(self) -> None: ...
-
-
-class Stage(Protocol):
-    """One processing step. Returns the frame to pass on, or None to stop this frame here."""
-
-    name: str
-
-    def __call__(self, frame: Frame) -> Frame | None: ...
-
-
-class BatchStage(Stage, Protocol):
-    """A stage that can also process several frames in one call.
-
-    ``batch(frames)`` returns one entry per frame, in order: the frame to pass on, or None to
-    stop that frame here. It must either succeed for every frame or change nothing: when it
-    raises, the pipeline calls the stage on each frame alone, so that only a bad frame drops.
-    """
-
-    def batch(self, frames: Sequence[Frame]) -> Sequence[Frame | None]: ...
-
-
-class Sink(Protocol):
-    """Where frames leave the pipeline (display, robot feed, recorder, measurements)."""
-
-    name: str
-
-    def write(self, frame: Frame) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class IterableSource:
-    """A source over frames already in memory (tests, files); ends when the iterable ends."""
-
-    def __init__(self, frames: Iterable[Frame]) -> None:
-        self._frames: Iterator[Frame] = iter(frames)
-        self.received = 0
-        self.exhausted = False
-
-    def recv(self, timeout_s: float | None = None) -> Frame | None:
-        """The next frame, or None once the frames are exhausted (``timeout_s`` is unused)."""
-        frame = None if self.exhausted else next(self._frames, None)
-        if frame is None:
-            self.exhausted = True
-            return None
-        self.received += 1
-        return frame.stamp("recv")
-
-    def stats(self) -> dict[str, Any]:
-        return {"received": self.received}
-
-    def close(self) -> None:
-        self.exhausted = True
 
 
 class Pipeline:
     """Runs ``stages`` then ``sinks`` on every frame of ``source``.
 
-    ``live=True`` (the default for a ZeroMQ source) puts the source behind a
-    :class:`LatestFrameSource`: the stages always get the newest frame of each stream. With
-    ``live=False`` every frame is processed in order (offline files, lossless paths).
-    ``recorder`` is the lossless recording path: it gets every received frame, in the receive
-    thread, before the live path can drop it. A stage or sink that raises on a frame is
-    counted as a drop of that frame and logged (rate-limited); the pipeline goes on.
+    ``live=True`` puts the source behind a :class:`LatestFrameSource`: the stages always get
+    the newest frame of each stream. With ``live=False`` every frame is processed in order
+    (offline files, lossless paths). ``live=None`` (the default) asks the source (its
+    ``live`` attribute). ``recorder`` is the lossless recording path: it gets every received
+    frame (on a live path in the receive thread, before the live path can drop it). A stage
+    or sink that raises on a frame is counted as a drop of that frame and logged
+    (rate-limited); the pipeline goes on.
     ``max_batch``: the most frames one pass of the stages takes when a stage has a ``batch``
     method (:class:`BatchStage`); the first frame is waited for, the others are those
     already waiting. Without such a stage every pass is one frame. ``workers``: frames of
-    different streams in the stages at once (a live ZeroMQ path only; each is a pass of one
-    frame).
+    different streams in the stages at once (a live path only; each is a pass of one frame).
     """
 
     def __init__(
@@ -125,7 +69,7 @@ class Pipeline:
         sinks: Sequence[Sink] = (),
         *,
         recorder: Sink | None = None,
-        live: bool = True,
+        live: bool | None = None,
         max_batch: int = 8,
         workers: int = 1,
     ) -> None:
@@ -133,8 +77,14 @@ class Pipeline:
             raise ValueError(f"max_batch must be at least 1; got {max_batch}")
         if workers < 1:
             raise ValueError(f"workers must be at least 1; got {workers}")
-        if workers > 1 and not (live and isinstance(source, ZmqFrameSource)):
-            raise ValueError("workers > 1 needs a live ZeroMQ source (per-stream newest frame)")
+        if live is None:
+            live = bool(source.live)
+        if workers > 1 and not live:
+            raise ValueError(
+                f"workers > 1 needs a live source (newest frame per stream); "
+                f"{type(source).__name__} is not live"
+            )
+        self.live = live
         self.workers = workers
         self.stages = list(stages)
         self.max_batch = max_batch if any(hasattr(s, "batch") for s in self.stages) else 1
@@ -153,10 +103,9 @@ class Pipeline:
                 record_stats.record(frame)
 
             self._record = record
-        self._tapped = live and isinstance(source, ZmqFrameSource)
         self._latest: LatestFrameSource | None = None
-        if live and isinstance(source, ZmqFrameSource):
-            self.source: Source = LatestFrameSource(source, tap=self._record)
+        if live:  # started by run(), once the stages are open
+            self.source: Source = LatestFrameSource(source, tap=self._record, start=False)
             self._latest = self.source
         else:
             self.source = source
@@ -172,7 +121,7 @@ class Pipeline:
     def process_batch(self, frames: Sequence[Frame]) -> list[bool]:
         """Run frames through the stages (batch stages see them together) and the sinks;
         one entry per frame: False if it was dropped on the way."""
-        if self._record is not None and not self._tapped:
+        if self._record is not None and self._latest is None:
             for frame in frames:
                 self._record(frame)
         alive: list[Frame | None] = list(frames)
@@ -262,6 +211,9 @@ class Pipeline:
         frame = latest.recv(timeout_s=0.05, skip=self._busy)
         if frame is None:
             self._slots.release()
+            if latest.exhausted:  # a finite source ended: done once the workers are
+                time.sleep(0.01)
+                return bool(self._busy)
             return True
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="orstream-stage")
@@ -287,8 +239,12 @@ class Pipeline:
         on_status: Callable[[dict[str, Any]], None] | None = None,
         status_every_s: float = 1.0,
     ) -> dict[str, Any]:
-        """Process frames until stopped (``stop_event``, ``duration_s``, ``max_frames``, or an
-        exhausted :class:`IterableSource`); then close everything and return the summary."""
+        """Open the stages, the recorder and the sinks that have an ``open()`` (in that order),
+        then process frames until stopped (``stop_event``, ``duration_s`` counted from then,
+        ``max_frames``, or an exhausted source); then close everything (the stages that have a
+        ``close()`` last; one that raises is logged) and return the summary. An ``open()``
+        that raises closes what was opened and the pipeline, and reaches the caller."""
+        self._open_parts()
         t_end = None if duration_s is None else time.monotonic() + duration_s
         t_status = time.monotonic() + status_every_s
         step = self._dispatch if self.workers > 1 else self._step
@@ -298,6 +254,7 @@ class Pipeline:
             # the echo engine for 36 ms and dropped a frame of every stream; frozen, 10-s runs
             # of 4 to 6 streams saw no full collection and younger ones of at most 2 ms.
             gc.freeze()
+            self._latest.start()
         try:
             while not self.stop_event.is_set():
                 now = time.monotonic()
@@ -315,9 +272,28 @@ class Pipeline:
                 self._pool.shutdown(wait=True)
                 self._pool = None
             self.close()
+            _close_each(self.stages)
             if self._latest is not None:
                 gc.unfreeze()
         return self.summary()
+
+    def _open_parts(self) -> None:
+        """``open()`` each stage, then the recorder and each sink, that has one; when one
+        raises, close the pipeline and the stages opened so far, then re-raise."""
+        parts: list[Any] = [*self.stages, *self._all_sinks()]
+        for i, part in enumerate(parts):
+            opener = getattr(part, "open", None)
+            if not callable(opener):
+                continue
+            try:
+                opener()
+            except BaseException:
+                self.close()
+                _close_each(self.stages[:i])
+                raise
+
+    def _all_sinks(self) -> list[Sink]:
+        return [*([self.recorder] if self.recorder is not None else []), *self.sinks]
 
     def summary(self) -> dict[str, Any]:
         """``{"paths": {name: PathStats.summary()}, "source": source stats}``; drops of the
@@ -333,11 +309,19 @@ class Pipeline:
     def close(self) -> None:
         """Close the source first (no new frames), then the recorder (flushes), then sinks."""
         self.source.close()
-        for sink in [*([self.recorder] if self.recorder is not None else []), *self.sinks]:
-            try:
-                sink.close()
-            except Exception as exc:
-                _log.error("closing %s failed: %s", sink.name, exc)
+        _close_each(self._all_sinks())
+
+
+def _close_each(parts: Iterable[Any]) -> None:
+    """``close()`` each part that has one; one that raises is logged and the others still run."""
+    for part in parts:
+        closer = getattr(part, "close", None)
+        if not callable(closer):
+            continue
+        try:
+            closer()
+        except Exception as exc:
+            _log.error("closing %s failed: %s", getattr(part, "name", type(part).__name__), exc)
 
 
 def install_stop_signals(event: threading.Event) -> None:

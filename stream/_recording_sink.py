@@ -1,5 +1,9 @@
 """The lossless recording path of the pipeline (:class:`RecordingSink`) and a pipeline source
-over a recording (:class:`RecordingSource`). The file format is in ``_recording.py``."""
+over a recording (:class:`RecordingSource`). The file format is in ``_recording.py``.
+
+Registers ``file:PATH`` and ``orsrec:PATH`` as source and sink URIs (a sink takes
+``?overwrite=1`` to replace an existing file).
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,9 @@ from collections import deque
 from typing import Any, Final, Self
 
 from ._frame import Frame
-from ._pipeline import IterableSource
+from ._protocols import IterableSource
 from ._recording import RecordingReader, RecordingWriter, checked_parts, encoded_parts
+from ._registry import ResourceUri, register_sink, register_source
 
 _log = logging.getLogger("orstream.stream")
 
@@ -25,7 +30,7 @@ class RecordingSource(IterableSource):
     """A pipeline source over a recording: every frame in file order, as fast as it is pulled.
 
     ``recv`` returns None and sets ``exhausted`` at the end of the file; pixels are views on
-    the file's memory map (see :class:`RecordingReader`).
+    the file's memory map (see :class:`RecordingReader`). Not live.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -201,3 +206,33 @@ class RecordingSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _path(uri: ResourceUri) -> str:
+    if not uri.target:
+        raise ValueError(f"{uri.text!r}: no path; expected {uri.scheme}:PATH")
+    return uri.target
+
+
+def _open_recording_source(uri: ResourceUri) -> RecordingSource:
+    """Every frame of a recording, in order (not live)."""
+    uri.check_keys(set())
+    try:
+        return RecordingSource(_path(uri))
+    except OSError as exc:
+        raise ValueError(f"{uri.text!r}: cannot read the recording ({exc.strerror})") from None
+
+
+def _open_recording_sink(uri: ResourceUri) -> RecordingSink:
+    """A lossless recording of every frame given; ``?overwrite=1`` replaces a file."""
+    uri.check_keys({"overwrite"})
+    overwrite = uri.flag("overwrite")
+    try:
+        return RecordingSink(_path(uri), overwrite=overwrite)
+    except OSError as exc:
+        raise ValueError(f"{uri.text!r}: cannot record ({exc.strerror})") from None
+
+
+for _scheme in ("file", "orsrec"):
+    register_source(_scheme, _open_recording_source)
+    register_sink(_scheme, _open_recording_sink)

@@ -15,14 +15,16 @@ import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
-    from ._pipeline import Sink, Source
+    from ._protocols import Sink, Source
 
 SourceOpener = Callable[["ResourceUri"], "Source"]
 SinkOpener = Callable[["ResourceUri"], "Sink"]
+
+_Opener = TypeVar("_Opener", SourceOpener, SinkOpener)
 
 _SOURCES: dict[str, SourceOpener] = {}
 _SINKS: dict[str, SinkOpener] = {}
@@ -74,6 +76,13 @@ class ResourceUri:
                 f"{self.text!r}: {key}={self.query[key]!r} is not a whole number"
             ) from None
 
+    def flag(self, key: str) -> bool:
+        """True for ``key=1``, False for ``key=0`` or when absent; ValueError otherwise."""
+        value = self.query.get(key, "0")
+        if value not in ("0", "1"):
+            raise ValueError(f"{self.text!r}: {key} must be 0 or 1; got {value!r}")
+        return value == "1"
+
 
 def parse_uri(text: str) -> ResourceUri:
     """Split ``text`` into scheme, target and query; ValueError without a ``scheme:``."""
@@ -118,7 +127,7 @@ def schemes(kind: str = "source") -> list[str]:
     return sorted(set(table) | offered)
 
 
-def _lookup(table: dict[str, Any], group: str, uri: ResourceUri, kind: str) -> Any:
+def _lookup(table: dict[str, _Opener], group: str, uri: ResourceUri, kind: str) -> _Opener:
     opener = table.get(uri.scheme)
     if opener is None:
         for entry in importlib.metadata.entry_points(group=group, name=uri.scheme):

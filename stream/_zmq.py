@@ -1,5 +1,8 @@
 """ZeroMQ transports for wire-v1 frames: live (PUB/SUB) and lossless (PUSH/PULL), tcp and ipc.
 
+Opens ``zmq+tcp://HOST:PORT``, ``zmq+ipc://PATH`` (and bare ``tcp://``, ``ipc://``) source
+URIs through the registry: a SUB socket unless the URI says ``?pattern=pull``.
+
 Zero copy: payloads of ``zmq.COPY_THRESHOLD`` (64 KiB) and more are handed to libzmq without a
 copy on send, and on receive the frame's pixels are a view on the received message.
 """
@@ -9,26 +12,22 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Container
 from typing import Any, Final
 
 import zmq
 
 from ._curve import apply_curve
 from ._drops import DropCounter
-from ._endpoint import Endpoint, parse_endpoint
+from ._endpoint import ZMQ_SCHEMES, Endpoint, parse_endpoint
 from ._frame import Frame
-from ._futex import futex_available
-from ._shm import SHM_DIR, SHM_MIN_BYTES, ShmError, ShmFollower, ShmReader, ShmRingWriter
+from ._registry import ResourceUri, register_source
+from ._shm import SHM_MIN_BYTES, ShmReader, ShmRingWriter
 from ._wire import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     MAX_HEADER_BYTES,
     WireError,
     decode,
-    decode_shm_slot,
     encode_header,
     wire_pixels,
 )
@@ -41,7 +40,6 @@ even if the receive thread stalls, yet enough for a burst of frames from many st
 LOSSLESS_HWM: Final = 1000
 """Messages a lossless (PUSH/PULL) socket queues before the sender blocks."""
 _MAX_TRACKED_STREAMS: Final = 1024
-_MAX_FOLLOWERS: Final = 8
 
 _LINGER_MS: Final = {"pub": 500, "sub": 0, "push": 2000, "pull": 0}
 """How long close() waits for queued messages to leave: a live sender flushes its last frames
@@ -168,8 +166,11 @@ class ZmqFrameSource(_ZmqEndpointSocket):
     frames whose slot was reused before they were read in ``overruns`` (they are gaps too).
     A SUB source on a loopback or ipc endpoint accepts shared-memory payloads (``_shm.py``);
     other sources refuse them (a remote or lossless sender has no business naming them).
-    Not thread-safe: use it from one thread.
+    Live (frames come on the sender's clock), on SUB and PULL alike. Not thread-safe: use it
+    from one thread.
     """
+
+    live = True
 
     def __init__(
         self,
@@ -244,140 +245,6 @@ class ZmqFrameSource(_ZmqEndpointSocket):
         }
 
 
-class LatestFrameSource:
-    """The live-path rule, newest frame wins, per stream: a thread drains ``source`` as fast
-    as frames arrive and keeps only the newest pending frame of each stream id; an older frame
-    that a newer one of the same stream displaces is dropped and counted in ``stale``. Streams
-    are served oldest-pending first, so one fast stream cannot starve another. ``tap``, if
-    given, sees every frame in arrival order in the receive thread (the lossless recording
-    path hangs there) and must return quickly.
-
-    For a same-host shared-memory feed (``?shm=1`` on the sender) a follower thread per ring
-    waits on the ring itself and offers each new frame as soon as it is complete; the socket's
-    copy of the same frame, arriving later, is then recognised by its capture time and sequence
-    number and skipped (counted in ``followed``; the tap still sees the socket's copy, in
-    order). Frames whose pixels came on the socket are never compared, only queued.
-    """
-
-    def __init__(self, source: ZmqFrameSource, tap: Callable[[Frame], None] | None = None) -> None:
-        self.source = source
-        self.stale = 0
-        self.followed = 0
-        self._pending: OrderedDict[str, Frame] = OrderedDict()
-        self._newest_shm: OrderedDict[str, tuple[int, int]] = OrderedDict()
-        self._followers: dict[str, threading.Thread] = {}
-        self._tap = tap
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._drain, name="orstream-recv", daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        while not self._stop.is_set():
-            frame = self.source.recv(timeout_s=0.05)
-            if frame is None:
-                continue
-            if self._tap is not None:
-                self._tap(frame)
-            if frame.lease is not None and futex_available():
-                self._follow_new_segments()
-            with self._cond:
-                self._offer(frame)
-
-    def _offer(self, frame: Frame) -> bool:
-        """Queue ``frame``, newest per stream; under ``_cond``. True if queued. A frame in a
-        shared-memory ring can arrive twice (follower, then socket): a copy of, or a frame
-        older than, one already offered (by capture time, then sequence number) is skipped."""
-        if frame.lease is not None:
-            key = (frame.t_capture_ns, frame.seq)
-            newest = self._newest_shm.get(frame.stream_id)
-            if newest is not None and key <= newest:
-                if key < newest:
-                    self.stale += 1
-                return False
-            self._newest_shm[frame.stream_id] = key
-            self._newest_shm.move_to_end(frame.stream_id)
-            if len(self._newest_shm) > _MAX_TRACKED_STREAMS:
-                self._newest_shm.popitem(last=False)
-        if self._pending.pop(frame.stream_id, None) is not None:
-            self.stale += 1
-        elif len(self._pending) >= _MAX_TRACKED_STREAMS:
-            self._pending.popitem(last=False)
-            self.stale += 1
-        self._pending[frame.stream_id] = frame
-        self._cond.notify()
-        return True
-
-    def _follow_new_segments(self) -> None:
-        for name in self.source.shm_segments():
-            if name not in self._followers and len(self._followers) < _MAX_FOLLOWERS:
-                thread = threading.Thread(
-                    target=self._follow, args=(name,), name="orstream-shm", daemon=True
-                )
-                self._followers[name] = thread
-                thread.start()
-
-    def _follow(self, name: str) -> None:
-        """Offer each frame of ring ``name`` as soon as the sender completes it; ends with the
-        pipeline or when the sender has removed the ring."""
-        reader = ShmReader()
-        try:
-            follower = ShmFollower(reader, name)
-        except ShmError:
-            return
-        idle = 0
-        while not self._stop.is_set():
-            got = follower.wait(0.1)
-            if got is None:
-                idle += 1
-                if idle % 10 == 0 and not (SHM_DIR / name).exists():
-                    break
-                continue
-            idle = 0
-            try:
-                frame = decode_shm_slot(*got, reader, self.source.max_payload_bytes)
-            except WireError:
-                continue  # reused while read, or a header this receiver refuses: the socket
-            frame.stamp("recv")
-            with self._cond:
-                if self._offer(frame):
-                    self.followed += 1
-        with self._cond:
-            self._followers.pop(name, None)
-
-    def recv(self, timeout_s: float | None = None, skip: Container[str] = ()) -> Frame | None:
-        """The newest frame of the stream waiting longest, or None after ``timeout_s``.
-
-        ``skip``: stream ids not to serve now (a pipeline's workers still have a frame of
-        each); their frames wait, newest wins. The caller may shrink ``skip`` from another
-        thread and then call :meth:`wake`."""
-
-        def first() -> str | None:
-            return next((s for s in self._pending if s not in skip), None)
-
-        with self._cond:
-            if not self._cond.wait_for(lambda: first() is not None, timeout_s):
-                return None
-            stream = first()
-            return None if stream is None else self._pending.pop(stream)
-
-    def wake(self) -> None:
-        """Make a waiting :meth:`recv` look again (after its ``skip`` shrank)."""
-        with self._cond:
-            self._cond.notify_all()
-
-    def stats(self) -> dict[str, Any]:
-        return {**self.source.stats(), "stale": self.stale, "followed": self.followed}
-
-    def close(self) -> None:
-        """Stop the receive and follower threads and close the source; idempotent."""
-        self._stop.set()
-        self._thread.join()
-        for thread in list(self._followers.values()):
-            thread.join()
-        self.source.close()
-
-
 def _default_hwm(pattern: str) -> int:
     return LIVE_HWM if pattern in ("pub", "sub") else LOSSLESS_HWM
 
@@ -393,3 +260,12 @@ class ZmqJsonSender(_ZmqEndpointSocket):
 
     def send(self, message: dict[str, Any]) -> None:
         self.socket.send(json.dumps(message, separators=(",", ":"), allow_nan=False).encode())
+
+
+def _open_zmq_source(uri: ResourceUri) -> ZmqFrameSource:
+    """A live frame source on a ZeroMQ endpoint URI (SUB unless ``?pattern=`` says PULL)."""
+    return ZmqFrameSource(parse_endpoint(uri.text), pattern="sub")
+
+
+for _scheme in ZMQ_SCHEMES:
+    register_source(_scheme, _open_zmq_source)

@@ -7,6 +7,7 @@ editable install). Nothing here gates on wall-clock speed: timeouts are failure 
 from __future__ import annotations
 
 import json
+import runpy
 import socket
 import subprocess
 import sys
@@ -34,6 +35,21 @@ def orstream_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProces
         [sys.executable, "-m", "orstream", *args],
         check=False, capture_output=True, text=True, timeout=timeout,
     )  # fmt: skip
+
+
+def orstream_main(*args: str) -> int:
+    """``python -m orstream ARGS`` in this process (so monkeypatches apply): the exit code.
+
+    Output goes to this process's stdout and stderr (``capsys`` reads them)."""
+    argv = sys.argv
+    sys.argv = ["orstream", *args]
+    try:
+        runpy.run_module("orstream", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        sys.argv = argv
+    return 0
 
 
 def uri(last_endpoint: str, **options: str) -> str:

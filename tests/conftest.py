@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orstream.sim._data import data_dir
+from orstream.sim import data_dir
 from tests._helpers import orstream_cli
 
 

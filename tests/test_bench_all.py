@@ -11,9 +11,8 @@ from typing import Any
 import cv2
 import pytest
 
-from orstream.bench import _plots, overhead, sim
+from orstream.bench import BENCHMARKS, CHART_SHAPE, overhead, plots_for, sim
 from orstream.bench import all as bench_all
-from orstream.cli._bench import BENCHMARKS
 
 
 @pytest.fixture
@@ -51,7 +50,7 @@ def test_all_writes_report_page_charts_and_index_and_keeps_hand_written_text(
     data = json.loads((out / "overhead.json").read_text())
     assert data["command"] == "orstream bench overhead --json --quick"
     image = cv2.imread(str(out / "overhead.png"))
-    assert image is not None and image.shape == (_plots.HEIGHT, _plots.WIDTH, 3)
+    assert image is not None and image.shape == CHART_SHAPE
     index = (out / "README.md").read_text()
     assert "[overhead.md](overhead.md)" in index and "[overhead.png](overhead.png)" in index
     assert "`e2e`" in index and "not run yet" in index
@@ -100,9 +99,9 @@ def test_charts_of_the_new_benchmarks_draw_from_their_reports(tmp_path: Path) ->
     over = {"machine": machine, "cases": [
         {"stages": 1, "orstream_us": 10.0, "plain_loop_us": 0.2, "holoscan_us": None}]}  # fmt: skip
     charts = [
-        *_plots.plots_for("e2e", e2e, tmp_path),
-        *_plots.plots_for("streams", streams, tmp_path),
-        *_plots.plots_for("overhead", over, tmp_path),
+        *plots_for("e2e", e2e, tmp_path),
+        *plots_for("streams", streams, tmp_path),
+        *plots_for("overhead", over, tmp_path),
     ]
     assert [c for c, _ in charts] == [
         "e2e.png", "streams_latency.png", "streams_drops.png", "overhead.png"

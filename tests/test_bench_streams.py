@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from orstream.bench import streams
-from orstream.cli._sim import to_frame
-from orstream.pipelines._echo_stages import EchoMeasureStage, EchoSegmentStage
-from orstream.sim._registry import make_simulator
+from orstream.pipelines import EchoMeasureStage, EchoSegmentStage
+from orstream.sim import make_simulator
+from orstream.sim import sim_frame_to_frame as to_frame
 from orstream.stream import Frame, IterableSource, Pipeline
 
 
@@ -53,7 +53,7 @@ def test_measurements_keep_one_window_per_stream() -> None:
     )
     summary = pipeline.run()
     assert summary["paths"]["process"]["frames"] == len(frames)
-    result = measure.summary(final=True)
+    result = measure.summary(final=True).to_json()
     assert set(result["streams"]) == {"echo-0", "echo-1"}
     for k, truth in enumerate(truths):
         mine = result["streams"][f"echo-{k}"]

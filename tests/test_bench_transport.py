@@ -5,18 +5,17 @@ Never asserts on speed: CI must not be gated on a wall-clock figure.
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
 import pytest
 
-from orstream.bench import _common, transport
-from orstream.bench._transport_report import goals, render
-from orstream.cli import _bench as _cmd_bench
-from orstream.stream._shm import shm_available
+from orstream.bench import transport
+from orstream.bench.transport import goals, render
+from orstream.stream import shm_available
+from tests._helpers import orstream_main
 
-HAS_IMAGEZMQ = _common.module_version("imagezmq") is not None
+HAS_IMAGEZMQ = transport.module_version("imagezmq") is not None
 HAS_SHM = shm_available()
 OURS = ["orstream", "orstream-shm"] if HAS_SHM else ["orstream"]
 
@@ -124,7 +123,7 @@ def test_goals_judge_each_of_ours_on_its_own_ratios() -> None:
 
 
 def test_without_imagezmq_or_shm_reports_tcp_with_hints(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = _common.module_version
+    real = transport.module_version
 
     def fake(name: str) -> str | None:
         return None if name == "imagezmq" else real(name)
@@ -152,12 +151,6 @@ def test_bad_arguments() -> None:
         transport.run(duration_s=0)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orstream")
-    _cmd_bench.register(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
 def test_cli_json_prints_one_document(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -169,8 +162,7 @@ def test_cli_json_prints_one_document(
         return {"benchmark": "transport", "cases": [{"frame": "echo", "orstream": {}}]}
 
     monkeypatch.setattr(transport, "run", fake_run)
-    args = _parser().parse_args(["bench", "transport", "--json", "--quick", "--duration", "2"])
-    assert args.func(args) == 0
+    assert orstream_main("bench", "transport", "--json", "--quick", "--duration", "2") == 0
     out, err = capsys.readouterr()
     document = json.loads(out)
     assert document["benchmark"] == "transport"
@@ -180,7 +172,5 @@ def test_cli_json_prints_one_document(
 
 
 def test_cli_rejects_bad_duration(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        _parser().parse_args(["bench", "transport", "--duration", "-1"])
-    assert exc.value.code == 2
+    assert orstream_main("bench", "transport", "--duration", "-1") == 2
     assert "duration" in capsys.readouterr().err

@@ -30,7 +30,7 @@ from orstream.kernels import (
     measure_clip,
     measure_frame,
 )
-from orstream.sim._echo import EchoSimulator
+from orstream.sim import EchoSimulator
 
 
 @lru_cache(maxsize=16)

@@ -80,7 +80,7 @@ def test_record_until_sigint_keeps_every_frame(tmp_path: Path) -> None:
     sender = ZmqFrameSender(f"zmq+ipc://{feed}?bind=1", pattern="push")
     sender.socket.sndtimeo = TIMEOUT_S * 1000  # a recorder that never comes fails, not hangs
     proc = subprocess.Popen(
-        _cli("record", "--source", f"zmq+ipc://{feed}", "--out", str(out), "--json"),
+        _cli("record", "--source", f"zmq+ipc://{feed}?pattern=pull", "--out", str(out), "--json"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -109,7 +109,7 @@ def test_record_counts_malformed_and_gaps_and_stops_after_n_frames(tmp_path: Pat
         _cli(
             "record",
             "--source",
-            f"zmq+tcp://127.0.0.1:{port}",
+            f"zmq+tcp://127.0.0.1:{port}?pattern=pull",
             "--out",
             str(out),
             "--frames",
@@ -245,7 +245,11 @@ def test_replay_waits_for_a_late_receiver_and_loses_nothing(tmp_path: Path) -> N
         (["record", "--source", "zmq+tcp://h:1", "--out", "{tmp}/text.txt"], "--overwrite"),
         (["record", "--source", "zmq+tcp://h:1", "--out", "{tmp}/o", "--frames", "0"], ">= 1"),
         (["record", "--source", "zmq+tcp://h:1?pattern=push", "--out", "{tmp}/o"], "pull"),
-        (["record", "--out", "{tmp}/o"], "--source"),
+        (["record", "--out", "{tmp}/o", "--duration", "-1"], "must be a number > 0"),
+        (["record", "--out", "{tmp}/o", "--frames", "-5"], ">= 1"),
+        (["record", "--out", "{tmp}/o", "--max-queue-mb", "0"], "must be a number > 0"),
+        (["record", "--source", "zmq+tcp://h:1"], "--out"),
+        (["replay", "{tmp}/text.txt", "--endpoint", "zmq+tcp://h:x"], "expected zmq+tcp://"),
     ],
 )
 def test_bad_arguments_give_one_line_and_a_nonzero_exit(

@@ -69,9 +69,17 @@ def test_unsupported_or_bad_sources_get_one_line() -> None:
 
 
 def test_workers_that_cannot_apply_fail_with_one_line(tmp_path: Path) -> None:
+    recording = tmp_path / "x.orsrec"
+    with RecordingWriter(recording) as writer:
+        writer.append(make_frame(np.zeros((8, 8), np.uint8), "rec", 0))
     for args, words in (
         (["--source", "zmq+tcp://127.0.0.1:5999", "--workers", "0"], "'0' must be >= 1"),
-        (["--source", f"file:{tmp_path / 'x.orsrec'}", "--workers", "2"], "live source"),
+        (["--source", f"file:{recording}", "--workers", "2"], "live source"),
+        (["--source", "sim:echo", "--pipeline", "cardiac"], "invalid choice"),
+        (["--source", "sim:heart"], "unknown modality 'heart'"),
+        (["--source", "sim:echo?speed=2"], "unknown option(s) ['speed']"),
+        (["--source", "sim:echo", "--duration", "-1"], "'-1' must be a number > 0"),
+        (["--source", "sim:echo", "--frames", "0"], "'0' must be >= 1"),
     ):
         result = orstream_cli("run", *args, timeout=60)
         assert result.returncode == 2, result.stderr

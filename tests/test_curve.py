@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orstream.stream import Frame, ZmqFrameSender, ZmqFrameSource, make_frame
-from orstream.stream._curve import generate_keypair
+from orstream.stream import Frame, ZmqFrameSender, ZmqFrameSource, generate_keypair, make_frame
 from tests._helpers import (
     TCP_BIND,
     TcpTap,

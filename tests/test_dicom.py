@@ -16,8 +16,7 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.sequence import Sequence
 from pydicom.uid import JPEGLSLossless
 
-from orstream.stream import Cine, read_cine, read_png_folder
-from orstream.stream._dicom_write import write_us_cine
+from orstream.stream import Cine, read_cine, read_png_folder, write_us_cine
 
 REAL = {
     # name: (frames, rows, cols, frame time ms or None)

@@ -18,8 +18,6 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA GPU visible to torch", allow_module_level=True)
 
 from orstream import kernels as K  # noqa: E402, N812
-from orstream.kernels import _prepost, _tip  # noqa: E402
-from orstream.kernels._backends_segment import mask_dice  # noqa: E402
 
 pytestmark = pytest.mark.gpu
 RNG = np.random.default_rng(11)
@@ -115,12 +113,12 @@ def test_peaks_and_tip_candidates_of_a_device_map(to_device: ToDevice) -> None:
     logit = logit.astype(np.float32)
     assert K.subpixel_peak(to_device(logit)) == pytest.approx(K.subpixel_peak(logit), abs=1e-4)
     # float32 sigmoids near 1 differ between libraries in the last bits: 1e-3 px here
-    got = _tip.tip_candidates(to_device(logit))
-    want = _tip.tip_candidates(logit)
+    got = K.tip_candidates(to_device(logit))
+    want = K.tip_candidates(logit)
     assert len(got) == len(want) == 2
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=5e-3)
-    assert _tip.tip_from_heatmap(to_device(logit)) == pytest.approx(
-        _tip.tip_from_heatmap(logit), abs=5e-3
+    assert K.tip_from_heatmap(to_device(logit)) == pytest.approx(
+        K.tip_from_heatmap(logit), abs=5e-3
     )
 
 
@@ -129,15 +127,15 @@ def test_scan_conversion_on_the_device(to_device: ToDevice) -> None:
     polar = RNG.random((3, 120, 64)).astype(np.float32)
     got = K.scan_convert(to_device(polar), smap, fill=0.25)
     assert _on_gpu(got) and tuple(got.shape) == (3, 128, 128)
-    want = _prepost._scan_convert_gather(polar, smap, 0.25)
+    want = K.scan_convert(polar, smap, fill=0.25)  # numpy (3, ...): the array-API gather
     np.testing.assert_allclose(K.to_numpy(got), want, atol=1e-5)
 
 
 def test_dlpack_views_share_the_device_memory() -> None:
     t = torch.arange(12, dtype=torch.float32, device="cuda").reshape(3, 4)
-    view = _prepost._to_cupy(t)
+    view = K.to_cupy(t)
     assert view.data.ptr == t.data_ptr()
-    back = _prepost._like(view, t)
+    back = K.match_library(view, t)
     assert isinstance(back, torch.Tensor) and back.data_ptr() == t.data_ptr()
     np.testing.assert_array_equal(K.to_numpy(back), np.arange(12).reshape(3, 4))
 
@@ -159,15 +157,15 @@ def test_torch_on_the_gpu_matches_onnxruntime(name: str) -> None:
     np.testing.assert_allclose(on_device.cpu().numpy(), got, rtol=1e-5, atol=1e-4)
     n = spec.n_classes
     diff = float(np.abs(got[:, :n] - want[:, :n]).max())
-    dice = mask_dice(got[:, :n].argmax(1), want[:, :n].argmax(1), n)
+    dice = K.mask_dice(got[:, :n].argmax(1), want[:, :n].argmax(1), n)
     print(f"\nGPU-PARITY {name}: torch cuda vs onnxruntime cpu max |logit diff| {diff:.2e}, "
           f"mask Dice {dice:.5f}")  # fmt: skip
     assert dice >= 0.99
     assert diff < 5e-2
     if spec.tip_channel is not None:
         for i in range(len(x)):
-            a = _tip.tip_from_heatmap(got[i, spec.tip_channel])
-            b = _tip.tip_from_heatmap(want[i, spec.tip_channel])
+            a = K.tip_from_heatmap(got[i, spec.tip_channel])
+            b = K.tip_from_heatmap(want[i, spec.tip_channel])
             if max(a[2], b[2]) >= 0.5:
                 assert np.hypot(a[0] - b[0], a[1] - b[1]) < 0.05
 
@@ -175,15 +173,14 @@ def test_torch_on_the_gpu_matches_onnxruntime(name: str) -> None:
 def test_segmenting_frames_on_the_device_gives_the_host_masks(to_device: ToDevice) -> None:
     """``segment_on_device`` with torch on the GPU against ``segment_images`` with ONNX
     Runtime on the host: 4 echo frames of 160 x 213 px (area shrink to 112 px)."""
-    from orstream.kernels._backends_segment import segment_images, segment_on_device
     from orstream.sim import EchoSimulator
 
     frames = np.zeros((4, 160, 213), np.uint8)
     for j in range(4):
         frames[j, :, :160] = EchoSimulator(4_200_000 + j, size=(160, 160)).render(9 * j).image
     spec = K.load_model("echo-lv")
-    want = np.stack(list(segment_images(K.load_backend(spec, "onnxruntime"), frames)))
-    got = segment_on_device(K.load_backend(spec, "torch", device="cuda"), to_device(frames))
+    want = np.stack(list(K.segment_images(K.load_backend(spec, "onnxruntime"), frames)))
+    got = K.segment_on_device(K.load_backend(spec, "torch", device="cuda"), to_device(frames))
     assert _on_gpu(got) and tuple(got.shape) == frames.shape
     agree = float((K.to_numpy(got) == want).mean())
     print(f"\nGPU-SEGMENT echo-lv: {agree:.5f} of the pixels agree with the host path")

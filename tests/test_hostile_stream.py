@@ -31,7 +31,6 @@ from orstream.stream import (
     decode,
     encode,
 )
-from orstream.stream import _drops as drops_module
 from tests._helpers import (
     FAILURE_BOUND_S,
     TCP_BIND,
@@ -223,13 +222,10 @@ def test_decode_errors_never_escape_recv() -> None:
         source.close()
 
 
-def test_drop_log_is_rate_limited_per_kind(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_drop_log_is_rate_limited_per_kind(caplog: pytest.LogCaptureFixture) -> None:
     now = [100.0]
-    monkeypatch.setattr(drops_module.time, "monotonic", lambda: now[0])
     caplog.set_level(logging.WARNING, logger="orstream.stream")
-    counter = DropCounter("receive test", log_interval_s=5.0)
+    counter = DropCounter("receive test", log_interval_s=5.0, clock=lambda: now[0])
 
     def drop_at(t: float, kind: str) -> None:
         now[0] = 100.0 + t

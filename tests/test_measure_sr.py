@@ -151,9 +151,9 @@ def test_an_unwritable_sr_path_fails_with_one_line(
 
 def test_without_highdicom_sr_names_the_install_command(echo_clip: Path, tmp_path: Path) -> None:
     code = (
-        "import sys; sys.modules['highdicom'] = None; from orstream.cli import main; "
-        f"sys.exit(main(['measure', {str(echo_clip / 'clip.dcm')!r}, '--sr', "
-        f"{str(tmp_path / 'sr.dcm')!r}]))"
+        "import runpy, sys; sys.modules['highdicom'] = None; "
+        f"sys.argv = ['orstream', 'measure', {str(echo_clip / 'clip.dcm')!r}, '--sr', "
+        f"{str(tmp_path / 'sr.dcm')!r}]; runpy.run_module('orstream', run_name='__main__')"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120

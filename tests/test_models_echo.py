@@ -9,9 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orstream.kernels._backends import load_backend
-from orstream.kernels._backends_segment import dice_scores, segment_images
-from orstream.kernels._models import MODELS_DIR, available_models, load_model, sha256_file
+from orstream.kernels import (
+    MODELS_DIR,
+    available_models,
+    dice_scores,
+    load_backend,
+    load_model,
+    segment_images,
+    sha256_file,
+)
 from orstream.sim import EchoSimulator
 
 MAX_MODEL_BYTES = 10 * 1024 * 1024

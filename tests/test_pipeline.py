@@ -1,7 +1,9 @@
-"""The pipeline runtime: traces, per-path stats, newest-frame live path, lossless recording."""
+"""The pipeline runtime: traces, per-path stats, newest-frame live path, lossless recording,
+stage and sink lifecycles."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -11,6 +13,7 @@ import pytest
 from orstream.stream import (
     Frame,
     IterableSource,
+    PacedSource,
     Pipeline,
     ZmqFrameSender,
     ZmqFrameSource,
@@ -262,7 +265,7 @@ def test_a_stream_failing_at_a_worker_does_not_stop_the_others() -> None:
     assert summary["paths"]["live"]["drops"]["error:in_flight"] >= 1
 
 
-def test_workers_stop_at_max_frames_and_need_a_live_zeromq_source() -> None:
+def test_workers_stop_at_max_frames_and_need_a_live_source() -> None:
     source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
     sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
     display = ListSink("display")
@@ -273,7 +276,115 @@ def test_workers_stop_at_max_frames_and_need_a_live_zeromq_source() -> None:
     feeder.join()
     sender.close()
     assert summary["paths"]["live"]["frames"] == len(display.frames) == 10
-    with pytest.raises(ValueError, match="live ZeroMQ source"):
-        Pipeline(IterableSource(_frames(2)), [Invert()], live=False, workers=2)
+    with pytest.raises(ValueError, match=r"needs a live source.*IterableSource is not live"):
+        Pipeline(IterableSource(_frames(2)), [Invert()], workers=2)
+    with pytest.raises(ValueError, match="needs a live source"):
+        Pipeline(_paced(2), [Invert()], live=False, workers=2)
     with pytest.raises(ValueError, match="at least 1"):
         Pipeline(IterableSource(_frames(2)), [Invert()], live=False, workers=0)
+
+
+# --- live by the source's word, paced sources ------------------------------------------------
+
+
+def _paced(n: int, fps: float = 200.0, stream: str = "p") -> PacedSource:
+    return PacedSource([np.full((4, 4), i, np.uint8) for i in range(n)], fps, stream_id=stream)
+
+
+def test_live_defaults_to_what_the_source_says() -> None:
+    assert not Pipeline(IterableSource(_frames(2))).live
+    offline = Pipeline(IterableSource(_frames(3))).run()
+    assert set(offline["paths"]) == {"process"} and offline["paths"]["process"]["frames"] == 3
+    paced = Pipeline(_paced(3))
+    assert paced.live
+    assert paced.run()["paths"]["live"]["frames"] >= 1
+    forced = Pipeline(_paced(3), live=False)
+    assert not forced.live and forced.run()["paths"]["process"]["frames"] == 3
+
+
+def test_a_paced_live_source_with_a_slow_stage_drops_stale_frames_never_goes_back() -> None:
+    """Frames come every 5 ms and the stage takes 30 ms: the live path keeps the newest, in
+    order, ends with the clip's last frame; the recorder still gets every frame."""
+    n = 30
+    display, recorder = ListSink("display"), ListSink("record")
+    pipeline = Pipeline(_paced(n), [Slow(0.03)], [display], recorder=recorder)
+    summary = pipeline.run()  # ends by itself when the clip has played
+    shown = [f.seq for f in display.frames]
+    assert shown == sorted(set(shown)) and shown[-1] == n - 1
+    live = summary["paths"]["live"]
+    assert live["drops"]["stale"] > 0
+    assert live["frames"] + live["drops"]["stale"] == n
+    assert [f.seq for f in recorder.frames] == list(range(n))
+
+
+@pytest.mark.timeout(60)
+def test_workers_over_a_finite_live_source_end_with_it() -> None:
+    display = ListSink("display")
+    summary = Pipeline(_paced(20), [InFlight(0.002)], [display], workers=2).run()
+    shown = [f.seq for f in display.frames]
+    assert shown == sorted(set(shown)) and shown[-1] == 19
+    assert summary["paths"]["live"]["frames"] + summary["paths"]["live"]["drops"]["stale"] == 20
+
+
+# --- stage and sink lifecycles ---------------------------------------------------------------
+
+
+class Lifecycle:
+    """A stage or sink that notes its open, first frame and close in a shared log."""
+
+    def __init__(self, name: str, log: list[tuple[str, str]], fail: str = "") -> None:
+        self.name, self.log, self.fail = name, log, fail
+
+    def open(self) -> None:
+        self.log.append(("open", self.name))
+        if self.fail == "open":
+            raise RuntimeError(f"{self.name} cannot open")
+
+    def __call__(self, frame: Frame) -> Frame:
+        if ("frame", self.name) not in self.log:
+            self.log.append(("frame", self.name))
+        return frame
+
+    def write(self, frame: Frame) -> None:
+        self(frame)
+
+    def close(self) -> None:
+        self.log.append(("close", self.name))
+        if self.fail == "close":
+            raise RuntimeError(f"{self.name} cannot close")
+
+
+def test_stages_and_sinks_open_before_the_first_frame_and_close_after_the_run(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log: list[tuple[str, str]] = []
+    stages = [Lifecycle("a", log, fail="close"), Invert(), Lifecycle("b", log)]
+    recorder, sink = Lifecycle("rec", log), Lifecycle("out", log)
+    with caplog.at_level(logging.ERROR, logger="orstream.stream"):
+        Pipeline(IterableSource(_frames(3)), stages, [sink], recorder=recorder).run()
+    assert log == [
+        ("open", "a"),
+        ("open", "b"),
+        ("open", "rec"),
+        ("open", "out"),
+        ("frame", "rec"),
+        ("frame", "a"),
+        ("frame", "b"),
+        ("frame", "out"),
+        ("close", "rec"),
+        ("close", "out"),
+        ("close", "a"),
+        ("close", "b"),  # after a's close raised
+    ]
+    assert "closing a failed: a cannot close" in caplog.text
+
+
+def test_an_open_that_fails_closes_what_was_opened_and_reaches_the_caller() -> None:
+    log: list[tuple[str, str]] = []
+    source = _paced(5)
+    stages = [Lifecycle("a", log), Lifecycle("b", log, fail="open"), Lifecycle("c", log)]
+    pipeline = Pipeline(source, stages, [Lifecycle("out", log)])
+    with pytest.raises(RuntimeError, match="b cannot open"):
+        pipeline.run()
+    assert log == [("open", "a"), ("open", "b"), ("close", "out"), ("close", "a")]
+    assert source.exhausted and source.emitted == 0  # closed before a frame was drawn

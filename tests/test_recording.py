@@ -16,12 +16,14 @@ import numpy as np
 import pytest
 
 from orstream.stream import (
+    PAYLOAD_ALIGN,
     Frame,
     Geometry,
     GeometryKind,
     IterableSource,
     Modality,
     Pipeline,
+    RecordedMessage,
     RecordingReader,
     RecordingSink,
     RecordingSource,
@@ -30,7 +32,6 @@ from orstream.stream import (
     encode_header,
     make_frame,
 )
-from orstream.stream._recording import PAYLOAD_ALIGN, RecordedMessage
 
 CASES = [
     ("uint8", (4, 5)),

@@ -14,8 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from orstream.kernels import RoiTipTracker, tip_candidates, tip_from_heatmap
-from orstream.kernels._models import ModelSpec
+from orstream.kernels import ModelSpec, RoiTipTracker, tip_candidates, tip_from_heatmap
 
 SIDE = 128
 

@@ -8,8 +8,22 @@ import time
 import numpy as np
 import pytest
 
-from orstream.stream import WireError, ZmqFrameSender, ZmqFrameSource, decode, make_frame
-from orstream.stream._shm import SHM_DIR, ShmReader, ShmRingWriter, shm_available
+from orstream.stream import (
+    SHM_DIR,
+    LatestFrameSource,
+    ShmFollower,
+    ShmReader,
+    ShmRingWriter,
+    WireError,
+    ZmqFrameSender,
+    ZmqFrameSource,
+    decode,
+    decode_shm_slot,
+    encode_header,
+    futex_available,
+    make_frame,
+    shm_available,
+)
 
 pytestmark = pytest.mark.skipif(not shm_available(), reason="needs /dev/shm (Linux)")
 
@@ -143,10 +157,6 @@ def test_shm_needs_a_live_pub_sender_on_this_machine() -> None:
 
 
 def test_a_follower_reads_the_newest_slot_header_and_pixels_without_the_socket() -> None:
-    from orstream.stream._futex import futex_available
-    from orstream.stream._shm import ShmFollower
-    from orstream.stream._wire import decode_shm_slot, encode_header
-
     if not futex_available():
         pytest.skip("needs Linux futexes")
     ring = ShmRingWriter(1 << 20)
@@ -167,9 +177,6 @@ def test_a_follower_reads_the_newest_slot_header_and_pixels_without_the_socket()
 
 
 def test_live_source_follows_the_ring_and_delivers_each_frame_once() -> None:
-    from orstream.stream import LatestFrameSource
-    from orstream.stream._futex import futex_available
-
     if not futex_available():
         pytest.skip("needs Linux futexes")
     sender, source = _pair()

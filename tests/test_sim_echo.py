@@ -9,10 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from orstream.sim import EchoSimulator, SimFrame, Simulator
-from orstream.sim._bmode import SectorGeometry
-from orstream.sim._echo import RANGES, VIEWS
-from orstream.sim._heart import CardiacCycle
+from orstream.sim import (
+    ECHO_RANGES,
+    ECHO_VIEWS,
+    CardiacCycle,
+    EchoSimulator,
+    SectorGeometry,
+    SimFrame,
+    Simulator,
+)
 
 
 def _clip(sim: EchoSimulator, n: int = 60) -> list[SimFrame]:
@@ -150,7 +155,7 @@ def test_masks_follow_rendered_cavity() -> None:
         assert np.median(img[ring_out]) > np.median(img[ring_in]) + 20.0
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("view", ECHO_VIEWS)
 def test_views_show_their_chambers(view: str) -> None:
     sim = EchoSimulator(seed=4, view=view, randomize=False)
     f = sim.render(0)
@@ -173,7 +178,7 @@ def test_views_show_their_chambers(view: str) -> None:
 def test_randomization_in_range_and_images_sane() -> None:
     for seed in range(6):
         sim = EchoSimulator(seed=seed)
-        for key, (lo, hi) in RANGES.items():
+        for key, (lo, hi) in ECHO_RANGES.items():
             assert lo <= sim.settings[key] <= hi or key == "depth_mm"
         assert 0.25 <= sim.ef <= 0.75 and 50.0 <= sim.hr_bpm <= 110.0
         f = sim.render(seed * 7)
@@ -190,7 +195,7 @@ def test_randomization_in_range_and_images_sane() -> None:
         assert lv.mean() < myo.mean()
         assert f.truth["spacing_mm"][0] == pytest.approx(sim.spacing_mm[0])
     off = EchoSimulator(seed=3, randomize=False)
-    assert off.settings == {k: 0.5 * (lo + hi) for k, (lo, hi) in RANGES.items()}
+    assert off.settings == {k: 0.5 * (lo + hi) for k, (lo, hi) in ECHO_RANGES.items()}
 
 
 def test_ed_es_flags_mark_volume_extremes() -> None:
@@ -221,7 +226,7 @@ def test_other_sizes_and_bad_arguments() -> None:
 
 
 def test_doc_panel_renders() -> None:
-    from orstream.sim._echo_panel import echo_panel
+    from orstream.sim import echo_panel
 
     panel = echo_panel()
     assert panel.dtype == np.uint8 and panel.ndim == 3 and panel.shape[2] == 3

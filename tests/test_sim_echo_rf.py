@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orstream.kernels import load_backend, segment_images
-from orstream.kernels._backends_segment import dice_scores
+from orstream.kernels import dice_scores, load_backend, segment_images
 from orstream.sim import EchoSimulator, RfEchoSimulator
 
 SEED = 5_200_000  # above every echo-lv split

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from orstream.sim import _fluoro, _fluoro_body
-from orstream.sim._catheter import load_real_centerlines
-from orstream.sim._data import data_path
-from orstream.sim._fluoro import FluoroSimulator
-from orstream.sim._protocol import SimFrame
-from orstream.sim._vessels import MAG
+from orstream.sim import (
+    FluoroPhysics,
+    FluoroSimulator,
+    SimFrame,
+    data_path,
+    load_real_centerlines,
+)
 
 DATASET = data_path("catheter-centerlines", "dataset1")
 needs_data = pytest.mark.skipif(DATASET is None, reason="real data (ORSTREAM_DATA) not present")
@@ -71,7 +73,8 @@ def test_catheter_label_hugs_the_truth_centerline(sim: FluoroSimulator) -> None:
             line, [np.round(np.array(f.truth["catheter_px"])).astype(np.int32)], False, 0, 1
         )
         dist = cv2.distanceTransform(line, cv2.DIST_L2, 5)
-        radius_px = sim.catheter_radius_mm * MAG / sim.spacing_mm[0]
+        mag = sim.geometry["sid_mm"] / sim.geometry["sod_mm"]  # magnification at the patient
+        radius_px = sim.catheter_radius_mm * mag / sim.spacing_mm[0]
         on = f.labels == 1
         assert on.sum() > 100
         assert dist[on].max() <= radius_px + 1.5
@@ -86,26 +89,16 @@ def test_catheter_label_hugs_the_truth_centerline(sim: FluoroSimulator) -> None:
         {"anatomy": "coronary", "size": (768, 768)},
     ],
 )
-def test_tip_truth_lies_on_the_rendered_catheter_end(
-    kwargs: dict[str, object], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_tip_truth_lies_on_the_rendered_catheter_end(kwargs: dict[str, object]) -> None:
     """Image with catheter over image without it: the catheter's own line integral, in which
     the tip marker's far end (half-maximum along the axis) must be the truth tip within 1 px."""
     opts = {"noise": "none", "response": "linear", "dose": 1e4, **kwargs}
-
-    def render(sim: FluoroSimulator | None, i: int, catheter: bool) -> object:
-        with monkeypatch.context() as mp:
-            mp.setattr(_fluoro, "SCATTER_TO_PRIMARY", 0.0)  # keeps the log difference exact
-            mp.setattr(_fluoro_body, "SCATTER_TO_PRIMARY", 0.0)
-            if not catheter:
-                mp.setattr(_fluoro, "CATHETER_MU", 0.0)
-                mp.setattr(_fluoro, "MARKER_MU", 0.0)
-            return sim.render(i) if sim else FluoroSimulator(3, **opts)  # type: ignore[arg-type]
-
-    with_cath, without = render(None, 0, True), render(None, 0, True)
-    assert isinstance(with_cath, FluoroSimulator) and isinstance(without, FluoroSimulator)
+    no_scatter = FluoroPhysics(scatter_to_primary=0.0)  # keeps the log difference exact
+    hidden = FluoroPhysics(scatter_to_primary=0.0, catheter_mu=0.0, marker_mu=0.0)
+    with_cath = FluoroSimulator(3, physics=no_scatter, **opts)  # type: ignore[arg-type]
+    without = FluoroSimulator(3, physics=hidden, **opts)  # type: ignore[arg-type]
     for i in (0, 31, 77, 140, 199):
-        f, g = render(with_cath, i, True), render(without, i, False)
+        f, g = with_cath.render(i), without.render(i)
         assert isinstance(f, SimFrame) and isinstance(g, SimFrame)
         att = np.log(np.maximum(g.image, 1.0) / np.maximum(f.image, 1.0))
         pts = np.array(f.truth["catheter_px"])
@@ -147,7 +140,7 @@ def test_dose_changes_noise_as_poisson_predicts(noise: str) -> None:
         opts = {"size": (256, 256), "dose": dose, "response": "linear", "collimation": "none"}
         clean = FluoroSimulator(2, noise="none", **opts).render(9).image  # type: ignore[arg-type]
         noisy = FluoroSimulator(2, noise=noise, **opts).render(9).image  # type: ignore[arg-type]
-        gain = 65535.0 / (dose * np.exp(_fluoro_body.LOG_WINDOW[1]))
+        gain = 65535.0 / (dose * np.exp(FluoroPhysics().log_window[1]))
         mean = clean[64:192, 64:192].astype(np.float64) / gain
         resid = (noisy[64:192, 64:192].astype(np.float64) - clean[64:192, 64:192]) / gain
         assert resid.var() / mean.mean() == pytest.approx(1.0, rel=0.12)
@@ -156,21 +149,20 @@ def test_dose_changes_noise_as_poisson_predicts(noise: str) -> None:
     assert rel[0] / rel[1] == pytest.approx(2.0, rel=0.12)  # 4x the dose, half the noise
 
 
-def test_contrast_phases_darken_the_vessels(monkeypatch: pytest.MonkeyPatch) -> None:
-    s = FluoroSimulator(4, size=(512, 512), noise="none", randomize=False)
+def test_contrast_phases_darken_the_vessels() -> None:
+    opts: dict[str, Any] = {"size": (512, 512), "noise": "none", "randomize": False}
+    s = FluoroSimulator(4, **opts)
     c = s.describe()["contrast"]
     before = s.render(round((c["first_injection_s"] - 0.5) * s.fps))
     peak = s.render(round((c["first_injection_s"] + c["injection_s"] - 0.2) * s.fps))
     assert before.truth["contrast_phase"] == "none" and before.truth["contrast_level"] == 0
     assert peak.truth["contrast_phase"] == "peak" and peak.truth["contrast_level"] > 0.8
-    opac = FluoroSimulator(
-        4, size=(512, 512), noise="none", randomize=False, vessel_label="opacified"
-    )
+    opac = FluoroSimulator(4, vessel_label="opacified", **opts)
     assert not (opac.render(before.index).labels == 2).any()
     filled = opac.render(peak.index).labels == 2
     assert filled.sum() > 500 and (peak.labels[filled] == 2).all()
-    monkeypatch.setattr(_fluoro, "MU_IODINE_PER_MM", dict.fromkeys(_fluoro.MU_IODINE_PER_MM, 0.0))
-    no_iodine = s.render(peak.index)
+    no_mu = FluoroPhysics(mu_iodine_per_mm=dict.fromkeys(FluoroPhysics().mu_iodine_per_mm, 0.0))
+    no_iodine = FluoroSimulator(4, physics=no_mu, **opts).render(peak.index)
     drop = no_iodine.image.astype(np.float64) - peak.image
     assert drop.min() >= 0 and np.median(drop[filled]) > 1500  # iodine darkens the lumen
     assert np.median(drop[peak.labels == 0]) < 0.05 * np.median(drop[filled])  # scatter only
@@ -218,3 +210,7 @@ def test_bad_arguments_raise_clear_errors() -> None:
         FluoroSimulator(noise="gaussian")
     with pytest.raises(ValueError, match="index"):
         FluoroSimulator(size=(128, 128)).render(-1)
+    with pytest.raises(ValueError, match="catheter_mu"):
+        FluoroPhysics(catheter_mu=-0.1)
+    with pytest.raises(ValueError, match="coronary"):
+        FluoroPhysics(mu_iodine_per_mm={"hepatic": 0.25, "arch": 0.06})

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orstream.sim._protocol import SimFrame, Simulator
-from orstream.sim._us import UltrasoundSimulator
+from orstream.sim import SimFrame, Simulator, UltrasoundSimulator
 
 CLEAN = {"speckle": False, "noise": False, "probe_motion": False}
 
@@ -221,7 +220,7 @@ def test_any_seed_any_index_renders_json_truth(seed: int, index: int) -> None:
 
 
 def test_truth_overlay_draws_the_contours() -> None:
-    from orstream.sim._us_panel import truth_overlay
+    from orstream.sim import truth_overlay
 
     sim = UltrasoundSimulator(2, size=(96, 96))
     index = _visible_frames(sim, step=7)[0]

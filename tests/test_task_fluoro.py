@@ -6,20 +6,23 @@ import math
 
 import numpy as np
 
-from orstream._task_fluoro import (
-    INPUT,
-    RECIPE,
-    SPLIT_SEEDS,
-    TRAIN_CROP,
-    augment,
-    frame_views,
-    simulator,
-    subcrop,
-    training_data,
-    view,
+from orstream.kernels import TrainOptions, heatmap_target
+from orstream.sim import (
+    FLUORO_CATHETER,
+    FLUORO_SPLIT_SEEDS,
+    FLUORO_TRAIN_CROP,
+    augment_fluoro_view,
+    fluoro_frame_views,
+    fluoro_run,
+    fluoro_subcrop,
+    fluoro_view,
+    training_task,
 )
-from orstream._training import TrainOptions
-from orstream.kernels._tip import heatmap_target
+
+RECIPE = FLUORO_CATHETER
+INPUT = RECIPE.input_size[0]
+SPLIT_SEEDS = FLUORO_SPLIT_SEEDS
+TRAIN_CROP = FLUORO_TRAIN_CROP
 
 
 def test_heat_target_peaks_at_one_on_the_tip_and_is_empty_without_it() -> None:
@@ -31,45 +34,45 @@ def test_heat_target_peaks_at_one_on_the_tip_and_is_empty_without_it() -> None:
 
 
 def test_views_map_the_tip_and_the_catheter_at_every_scale() -> None:
-    sim = simulator(SPLIT_SEEDS["val"] + 3)
+    sim = fluoro_run(SPLIT_SEEDS["val"] + 3)
     frame = sim.render(12)
     tip = (float(frame.truth["tip_px"][0]), float(frame.truth["tip_px"][1]))
     # native crop: the tip lands at (tip - origin) exactly
     x0, y0 = int(tip[0]) - 100, int(tip[1]) - 120
-    x, y, heat, inside = view(frame.image, frame.labels, tip, (x0, y0, INPUT))
+    x, y, heat, inside = fluoro_view(frame.image, frame.labels, tip, (x0, y0, INPUT))
     r, c = np.unravel_index(np.argmax(heat), heat.shape)
     assert inside and (c, r) == (round(tip[0] - x0), round(tip[1] - y0))
     assert y[r - 3 : r + 4, c - 3 : c + 4].any()  # the catheter ends there
     assert x.dtype == np.float32 and x.min() >= 0.0 and x.max() <= RECIPE.normalization["clip"]
     # whole frame shrunk 4x: model px j covers frame px [4j, 4j + 4)
-    _, y4, heat4, _ = view(frame.image, frame.labels, tip, (0, 0, 1024))
+    _, y4, heat4, _ = fluoro_view(frame.image, frame.labels, tip, (0, 0, 1024))
     r, c = np.unravel_index(np.argmax(heat4), heat4.shape)
     assert (c, r) == (round((tip[0] + 0.5) / 4 - 0.5), round((tip[1] + 0.5) / 4 - 0.5))
     assert y4[r - 2 : r + 3, c - 2 : c + 3].any()
-    views = frame_views(frame.image, frame.labels, tip, np.random.default_rng(0))
+    views = fluoro_frame_views(frame.image, frame.labels, tip, np.random.default_rng(0))
     assert len(views) == 3 and all(v[0].shape == (INPUT, INPUT) for v in views)
 
 
 def test_augmentation_turns_the_tip_with_the_image() -> None:
-    sim = simulator(SPLIT_SEEDS["val"] + 4)
+    sim = fluoro_run(SPLIT_SEEDS["val"] + 4)
     frame = sim.render(5)
     tip = (float(frame.truth["tip_px"][0]), float(frame.truth["tip_px"][1]))
-    v = view(frame.image, frame.labels, tip, (int(tip[0]) - 128, int(tip[1]) - 128, INPUT))
+    v = fluoro_view(frame.image, frame.labels, tip, (int(tip[0]) - 128, int(tip[1]) - 128, INPUT))
     rng = np.random.default_rng(1)
     for _ in range(6):
-        x, y, heat, inside = augment(v, rng)
+        x, y, heat, inside = augment_fluoro_view(v, rng)
         r, c = np.unravel_index(np.argmax(heat), heat.shape)
         assert inside and heat.max() == 1.0 and y[r - 3 : r + 4, c - 3 : c + 4].any()
         assert x.shape == y.shape == heat.shape == (INPUT, INPUT) and x.flags.c_contiguous
 
 
 def test_training_windows_keep_the_tip_with_its_catheter() -> None:
-    sim = simulator(SPLIT_SEEDS["val"] + 5)
+    sim = fluoro_run(SPLIT_SEEDS["val"] + 5)
     frame = sim.render(9)
     tip = (float(frame.truth["tip_px"][0]), float(frame.truth["tip_px"][1]))
-    v = view(frame.image, frame.labels, tip, (int(tip[0]) - 128, int(tip[1]) - 128, INPUT))
+    v = fluoro_view(frame.image, frame.labels, tip, (int(tip[0]) - 128, int(tip[1]) - 128, INPUT))
     rng = np.random.default_rng(2)
-    windows = [subcrop(v, rng) for _ in range(20)]
+    windows = [fluoro_subcrop(v, rng) for _ in range(20)]
     assert all(w[0].shape == (TRAIN_CROP, TRAIN_CROP) for w in windows)
     with_tip = [w for w in windows if w[3]]
     assert len(with_tip) >= 8
@@ -79,10 +82,12 @@ def test_training_windows_keep_the_tip_with_its_catheter() -> None:
 
 
 def test_runs_are_seeded_and_training_data_is_batched() -> None:
-    a, b = simulator(SPLIT_SEEDS["train"]), simulator(SPLIT_SEEDS["train"])
+    a, b = fluoro_run(SPLIT_SEEDS["train"]), fluoro_run(SPLIT_SEEDS["train"])
     assert a.anatomy == b.anatomy and a.dose == b.dose
     np.testing.assert_array_equal(a.render(3).image, b.render(3).image)
-    data = training_data(TrainOptions(samples=12, val_samples=12, batch_size=4, progress=None))
+    data = training_task("fluoro-catheter").training_data(
+        TrainOptions(samples=12, val_samples=12, batch_size=4, progress=None)
+    )
     x, y, heat = next(iter(data.train(0)))
     assert x.shape == (4, 1, TRAIN_CROP, TRAIN_CROP)
     assert y.shape == heat.shape == (4, TRAIN_CROP, TRAIN_CROP)

@@ -10,26 +10,45 @@ import math
 import numpy as np
 import pytest
 
-from orstream import _task_needle as task
-from orstream._training import TASKS, load_task
-from orstream.kernels._backends import load_backend
-from orstream.kernels._backends_segment import to_model_input
-from orstream.kernels._models import MODELS_DIR, load_model, sha256_file
-from orstream.kernels._tip import (
+from orstream.kernels import (
+    DETECT_PROB,
+    MODELS_DIR,
+    batches,
+    detect_needles,
+    fixed_batches,
     heatmap_target,
     image_to_input_px,
     input_to_image_px,
+    load_backend,
+    load_model,
+    sha256_file,
     tip_from_heatmap,
+    to_model_input,
 )
-from orstream.sim import SimFrame, UltrasoundSimulator
+from orstream.sim import (
+    NEEDLE_FPS,
+    NEEDLE_HEAT_SIGMA_PX,
+    NEEDLE_SPLIT_SEEDS,
+    TRAINING_TASKS,
+    US_NEEDLE,
+    SimFrame,
+    UltrasoundSimulator,
+    augment_needle,
+    flip_needle,
+    mask_to_input,
+    needle_frame_shape,
+    render_needle,
+    render_needle_seed,
+    training_task,
+)
 
-INPUT = task.RECIPE.input_size
+INPUT = US_NEEDLE.input_size
 UNIT_TEST_SEEDS = 39_000_000
 """Seeds of these tests: far from every split's range."""
 
 
 def _sim(seed: int, shape: tuple[int, int]) -> UltrasoundSimulator:
-    return UltrasoundSimulator(seed, fps=task.FPS, size=shape, randomize=True)
+    return UltrasoundSimulator(seed, fps=NEEDLE_FPS, size=shape, randomize=True)
 
 
 def _visible_frame(sim: UltrasoundSimulator, start: int = 0, min_area: int = 0) -> SimFrame:
@@ -48,9 +67,9 @@ def _distance_to_mask(mask: np.ndarray, tip: tuple[float, float]) -> float:
 
 
 def test_the_task_is_registered_with_a_tip_heatmap_after_the_needle_logits() -> None:
-    assert TASKS["us-needle"] == "orstream._task_needle"
-    assert load_task("us-needle") is task
-    r = task.RECIPE
+    assert "us-needle" in TRAINING_TASKS
+    assert training_task("us-needle").recipe is US_NEEDLE
+    r = US_NEEDLE
     assert r.name == "us-needle" and r.class_names == ("background", "needle")
     assert r.tip_heatmap and r.out_channels == 3 and r.input_size[0] == r.input_size[1]
 
@@ -70,7 +89,7 @@ def test_mask_and_heat_target_match_the_simulator_truth() -> None:
     assert heat.min() >= 0.0 and heat.dtype == np.float32
     assert _distance_to_mask(mask, tip) <= 1.5
 
-    small = task.mask_to_input(mask, INPUT)
+    small = mask_to_input(mask, INPUT)
     moved = image_to_input_px(*tip, INPUT, shape)
     assert to_model_input(frame.image, INPUT).shape == INPUT
     assert _distance_to_mask(small, moved) <= 1.5
@@ -84,7 +103,7 @@ def test_no_heat_when_the_tip_is_not_in_view() -> None:
     sim = _sim(UNIT_TEST_SEEDS + 1, (96, 128))
     frame = sim.render(0)  # each pass starts with the needle out
     assert not frame.truth["needle_visible"] and not (frame.labels == 3).any()
-    _, _, tips, _, _ = task._render_seed((UNIT_TEST_SEEDS + 1, 96, 128, 40, INPUT))
+    _, _, tips, _, _ = render_needle_seed((UNIT_TEST_SEEDS + 1, 96, 128, 40, INPUT))
     assert np.isnan(tips).any() and np.isfinite(tips).any()
     for tip in tips:
         heat = heatmap_target(tip, INPUT)
@@ -98,22 +117,22 @@ def test_flip_moves_the_tip_with_the_image() -> None:
     image = np.zeros(shape, np.uint8)
     image[10, 5] = 200
     mask = (image > 0).astype(np.uint8)
-    img, lab, tip = task.flip(image, mask, (5.0, 10.0))
+    img, lab, tip = flip_needle(image, mask, (5.0, 10.0))
     assert img[10, 74] == 200 and lab[10, 74] == 1 and tip == (74.0, 10.0)
     heat = heatmap_target((5.3, 10.2), shape)
-    flipped = heatmap_target(task.flip(image, mask, (5.3, 10.2))[2], shape)
+    flipped = heatmap_target(flip_needle(image, mask, (5.3, 10.2))[2], shape)
     np.testing.assert_allclose(flipped, heat[:, ::-1], atol=1e-6)
 
 
 def test_augmentation_keeps_the_tip_on_the_needle_and_the_padding_black() -> None:
-    images, masks, tips, _, _ = task._render_seed((UNIT_TEST_SEEDS + 2, 100, 150, 24, INPUT))
+    images, masks, tips, _, _ = render_needle_seed((UNIT_TEST_SEEDS + 2, 100, 150, 24, INPUT))
     rng = np.random.default_rng(7)
     checked = 0
     for image, mask, tip in zip(images, masks, tips, strict=True):
         if not math.isfinite(tip[0]) or _distance_to_mask(mask, tip) > 1.5:
             continue
         for _ in range(4):
-            img, lab, moved = task.augment(image, mask, tip, rng)
+            img, lab, moved = augment_needle(image, mask, tip, rng)
             assert img.shape == lab.shape == INPUT and img.dtype == lab.dtype == np.uint8
             assert set(np.unique(lab)) <= {0, 1}
             if math.isfinite(moved[0]):
@@ -126,32 +145,45 @@ def test_augmentation_keeps_the_tip_on_the_needle_and_the_padding_black() -> Non
     grey[:48], grey[-48:] = 0, 0
     none = (math.nan, math.nan)
     for seed in range(20):
-        img, _, _ = task.augment(grey, np.zeros(INPUT, np.uint8), none, np.random.default_rng(seed))
+        img, _, _ = augment_needle(
+            grey, np.zeros(INPUT, np.uint8), none, np.random.default_rng(seed)
+        )
         assert not img[:4, 48:80].any() and img[60:68, 60:68].any()
 
 
 def test_split_seeds_are_disjoint_and_frames_deterministic() -> None:
-    bases = sorted(task.SPLIT_SEEDS.values())
+    bases = sorted(NEEDLE_SPLIT_SEEDS.values())
     assert len(bases) == 3 and all(b - a >= 1_000_000 for a, b in itertools.pairwise(bases))
     assert max(bases) + 1_000_000 < UNIT_TEST_SEEDS
-    a = task.render_needle("val", 2, frames_per_seed=2, size=INPUT, progress=None)
-    b = task.render_needle("val", 2, frames_per_seed=2, size=INPUT, progress=None)
+    a = render_needle("val", 2, frames_per_seed=2, size=INPUT, progress=None)
+    b = render_needle("val", 2, frames_per_seed=2, size=INPUT, progress=None)
     assert np.array_equal(a.images, b.images) and np.array_equal(a.tips, b.tips, equal_nan=True)
     assert list(a.seeds) == [20_000_000] * 2 + [20_000_001] * 2
-    assert task.frame_shape("test", 30_000_000) == (160, 160)
-    assert task.frame_shape("test", 30_000_001, 120) == (120, 160)
+    assert needle_frame_shape("test", 30_000_000) == (160, 160)
+    assert needle_frame_shape("test", 30_000_001, 120) == (120, 160)
 
 
 def test_batches_have_the_shapes_and_dtypes_of_the_training_protocol() -> None:
-    data = task.render_needle("train", 4, frames_per_seed=4, size=INPUT, progress=None)
-    norm = task.RECIPE.normalization
-    x, y, heat = next(iter(task.batches(data, norm, batch_size=8, seed=0)(0)))
+    data = render_needle("train", 4, frames_per_seed=4, size=INPUT, progress=None)
+    norm = US_NEEDLE.normalization
+    heat_of = {"tips": data.tips, "heat_sigma": NEEDLE_HEAT_SIGMA_PX}
+    make = batches(
+        data.images,
+        data.masks,
+        norm,
+        batch_size=8,
+        seed=0,
+        stream=0x7E3,
+        augment=augment_needle,
+        **heat_of,
+    )
+    x, y, heat = next(iter(make(0)))
     assert x.shape == (8, 1, *INPUT) and x.dtype == np.float32
     assert y.shape == (8, *INPUT) and y.dtype == np.uint8 and y.max() <= 1
     assert heat.shape == (8, *INPUT) and heat.dtype == np.float32
     assert heat.min() >= 0.0 and heat.max() <= 1.0
-    assert len(list(task.batches(data, norm, batch_size=8, seed=0)(1))) == 2
-    fixed = task.fixed_batches(data, norm, batch_size=16)
+    assert len(list(make(1))) == 2
+    fixed = fixed_batches(data.images, data.masks, norm, 16, **heat_of)
     assert len(fixed) == 1 and len(fixed[0]) == 3
     peaks = fixed[0][2].reshape(16, -1).max(axis=1)
     assert np.array_equal(peaks == 1.0, np.isfinite(data.tips[:, 0]))
@@ -191,11 +223,11 @@ def test_the_shipped_model_finds_the_needle_tip_on_fresh_frames() -> None:
         truths.append(frame.labels == 3)
         tips.append(frame.truth["needle_tip_px"])
         spacing.append(sim.spacing_mm[0])
-    found = list(task.detect(backend, images))
+    found = list(detect_needles(backend, images))
     assert all(d.mask.shape == t.shape for d, t in zip(found, truths, strict=True))
     err_mm = [math.dist(d.tip, t) * sp for d, t, sp in zip(found, tips, spacing, strict=True)]
     assert float(np.median(err_mm)) < 1.0, err_mm
-    assert sum(d.confidence >= task.DETECT_PROB for d in found) >= 6
+    assert sum(d.confidence >= DETECT_PROB for d in found) >= 6
     dice = [
         2 * np.count_nonzero((d.mask == 1) & t) / max(np.count_nonzero(d.mask == 1) + t.sum(), 1)
         for d, t in zip(found, truths, strict=True)

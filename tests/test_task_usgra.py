@@ -8,25 +8,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from orstream._task_usgra import (
-    RECIPE,
+from orstream.kernels import TrainOptions, batches, fixed_batches, load_backend, load_model
+from orstream.sim import (
+    US_NERVE_VESSEL,
     UsgraSet,
-    augment,
-    augment_geometry,
-    batches,
-    decode_mask,
-    find_data,
-    fixed_batches,
+    augment_usgra,
+    augment_usgra_geometry,
+    decode_usgra_mask,
+    find_usgra,
     load_usgra,
     near_duplicate_groups,
-    read_mask,
-    split_names,
-    squares,
-    training_data,
+    read_usgra_mask,
+    score_usgra,
+    training_task,
+    usgra_split,
+    usgra_squares,
 )
-from orstream._training import TrainOptions, load_task
-from orstream.cli._errors import UsageError
 
+RECIPE = US_NERVE_VESSEL
 SIZE = RECIPE.input_size
 
 
@@ -37,12 +36,12 @@ def usgra(real_data: Path) -> UsgraSet:
 
 @pytest.fixture(scope="module")
 def split(usgra: UsgraSet) -> dict[str, tuple[str, ...]]:
-    return split_names(usgra)
+    return usgra_split(usgra)
 
 
 def test_the_task_is_registered_under_the_model_name() -> None:
-    task = load_task("us-nerve-vessel")
-    assert task.RECIPE is RECIPE
+    task = training_task("us-nerve-vessel")
+    assert task.recipe is RECIPE
     assert RECIPE.class_names == ("background", "nerve", "vessel")
     assert RECIPE.input_size == (256, 256)
 
@@ -54,15 +53,15 @@ def test_decode_mask_maps_the_two_colours_and_nothing_else() -> None:
     rgb[0, 2] = (0, 0, 128)  # not a class colour
     rgb[0, 3] = (128, 128, 0)
     rgb[1, :] = (1, 1, 1)  # a grey index mask ("1") is not nerve
-    assert decode_mask(rgb).tolist() == [[1, 2, 0, 0], [0, 0, 0, 0]]
+    assert decode_usgra_mask(rgb).tolist() == [[1, 2, 0, 0], [0, 0, 0, 0]]
     with pytest.raises(ValueError, match="RGB mask"):
-        decode_mask(np.zeros((4, 4), np.uint8))
+        decode_usgra_mask(np.zeros((4, 4), np.uint8))
 
 
 def test_real_masks_hold_only_black_nerve_and_vessel_colours(real_data: Path) -> None:
     from PIL import Image
 
-    masks = sorted((find_data(real_data) / "masks").glob("*.png"))
+    masks = sorted((find_usgra(real_data) / "masks").glob("*.png"))
     assert len(masks) == 204
     for path in masks[::25]:
         with Image.open(path) as im:
@@ -74,7 +73,7 @@ def test_real_masks_hold_only_black_nerve_and_vessel_colours(real_data: Path) ->
             for c, n in zip(codes, counts, strict=True)
         }
         assert set(found) <= {(0, 0, 0), (128, 0, 0), (0, 128, 0)}, path.name
-        labels = read_mask(path)
+        labels = read_usgra_mask(path)
         assert labels.dtype == np.uint8 and labels.shape == rgb.shape[:2]
         assert np.count_nonzero(labels == 1) == found.get((128, 0, 0), 0) > 0
         assert np.count_nonzero(labels == 2) == found.get((0, 128, 0), 0)
@@ -94,7 +93,7 @@ def test_loader_gives_grey_images_and_class_masks_of_the_same_size(usgra: UsgraS
 def test_split_is_deterministic_disjoint_and_keeps_near_duplicates_together(
     usgra: UsgraSet, split: dict[str, tuple[str, ...]]
 ) -> None:
-    assert split_names(usgra) == split
+    assert usgra_split(usgra) == split
     train, val = set(split["train"]), set(split["val"])
     assert not train & val and train | val == set(usgra.names)
     assert 0.15 <= len(val) / len(usgra) <= 0.20
@@ -118,7 +117,7 @@ def test_augment_keeps_image_and_labels_aligned() -> None:
     image = np.where(label > 0, 200, 40).astype(np.uint8)
     rng = np.random.default_rng(3)
     for _ in range(30):
-        img, lab = augment_geometry(image, label, rng)
+        img, lab = augment_usgra_geometry(image, label, rng)
         assert img.shape == lab.shape == SIZE and img.dtype == lab.dtype == np.uint8
         bright, marked = img > 120, lab > 0
         if marked.any():
@@ -126,7 +125,7 @@ def test_augment_keeps_image_and_labels_aligned() -> None:
             assert agree > 0.99
             # the classes stay where their intensity was: nothing mixes nerve and vessel
             assert set(np.unique(lab).tolist()) <= {0, 1, 2}
-        img, lab = augment(image, label, rng)
+        img, lab = augment_usgra(image, label, rng)
         assert img.shape == lab.shape == SIZE and img.dtype == lab.dtype == np.uint8
         assert set(np.unique(lab).tolist()) <= {0, 1, 2}
 
@@ -134,9 +133,18 @@ def test_augment_keeps_image_and_labels_aligned() -> None:
 def test_batches_shapes_dtypes_reproducible_and_fresh_per_epoch(
     usgra: UsgraSet, split: dict[str, tuple[str, ...]]
 ) -> None:
-    x, y = squares(usgra.subset(split["train"][:5]), SIZE)
+    x, y = usgra_squares(usgra.subset(split["train"][:5]), SIZE)
     assert x.shape == y.shape == (5, *SIZE) and x.dtype == y.dtype == np.uint8
-    make = batches(x, y, RECIPE.normalization, batch_size=2, samples=7, seed=4)
+    make = batches(
+        x,
+        y,
+        RECIPE.normalization,
+        batch_size=2,
+        samples=7,
+        seed=4,
+        stream=0x05A,
+        augment=augment_usgra,
+    )
     first = list(make(0))
     assert len(first) == 3  # 7 samples: three full batches of 2
     xb, yb = first[0]
@@ -149,30 +157,26 @@ def test_batches_shapes_dtypes_reproducible_and_fresh_per_epoch(
     assert [len(b[0]) for b in fixed] == [2, 2, 1]
 
 
-def test_a_missing_dataset_is_a_one_line_usage_error(
+def test_a_missing_dataset_is_a_one_line_value_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(UsageError, match="usgra-seg training data is missing") as info:
-        find_data(tmp_path)
+    with pytest.raises(ValueError, match="usgra-seg training data is missing") as info:
+        find_usgra(tmp_path)
     assert "\n" not in str(info.value)
     monkeypatch.setenv("ORSTREAM_DATA", str(tmp_path))
-    with pytest.raises(UsageError, match="ORSTREAM_DATA"):
-        training_data(TrainOptions(samples=16, batch_size=8))
+    with pytest.raises(ValueError, match="ORSTREAM_DATA"):
+        training_task("us-nerve-vessel").training_data(TrainOptions(samples=16, batch_size=8))
 
 
 def test_shipped_model_loads_and_segments_validation_images(
     usgra: UsgraSet, split: dict[str, tuple[str, ...]]
 ) -> None:
-    from orstream._task_usgra import score
-    from orstream.kernels._backends import load_backend
-    from orstream.kernels._models import load_model
-
     spec = load_model("us-nerve-vessel")
     assert spec.class_names == RECIPE.class_names and spec.input_size == SIZE
     assert spec.onnx_path.stat().st_size <= 10_000_000
     backend = load_backend(spec, "onnxruntime", threads=1)
     val = usgra.subset(split["val"][::4])  # 9 images of every geometry
-    report = score(backend, val)
+    report = score_usgra(backend, val)
     assert report["frames"] == len(val)
     # floors well below what these 9 images measure (nerve 0.55, vessel where present 0.50;
     # the whole split: docs/models/us-nerve-vessel.md)

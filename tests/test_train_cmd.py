@@ -7,36 +7,25 @@ from pathlib import Path
 
 import pytest
 
-from orstream import cli
-
-MODULE = "orstream.cli._train"
-
-
-@pytest.fixture(autouse=True)
-def _train_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The commands are in the CLI whether or not cli.py lists the module yet."""
-    if MODULE not in cli.COMMAND_MODULES:
-        monkeypatch.setattr(cli, "COMMAND_MODULES", (*cli.COMMAND_MODULES, MODULE))
+from tests._helpers import orstream_main
 
 
 def test_eval_seg_reports_dice_per_class_and_speed_as_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "report.json"
-    code = cli.main(
-        [
-            "eval",
-            "seg",
-            "--model",
-            "echo-lv",
-            "--samples",
-            "6",
-            "--json",
-            "--out",
-            str(out),
-            "--speed-frames",
-            "20",
-        ]
+    code = orstream_main(
+        "eval",
+        "seg",
+        "--model",
+        "echo-lv",
+        "--samples",
+        "6",
+        "--json",
+        "--out",
+        str(out),
+        "--speed-frames",
+        "20",
     )
     assert code == 0
     report = json.loads(capsys.readouterr().out)
@@ -49,8 +38,35 @@ def test_eval_seg_reports_dice_per_class_and_speed_as_json(
     assert report["frames_per_s_batch1"] > 0 and report["model_bytes"] > 0
 
 
+@pytest.mark.parametrize(
+    ("model", "samples", "first_line"),
+    [
+        ("echo-lv", "4", "echo-lv on 4 fresh test frames"),
+        ("us-needle", "4", "us-needle on 4 fresh test frames"),
+        pytest.param(
+            "fluoro-catheter", "60", "fluoro-catheter tracking 60 frames", marks=pytest.mark.slow
+        ),
+        ("us-nerve-vessel", "3", "us-nerve-vessel on 3 real validation images"),
+    ],
+)
+def test_eval_seg_prints_each_models_report_in_a_few_lines(
+    model: str,
+    samples: str,
+    first_line: str,
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if model == "us-nerve-vessel":
+        request.getfixturevalue("real_data")
+    args = ["eval", "seg", "--model", model, "--samples", samples, "--speed-frames", "5"]
+    assert orstream_main(*args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(first_line) and 3 <= len(lines) <= 12
+    assert "thread(s)" in lines[-1]
+
+
 def test_eval_seg_refuses_an_unknown_model(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["eval", "seg", "--model", "echo-rv"]) == 2
+    assert orstream_main("eval", "seg", "--model", "echo-rv") == 2
     assert "unknown model 'echo-rv'" in capsys.readouterr().err
 
 
@@ -59,29 +75,26 @@ def test_train_seg_smoke_run_writes_a_loadable_model_and_report(tmp_path: Path) 
     pytest.importorskip("torch")
     pytest.importorskip("monai")
     pytest.importorskip("onnx")
-    from orstream.kernels._backends import load_backend
-    from orstream.kernels._models import load_model
+    from orstream.kernels import load_backend, load_model
 
     out = tmp_path / "run"
-    code = cli.main(
-        [
-            "train",
-            "seg",
-            "--model",
-            "echo-lv",
-            "--epochs",
-            "1",
-            "--samples",
-            "32",
-            "--val-samples",
-            "4",
-            "--test-samples",
-            "4",
-            "--threads",
-            "1",
-            "--out",
-            str(out),
-        ]
+    code = orstream_main(
+        "train",
+        "seg",
+        "--model",
+        "echo-lv",
+        "--epochs",
+        "1",
+        "--samples",
+        "32",
+        "--val-samples",
+        "4",
+        "--test-samples",
+        "4",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
     )
     assert code == 0
     assert {p.name for p in out.iterdir()} >= {
@@ -104,7 +117,7 @@ def test_train_seg_smoke_run_writes_a_loadable_model_and_report(tmp_path: Path) 
 
 
 def test_train_seg_refuses_an_init_of_another_network(capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["train", "seg", "--model", "fluoro-catheter", "--init", "echo-lv"])
+    code = orstream_main("train", "seg", "--model", "fluoro-catheter", "--init", "echo-lv")
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert "--init echo-lv" in err and "cannot start this training" in err
@@ -115,12 +128,12 @@ def test_train_seg_refuses_an_init_of_another_network(capsys: pytest.CaptureFixt
 def test_train_seg_init_starts_from_the_shipped_weights(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("monai")
-    from orstream.kernels._models import load_model
+    from orstream.kernels import load_model
 
     out = tmp_path / "ft"
     args = ["train", "seg", "--model", "echo-lv", "--epochs", "1", "--samples", "32"]
     args += ["--val-samples", "8", "--test-samples", "4", "--threads", "1", "--lr", "1e-6"]
-    assert cli.main([*args, "--init", "echo-lv", "--out", str(out)]) == 0
+    assert orstream_main(*args, "--init", "echo-lv", "--out", str(out)) == 0
     spec = load_model(out / "echo-lv.onnx")
     shipped = load_model("echo-lv")
     assert spec.training["init"] == {"model": "echo-lv", "sha256": shipped.sha256}
@@ -139,7 +152,7 @@ def test_train_seg_refuses_a_device_it_cannot_train_on(
     torch = pytest.importorskip("torch")
     if device.startswith("cuda") and torch.cuda.device_count() > 7:
         pytest.skip("this machine has a cuda:7")
-    code = cli.main(["train", "seg", "--model", "us-nerve-vessel", "--device", device])
+    code = orstream_main("train", "seg", "--model", "us-nerve-vessel", "--device", device)
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert f"--device {device}: " in err and message in err

@@ -15,17 +15,19 @@ pytest.importorskip("onnx")
 
 import itertools
 
-from orstream.kernels._backends import load_backend
-from orstream.kernels._backends_segment import mask_dice
-from orstream.kernels._backends_torch import build_network
-from orstream.kernels._models import ModelSpec, load_model, write_sidecar
-from orstream.kernels._train_progress import Progress
-from orstream.kernels._train_seg import (
+from orstream.kernels import (
+    ModelSpec,
+    Progress,
     SegTrainConfig,
-    _lr_lambda,
+    build_network,
     export_onnx,
+    load_backend,
+    load_model,
+    mask_dice,
     prefetch,
     train_segmentation,
+    warmup_cosine,
+    write_sidecar,
 )
 
 SIZE = 32
@@ -120,7 +122,7 @@ def test_a_few_steps_lower_the_loss_and_export_an_onnx_both_backends_run(
 
 def test_learning_rate_warms_up_then_follows_a_cosine_to_the_floor() -> None:
     config = SegTrainConfig(warmup_steps=10, final_lr_fraction=0.02)
-    f = _lr_lambda(config, total_steps=110)
+    f = warmup_cosine(config, total_steps=110)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(10) == pytest.approx(1.0) and f(60) == pytest.approx(0.51)
     assert f(110) == pytest.approx(0.02) and f(500) == pytest.approx(0.02)

@@ -20,16 +20,37 @@ _COMPONENTS = (
     ("zmq", "pyzmq", None, "ZeroMQ transports"),
     ("onnxruntime", "onnxruntime", None, "CPU inference (default backend)"),
     ("onnx", "onnx", None, "model graphs (the CPU rewrite, the torch reference's weights)"),
+    ("pydicom", "pydicom", None, "DICOM cines (pydicom 3 or later)"),
+    ("cv2", "opencv-python-headless", None, "image files, resizing"),
+    ("array_api_compat", "array-api-compat", None, "one code path for CPU and GPU arrays"),
     ("torch", "torch", "train", "reference backend, training"),
     ("stable_baselines3", "stable-baselines3", "train", "policy training"),
     ("gymnasium", "gymnasium", "train", "simulator environments"),
     ("monai", "monai", "train", "segmentation networks and metrics"),
+    ("onnxscript", "onnxscript", "train", "ONNX export of trained models"),
     ("tensorrt", "tensorrt", "gpu", "TensorRT backend"),
     ("torch_tensorrt", "torch-tensorrt", "gpu", "TensorRT compilation from torch"),
     ("cupy", "cupy-cuda12x", "gpu", "GPU arrays"),
     ("imagezmq", "imagezmq", "bench", "transport benchmark peer"),
     ("highdicom", "highdicom", "report", "DICOM Structured Reports (measure --sr)"),
 )
+
+_MINIMUM = {"pydicom": 3}
+"""Lowest major version orstream works with, where an older one imports but fails later."""
+
+
+def install_command(module: str) -> str | None:
+    """The pip command that brings the top-level package ``module``, or None if unknown."""
+    top = module.partition(".")[0]
+    for name, dist, extra, _ in _COMPONENTS:
+        if name == top:
+            return f"pip install 'orstream[{extra}]'" if extra else f"pip install {dist}"
+    return None
+
+
+def _major(version: str | None) -> int:
+    head = (version or "0").split(".")[0]
+    return int(head) if head.isdigit() else 0
 
 
 def _version(dist: str) -> str | None:
@@ -66,14 +87,18 @@ def _gpus() -> list[str]:
 def collect() -> dict[str, Any]:
     """Everything doctor reports, as one JSON-able document."""
     components: dict[str, Any] = {}
-    for module, dist, extra, role in _COMPONENTS:
+    for module, dist, _, role in _COMPONENTS:
         version = _version(dist) or (_version(module) if module != dist else None)
         ok, error = _probe(module) if version is not None else (False, "not installed")
+        if ok and dist in _MINIMUM and _major(version) < _MINIMUM[dist]:
+            ok, error = False, f"version {version}; orstream needs {dist}>={_MINIMUM[dist]}"
         entry: dict[str, Any] = {"version": version, "ok": ok, "role": role}
         if not ok:
             entry["problem"] = error
             entry["install"] = (
-                f"pip install 'orstream[{extra}]'" if extra else f"pip install {dist}"
+                f"pip install '{dist}>={_MINIMUM[dist]}'"
+                if dist in _MINIMUM
+                else install_command(module)
             )
         components[dist] = entry
     report: dict[str, Any] = {
@@ -117,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         _print_human(report)
-    core = ("numpy", "pyzmq", "onnxruntime")
+    core = ("numpy", "pyzmq", "onnxruntime", "pydicom")
     return 0 if all(report["components"][name]["ok"] for name in core) else 1
 
 

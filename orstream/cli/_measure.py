@@ -22,7 +22,7 @@ from ..pipelines._report import write_report
 from ..pipelines._sr import check_target, read_source, require_highdicom, write_sr
 from ..stream import Cine
 from ._argtypes import positive_float
-from ._errors import UsageError
+from ._errors import UsageError, missing_package_error
 
 MODEL = "echo-lv"
 METHOD = "single-plane method of discs (20 discs) on echo-lv LV cavity masks"
@@ -34,7 +34,12 @@ def measure(cine: Cine, backend: str = "auto") -> tuple[ClipMeasurement, list[An
         raise UsageError(f"{cine.source}: no pixel spacing in the file; give --spacing-mm")
     if not cine.fps:
         raise UsageError(f"{cine.source}: no frame rate in the file; give --fps")
-    model = load_backend(MODEL, backend)
+    try:
+        model = load_backend(MODEL, backend)
+    except ImportError as exc:  # a backend this machine cannot run: one line
+        raise missing_package_error(exc) from exc
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from exc
     lv_class = model.model.class_names.index("lv_cavity")
     masks = [(mask == lv_class).astype(np.uint8) for mask in segment_images(model, cine.frames)]
     return measure_clip(masks, cine.spacing_mm, cine.fps), masks

@@ -4,9 +4,14 @@ bit-exact replay with the original timing or as fast as possible.
 The file format is ``docs/recording-format.md``. ``record`` stores each received message
 verbatim (header bytes and payload); malformed messages are counted per kind, never stored.
 After a stop (signal or duration) it still records what had already reached its socket, until
-none came for ``DRAIN_QUIET_S`` (at most ``DRAIN_MAX_S``), then closes the file cleanly.
-``replay`` sends the stored bytes unchanged and, on PUSH, waits for a receiver rather than
-queueing frames to nobody.
+none came for ``DRAIN_QUIET_S`` (at most ``DRAIN_MAX_S``), then closes the file cleanly. On a
+PUB feed, which cannot wait for us, the subscription holds up to ``RECORD_SUB_HWM`` messages
+while this process or its disk is behind, so a stall costs memory, not frames.
+``replay`` sends the stored bytes unchanged, waits for a receiver rather than sending to
+nobody, and then for a slow receiver rather than dropping (on PUB as on PUSH).
+
+Both meet the other commands at their defaults (``_argtypes.DEFAULT_ENDPOINT``): ``record``
+connects and subscribes like ``run``; ``replay`` binds and publishes like ``sim publish``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import zmq
 
@@ -30,9 +35,14 @@ from ..stream import (
     install_stop_signals,
     parse_endpoint,
 )
-from ..stream._endpoint import ZMQ_SCHEMES
-from ._argtypes import positive_float, positive_int
-from ._errors import UsageError
+from ._argtypes import (
+    DEFAULT_ENDPOINT,
+    DEFAULT_SEND_ENDPOINT,
+    default_pattern,
+    positive_float,
+    positive_int,
+)
+from ._errors import UsageError, warn_if_no_frames
 
 DRAIN_QUIET_S = 0.25
 """After a stop, keep taking messages that reached us until none came for this long (s)..."""
@@ -41,12 +51,18 @@ DRAIN_MAX_S = 2.0
 REPLAY_LINGER_MS = 30_000
 """How long a finished PUSH replay waits for the receiver to take the last queued frames."""
 PUB_SETTLE_S = 0.3
-"""Pause before a PUB replay starts, so subscribers can connect (PUB drops without them)."""
+"""Pause after the first subscriber of a PUB replay connected, for its subscription to land."""
+RECORD_SUB_HWM: Final = 100_000
+"""Messages a recording subscriber holds in memory while it is behind (over half an hour of a
+50-fps feed); past that ZeroMQ drops, and the drops show as sequence gaps."""
+SEND_WAIT_MS: Final = 100
+"""How long one blocked send waits before replay looks at Ctrl-C again."""
 
 
 def _zmq_uri(uri: str) -> str:
-    scheme = uri.split(":", 1)[0] if ":" in uri else ""
-    if scheme in ZMQ_SCHEMES:
+    """``uri`` if it names a ZeroMQ endpoint (zmq+tcp, zmq+ipc, tcp, ipc), else UsageError."""
+    scheme = uri.partition(":")[0] if ":" in uri else ""
+    if scheme.removeprefix("zmq+") in ("tcp", "ipc"):
         return uri
     raise UsageError(
         f"source {uri!r}: {scheme or 'this source'} is not supported by record yet "
@@ -76,7 +92,9 @@ def run_record(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {out}: exists; pass --overwrite to replace it")
     stop = threading.Event()
     install_stop_signals(stop)
-    source = ZmqFrameSource(parse_endpoint(uri), pattern="pull")
+    pattern = default_pattern(uri, sending=False)
+    hwm = RECORD_SUB_HWM if pattern == "sub" else None
+    source = ZmqFrameSource(parse_endpoint(uri), pattern=pattern, hwm=hwm)
     try:
         sink = RecordingSink(
             out, overwrite=args.overwrite, max_queue_bytes=int(args.max_queue_mb * 2**20)
@@ -90,14 +108,15 @@ def run_record(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    hint = warn_if_no_frames(
+        args.source, lambda: source.received + source.malformed.total, source.pattern
+    )
     t0 = time.monotonic()
     t_end = None if args.duration is None else t0 + args.duration
     stopped_by = "signal"
     try:
-        while True:
+        while not stop.is_set():
             now = time.monotonic()
-            if stop.is_set():
-                break
             if args.frames is not None and source.received >= args.frames:
                 stopped_by = "frames"
                 break
@@ -113,6 +132,7 @@ def run_record(args: argparse.Namespace) -> int:
             while time.monotonic() < t_drain_end and _take(source, sink, DRAIN_QUIET_S):
                 pass
     finally:
+        hint.cancel()
         source.close()
         sink.close()
     duration_s = time.monotonic() - t0
@@ -158,85 +178,118 @@ def _print_record(s: dict[str, Any]) -> None:
         print(f"NOT recorded after a write error: {s['lost']} frame(s)")
 
 
+def _waiting(sender: ZmqFrameSender) -> None:
+    print(f"orstream replay: waiting for a receiver on {sender.last_endpoint}", file=sys.stderr)
+
+
 def _send(sender: ZmqFrameSender, parts: list[Any], stop: threading.Event) -> bool:
-    """Send once the socket can take the message; False if stopped while waiting."""
-    t_waiting: float | None = time.monotonic() + 1.0
-    while not sender.socket.poll(100, zmq.POLLOUT):
-        if stop.is_set():
-            return False
-        if t_waiting is not None and time.monotonic() > t_waiting:
-            t_waiting = None
-            print(
-                f"orstream replay: waiting for a receiver on {sender.endpoint.address}",
-                file=sys.stderr,
-                flush=True,
-            )
-    sender.send_parts(parts)
-    return True
+    """Send once a receiver can take the message; False if stopped while waiting."""
+    t_note = time.monotonic() + 1.0 if sender.sent == 0 else None
+    while True:
+        try:
+            sender.send_parts(parts)
+            return True
+        except zmq.Again:  # no receiver yet (PUSH), or one that is behind (both)
+            if stop.is_set():
+                return False
+            if t_note is not None and time.monotonic() > t_note:
+                t_note = None
+                _waiting(sender)
 
 
-def _open_sender(to: str) -> ZmqFrameSender:
-    """A PUSH (or ``?pattern=pub``) sender that queues frames only to connected receivers."""
-    sender = ZmqFrameSender(parse_endpoint(to), pattern="push")
-    if sender.pattern == "pub":
-        time.sleep(PUB_SETTLE_S)
-        return sender
-    sender.socket.setsockopt(zmq.LINGER, REPLAY_LINGER_MS)
-    if not sender.endpoint.bind:  # reconnect with IMMEDIATE: no queueing to an absent peer
-        sender.socket.disconnect(sender.endpoint.address)
-        sender.socket.setsockopt(zmq.IMMEDIATE, 1)
-        sender.socket.connect(sender.endpoint.address)
+def _await_subscriber(sender: ZmqFrameSender, stop: threading.Event) -> bool:
+    """Wait until a subscriber has connected to a PUB replay (PUB sends to nobody without
+    one); False if stopped first. One that connected before the monitor started is missed."""
+    monitor = sender.socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    try:
+        t_note: float | None = time.monotonic() + 1.0
+        while not monitor.poll(SEND_WAIT_MS):
+            if stop.is_set():
+                return False
+            if t_note is not None and time.monotonic() > t_note:
+                t_note = None
+                _waiting(sender)
+    finally:
+        sender.socket.disable_monitor()
+        monitor.close(0)
+    return not stop.wait(PUB_SETTLE_S)
+
+
+def _open_sender(uri: str, stop: threading.Event) -> ZmqFrameSender | None:
+    """A sender that waits for a receiver instead of sending to nobody, and for a slow one
+    instead of dropping: PUB when it binds (a device), PUSH when it connects (to a collector);
+    None if stopped while waiting for the first subscriber."""
+    sender = ZmqFrameSender(parse_endpoint(uri), pattern=default_pattern(uri, sending=True))
+    try:
+        sender.socket.setsockopt(zmq.LINGER, REPLAY_LINGER_MS)
+        sender.socket.setsockopt(zmq.SNDTIMEO, SEND_WAIT_MS)
+        if sender.pattern == "pub":
+            sender.socket.setsockopt(zmq.XPUB_NODROP, 1)  # block at the high-water mark
+            if not _await_subscriber(sender, stop):
+                sender.close()
+                return None
+        elif not sender.endpoint.bind:  # reconnect with IMMEDIATE: no queueing to nobody
+            sender.socket.disconnect(sender.endpoint.address)
+            sender.socket.setsockopt(zmq.IMMEDIATE, 1)
+            sender.socket.connect(sender.endpoint.address)
+    except BaseException:
+        sender.close()
+        raise
     return sender
+
+
+def _replay(
+    reader: RecordingReader, sender: ZmqFrameSender, realtime: bool, stop: threading.Event
+) -> tuple[int, int]:
+    """Send every stored message (with its original spacing if ``realtime``) until done or
+    stopped; (frames, bytes) sent."""
+    sent = nbytes = 0
+    t0_ns: int | None = None
+    t_first_ns = 0
+    for message in reader.messages():
+        t_ns = _t_capture_ns(message.header) if realtime else None
+        if t0_ns is None and t_ns is not None:
+            t0_ns, t_first_ns = time.monotonic_ns(), t_ns
+        elif t0_ns is not None and t_ns is not None:
+            delay_s = (t0_ns + t_ns - t_first_ns - time.monotonic_ns()) / 1e9
+            if delay_s > 0 and stop.wait(delay_s):
+                break
+        if stop.is_set() or not _send(sender, [message.header, message.payload], stop):
+            break
+        sent += 1
+        nbytes += len(message.header) + message.payload.nbytes
+    return sent, nbytes
 
 
 def run_replay(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if not path.is_file():
         raise UsageError(f"recording {path}: {'is a folder' if path.is_dir() else 'not found'}")
-    parse_endpoint(args.to)  # a bad endpoint is an error before the file is opened
+    parse_endpoint(args.endpoint)  # a bad endpoint is an error before the file is opened
     reader = RecordingReader(path)
     stop = threading.Event()
     install_stop_signals(stop)
-    try:
-        sender = _open_sender(args.to)
-    except BaseException:
-        reader.close()
-        raise
-    realtime = args.timing == "realtime"
-    sent = nbytes = 0
-    t0_ns: int | None = None
-    t_first_ns = 0
     t_start = time.monotonic()
+    sender = None
     try:
-        for message in reader.messages():
-            if realtime:
-                t_ns = _t_capture_ns(message.header)
-                if t0_ns is None and t_ns is not None:
-                    t0_ns, t_first_ns = time.monotonic_ns(), t_ns
-                elif t0_ns is not None and t_ns is not None:
-                    delay_s = (t0_ns + t_ns - t_first_ns - time.monotonic_ns()) / 1e9
-                    if delay_s > 0 and stop.wait(delay_s):
-                        break
-            if stop.is_set() or not _send(sender, [message.header, message.payload], stop):
-                break
-            sent += 1
-            nbytes += len(message.header) + message.payload.nbytes
+        sender = _open_sender(args.endpoint, stop)
+        realtime = args.timing == "realtime"
+        sent, nbytes = (0, 0) if sender is None else _replay(reader, sender, realtime, stop)
     finally:
-        if stop.is_set():
-            sender.socket.setsockopt(zmq.LINGER, 0)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a 2nd Ctrl-C ends the linger
         t_close = time.monotonic()
-        sender.close()  # waits up to REPLAY_LINGER_MS for queued frames to leave
+        if sender is not None:
+            if stop.is_set():
+                sender.socket.setsockopt(zmq.LINGER, 0)
+            sender.close()  # waits up to REPLAY_LINGER_MS for queued frames to leave
         reader.close()
     # a close that took the whole linger left frames queued: the receiver went away
-    undelivered = sender.pattern == "push" and time.monotonic() - t_close > (
-        REPLAY_LINGER_MS / 1e3 - 0.5
-    )
+    undelivered = time.monotonic() - t_close > REPLAY_LINGER_MS / 1e3 - 0.5
     duration_s = time.monotonic() - t_start
     summary: dict[str, Any] = {
         "path": str(path),
-        "to": args.to,
-        "pattern": sender.pattern,
+        "to": args.endpoint,
+        "pattern": default_pattern(args.endpoint, sending=True),
         "timing": args.timing,
         "frames": sent,
         "bytes": nbytes,
@@ -255,17 +308,21 @@ def run_replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(
-            f"sent {sent} frames ({nbytes / 1e6:.1f} MB) from {path} to {args.to} "
-            f"({sender.pattern}, {args.timing}) in {duration_s:.1f} s"
-            + ("; interrupted" if stop.is_set() else "")
-        )
-        if reader.tail_bytes:
-            print(f"ignored an interrupted last record: {reader.tail_bytes} bytes")
-        if reader.damaged:
-            spans = ", ".join(f"{o}+{n}" for o, n in reader.damaged)
-            print(f"skipped damaged bytes (offset+length): {spans}")
+        _print_replay(summary, interrupted=stop.is_set())
     return 130 if stop.is_set() else 1 if undelivered else 0
+
+
+def _print_replay(s: dict[str, Any], interrupted: bool) -> None:
+    print(
+        f"sent {s['frames']} frames ({s['bytes'] / 1e6:.1f} MB) from {s['path']} to {s['to']} "
+        f"({s['pattern']}, {s['timing']}) in {s['duration_s']:.1f} s"
+        + ("; interrupted" if interrupted else "")
+    )
+    if s.get("tail_bytes"):
+        print(f"ignored an interrupted last record: {s['tail_bytes']} bytes")
+    if s.get("damaged"):
+        spans = ", ".join(f"{o}+{n}" for o, n in s["damaged"])
+        print(f"skipped damaged bytes (offset+length): {spans}")
 
 
 def _t_capture_ns(header: bytes) -> int | None:
@@ -286,10 +343,11 @@ def register(subparsers: Any) -> None:
     )
     record.add_argument(
         "--source",
-        required=True,
+        default=DEFAULT_ENDPOINT,
         metavar="URI",
-        help="zmq+tcp://HOST:PORT (host * binds) or zmq+ipc://PATH; PULL by default "
-        "(lossless), ?pattern=sub for a PUB feed",
+        help="zmq+tcp://HOST:PORT (host * binds) or zmq+ipc://PATH; connecting it subscribes "
+        "(SUB), binding it pulls (PULL), ?pattern= overrides (default "
+        f"{DEFAULT_ENDPOINT}, where sim publish and replay send by default)",
     )
     record.add_argument("--out", required=True, metavar="PATH", help="the recording to write")
     record.add_argument("--frames", type=positive_int, metavar="N", help="stop after N frames")
@@ -312,12 +370,14 @@ def register(subparsers: Any) -> None:
     )
     replay.add_argument("path", metavar="PATH", help="a recording made by orstream record")
     replay.add_argument(
-        "--to",
-        required=True,
+        "--endpoint",
+        default=DEFAULT_SEND_ENDPOINT,
         metavar="ENDPOINT",
-        help="zmq+tcp://HOST:PORT (host * binds) or zmq+ipc://PATH; PUSH by default, "
-        "?pattern=pub for subscribers",
+        help="zmq+tcp://HOST:PORT (host * or ?bind=1 binds) or zmq+ipc://PATH; binding it "
+        "publishes (PUB), connecting it pushes (PUSH), ?pattern= overrides; either way it "
+        f"waits for receivers and never drops (default {DEFAULT_SEND_ENDPOINT})",
     )
+    replay.add_argument("--to", dest="endpoint", help=argparse.SUPPRESS)  # the old name
     timing = replay.add_mutually_exclusive_group()
     timing.add_argument(
         "--realtime",

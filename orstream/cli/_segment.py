@@ -20,10 +20,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..kernels._backends import BACKENDS, load_backend
-from ..kernels._backends_segment import segment_images
-from ..kernels._models import load_model
-from ._errors import UsageError
+from ..kernels import BACKENDS, load_backend, load_model, segment_images
+from ._argtypes import positive_int
+from ._errors import UsageError, missing_package_error
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -36,10 +35,20 @@ def register(subparsers: Any) -> None:
         "input", metavar="INPUT", help="folder of images, an image, file:PATH.orsrec, or dicom:PATH"
     )
     p.add_argument("--model", required=True, help="shipped model name (echo-lv) or PATH.onnx")
-    p.add_argument("--masks-out", required=True, type=Path, metavar="DIR")
+    p.add_argument(
+        "--masks-out",
+        "--out",
+        dest="masks_out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="the folder of masks to write",
+    )
     p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto")
-    p.add_argument("--threads", type=int, default=1, help="inference threads (ONNX Runtime)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument(
+        "--threads", type=positive_int, default=1, help="inference threads (ONNX Runtime)"
+    )
+    p.add_argument("--batch-size", type=positive_int, default=16, metavar="N")
     p.add_argument("--json", action="store_true", help="a JSON summary on stdout")
     p.set_defaults(func=run)
 
@@ -130,13 +139,13 @@ def inputs(spec: str) -> tuple[str, Iterator[str], Iterator[npt.NDArray[Any]]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.batch_size < 1 or args.threads < 0:
-        raise UsageError("--batch-size must be >= 1 and --threads >= 0")
     kind, names, images = inputs(args.input)
     spec = load_model(args.model)
     try:
         backend = load_backend(spec, args.backend, threads=args.threads)
-    except (ImportError, RuntimeError) as exc:  # a backend this machine cannot run: one line
+    except ImportError as exc:  # a backend this machine cannot run: one line
+        raise missing_package_error(exc) from exc
+    except RuntimeError as exc:
         raise UsageError(str(exc)) from exc
     out: Path = args.masks_out
     out.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,8 @@
-"""``orstream sim publish|export``: a simulated device on the wire, or frames and truth on disk."""
+"""``orstream sim publish|export``: a simulated device on the wire, or frames and truth on disk.
+
+``publish`` binds :data:`~orstream.cli._argtypes.DEFAULT_SEND_ENDPOINT` by default, where
+``orstream run`` and ``orstream record`` connect by default.
+"""
 
 from __future__ import annotations
 
@@ -12,21 +16,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..sim._protocol import SimFrame, Simulator
-from ..sim._registry import MODALITIES, make_simulator
-from ..stream import (
-    Frame,
-    Geometry,
-    GeometryKind,
-    Modality,
-    ZmqFrameSender,
-    ZmqJsonSender,
-    install_stop_signals,
-    parse_endpoint,
-)
+from ..sim import MODALITIES, Simulator, make_simulator, sim_frame_to_frame
+from ..stream import ZmqFrameSender, ZmqJsonSender, install_stop_signals, parse_endpoint
 from ..stream._dicom_write import write_us_cine
-
-DEFAULT_ENDPOINT = "zmq+tcp://127.0.0.1:5555?bind=1"
+from ._argtypes import DEFAULT_SEND_ENDPOINT, non_negative_float, positive_float, positive_int
 
 
 def simulator_from_args(args: argparse.Namespace) -> Simulator:
@@ -40,24 +33,9 @@ def simulator_from_args(args: argparse.Namespace) -> Simulator:
         raise ValueError(f"--ef {args.ef} is not a fraction in 0.05-0.95 (0.55 means 55 %)")
     if args.hr is not None and not 20 <= args.hr <= 250:
         raise ValueError(f"--hr {args.hr} bpm is outside 20-250")
-    if args.fps is not None and not 0 < args.fps <= 1000:
-        raise ValueError(f"--fps {args.fps} is outside (0, 1000]")
+    if args.fps is not None and args.fps > 1000:
+        raise ValueError(f"--fps {args.fps:g} is above 1000 frames per second")
     return make_simulator(args.modality, **options)
-
-
-def to_frame(sim: Simulator, rendered: SimFrame, stream_id: str, t_capture_ns: int) -> Frame:
-    """The wire frame of a rendered simulator frame."""
-    geometry = dict(sim.geometry)
-    kind = GeometryKind(geometry.pop("kind", "unknown"))
-    return Frame(
-        pixels=rendered.image,
-        stream_id=stream_id,
-        seq=rendered.index,
-        t_capture_ns=t_capture_ns,
-        modality=Modality(sim.modality),
-        spacing_mm=sim.spacing_mm,
-        geometry=Geometry(kind, geometry),
-    )
 
 
 def truth_endpoint(frame_endpoint: str) -> str:
@@ -93,7 +71,7 @@ def publish(args: argparse.Namespace) -> int:
             else:
                 late += 1
             t_capture = time.time_ns()
-            sender.send(to_frame(sim, rendered, stream_id, t_capture))
+            sender.send(sim_frame_to_frame(sim, rendered, stream_id, t_capture))
             truth.send({"stream": stream_id, "seq": index, "truth": rendered.truth})
             index += 1
     finally:
@@ -117,8 +95,6 @@ def publish(args: argparse.Namespace) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    if args.frames < 1:
-        raise ValueError("--frames must be at least 1")
     sim = simulator_from_args(args)
     out = Path(args.out)
     if out.exists() and any(out.iterdir()) and not args.overwrite:
@@ -168,7 +144,9 @@ def _imwrite(path: Path, image: np.ndarray[Any, Any]) -> None:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", choices=MODALITIES, default="echo")
     parser.add_argument("--seed", type=int, default=0, help="anatomy, motion and noise seed")
-    parser.add_argument("--fps", type=float, help="frame rate (default: the modality's)")
+    parser.add_argument(
+        "--fps", type=positive_float, help="frame rate, at most 1000 (default: the modality's)"
+    )
     parser.add_argument("--ef", type=float, help="echo: ejection fraction, 0-1")
     parser.add_argument("--hr", type=float, help="echo: heart rate, beats per minute")
     parser.add_argument("--json", action="store_true", help="summary as one JSON document")
@@ -181,22 +159,29 @@ def register(subparsers: Any) -> None:
     _add_common(pub)
     pub.add_argument(
         "--endpoint",
-        default=DEFAULT_ENDPOINT,
-        help=f"frames (PUB); host * binds all interfaces (default {DEFAULT_ENDPOINT})",
+        default=DEFAULT_SEND_ENDPOINT,
+        metavar="ENDPOINT",
+        help="frames (PUB); host * binds all interfaces (default "
+        f"{DEFAULT_SEND_ENDPOINT}, where run and record connect by default)",
     )
-    pub.add_argument("--truth-endpoint", help="ground truth as JSON (default: port + 1)")
-    pub.add_argument("--frames", type=int, help="stop after N frames (default: until Ctrl-C)")
+    pub.add_argument(
+        "--truth-endpoint", metavar="ENDPOINT", help="ground truth as JSON (default: port + 1)"
+    )
+    pub.add_argument(
+        "--frames", type=positive_int, metavar="N", help="stop after N frames (default: Ctrl-C)"
+    )
     pub.add_argument("--stream-id", help="wire stream id (default sim-MODALITY)")
     pub.add_argument(
         "--warmup",
-        type=float,
+        type=non_negative_float,
         default=0.5,
-        help="seconds to wait for subscribers before the first frame",
+        metavar="S",
+        help="seconds to wait for subscribers before the first frame (default 0.5)",
     )
     pub.set_defaults(func=publish)
     exp = commands.add_parser("export", help="frames, masks and truth.json on disk")
     _add_common(exp)
-    exp.add_argument("--frames", type=int, required=True)
-    exp.add_argument("--out", required=True, help="output folder")
+    exp.add_argument("--frames", type=positive_int, required=True, metavar="N")
+    exp.add_argument("--out", required=True, metavar="DIR", help="output folder")
     exp.add_argument("--overwrite", action="store_true")
     exp.set_defaults(func=export)

@@ -18,8 +18,8 @@ from typing import Any
 
 from ..kernels import RoiTipTracker, load_backend, load_model
 from ..pipelines._clips import load_clip
-from ._argtypes import positive_float
-from ._errors import UsageError
+from ._argtypes import positive_float, positive_int
+from ._errors import UsageError, missing_package_error
 
 DEFAULT_FPS = 15.0
 """Frame rate assumed for a folder of frames without ``--fps`` (a common fluoroscopy rate)."""
@@ -39,7 +39,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--backend", default="auto", choices=("auto", "onnxruntime", "torch", "tensorrt")
     )
-    parser.add_argument("--threads", type=int, default=2, help="inference threads")
+    parser.add_argument("--threads", type=positive_int, default=2, help="inference threads")
     parser.set_defaults(func=run)
 
 
@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         backend = load_backend(spec, args.backend, threads=args.threads)
         tracker = RoiTipTracker(backend)
-    except (ImportError, RuntimeError, ValueError) as exc:
+    except ImportError as exc:
+        raise missing_package_error(exc) from exc
+    except (RuntimeError, ValueError) as exc:
         raise UsageError(str(exc)) from exc
     if min(cine.frames.shape[1:]) < spec.input_size[0]:
         raise UsageError(

@@ -4,7 +4,8 @@ export it; score a model on data its training never saw (Dice per class, tip err
 ``train seg --model NAME --out DIR`` writes ``DIR/NAME.onnx`` with its sidecar ``DIR/NAME.json``
 (ready to copy into ``kernels/models/``), ``DIR/best.pt`` (the best state dict) and
 ``DIR/report.json`` (settings, per-epoch history, test scores). What data each model learns
-from is its task module's business (``orstream._training.TASKS``).
+from is its task's business (``orstream.sim.training_task``); the training itself is
+``orstream.kernels.fit_and_export``. This module parses and prints only.
 """
 
 from __future__ import annotations
@@ -16,17 +17,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .._training import TASKS, TrainOptions, fit_and_export, load_task
-from ..kernels._backends import BACKENDS
-from ..kernels._models import load_model
+from ..kernels import BACKENDS, TrainOptions, fit_and_export, load_model
+from ..sim import TRAINING_TASKS, training_task
 from ._argtypes import positive_int
+from ._train_report import print_report
 
 
 def register(subparsers: Any) -> None:
     train = subparsers.add_parser("train", help="train a model on its simulator")
     kinds = train.add_subparsers(dest="kind", metavar="KIND", required=True)
     seg = kinds.add_parser("seg", help="a segmentation model (MONAI UNet, exported to ONNX)")
-    seg.add_argument("--model", required=True, help=f"model to train ({', '.join(TASKS)})")
+    seg.add_argument("--model", required=True, help=f"model to train ({', '.join(TRAINING_TASKS)})")
     seg.add_argument("--epochs", type=positive_int, default=14)
     seg.add_argument("--samples", type=positive_int, default=8000, help="training frames")
     seg.add_argument("--val-samples", type=positive_int, default=400, help="validation frames")
@@ -75,18 +76,9 @@ def register(subparsers: Any) -> None:
     es.set_defaults(func=eval_seg)
 
 
-def _task_of(model: str) -> Any:
-    try:
-        return load_task(model)
-    except ValueError as exc:
-        from ._errors import UsageError
-
-        raise UsageError(str(exc)) from exc
-
-
 def eval_seg(args: argparse.Namespace) -> int:
     spec = load_model(args.model)
-    task = _task_of(spec.name)
+    task = training_task(spec.name)
     options = TrainOptions(
         test_samples=args.samples,
         size=args.size,
@@ -101,7 +93,7 @@ def eval_seg(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        task.print_report(report)
+        print_report(spec.name, report)
     return 0
 
 
@@ -123,7 +115,7 @@ def _check_device(name: str) -> None:
 
 
 def train_seg(args: argparse.Namespace) -> int:
-    task = _task_of(args.model)
+    task = training_task(args.model)
     _check_device(args.device)
     out: Path = args.out or Path("runs") / args.model
     command = (
@@ -150,5 +142,5 @@ def train_seg(args: argparse.Namespace) -> int:
     report = fit_and_export(
         task, options, epochs=args.epochs, lr=args.lr, out=out, command=command, init=init
     )
-    task.print_report(report["test"])
+    print_report(args.model, report["test"])
     return 0

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli._errors import UsageError
 from ..kernels import to_grey
-from ..stream import Cine, RecordingReader, read_cine, read_png_folder
-from ..stream._dicom import png_frame_paths
+from ..stream import Cine, RecordingReader, png_frame_paths, read_cine, read_png_folder
 
 
 def load_clip(
@@ -22,16 +20,16 @@ def load_clip(
 ) -> tuple[Cine, list[str]]:
     """The clip at ``path_text`` and a file name per frame (a folder's own PNG names, else
     ``NNNN.png``); ``fps`` and ``spacing_mm`` override the file's. A folder of PNGs carries
-    neither: those named in ``folder_needs`` must then be given (UsageError)."""
+    neither: those named in ``folder_needs`` must then be given (ValueError)."""
     path = Path(path_text.removeprefix("file:"))
     if not path.exists():
-        raise UsageError(f"{path}: no such file or folder")
+        raise ValueError(f"{path}: no such file or folder")
     spacing = None if spacing_mm is None else (spacing_mm, spacing_mm)
     if path.is_dir():
         given = {"fps": fps is not None, "spacing": spacing is not None}
         if not all(given[k] for k in folder_needs):
             flags = " and ".join(f"--{'spacing-mm' if k == 'spacing' else k}" for k in folder_needs)
-            raise UsageError(f"{path}: a folder of PNG frames needs {flags}")
+            raise ValueError(f"{path}: a folder of PNG frames needs {flags}")
         cine = read_png_folder(path, fps, spacing)
         return cine, [p.name for p in png_frame_paths(path)]
     if path_text.startswith("file:") or path.suffix == ".orsrec":

@@ -28,7 +28,6 @@ from pydicom.sr.coding import Code
 from pydicom.uid import generate_uid
 
 from .. import __version__
-from ..cli._errors import UsageError
 
 if TYPE_CHECKING:
     from highdicom.sr import (
@@ -67,23 +66,23 @@ _SOURCE_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPC
 
 
 def require_highdicom() -> None:
-    """Raise UsageError (naming the install command) when highdicom is not installed."""
+    """Raise ValueError (naming the install command) when highdicom is not installed."""
     try:
         import highdicom  # noqa: F401
     except ImportError:
-        raise UsageError(f"--sr needs highdicom, which is not installed: {INSTALL}") from None
+        raise ValueError(f"--sr needs highdicom, which is not installed: {INSTALL}") from None
 
 
 def check_target(path: Path) -> None:
-    """Raise UsageError when ``path`` cannot become a file: its nearest existing ancestor is
+    """Raise ValueError when ``path`` cannot become a file: its nearest existing ancestor is
     not a folder, or ``path`` is a folder."""
     if path.is_dir():
-        raise UsageError(f"{path}: is a folder; --sr needs a file path")
+        raise ValueError(f"{path}: is a folder; --sr needs a file path")
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise UsageError(f"{path}: cannot write the SR there ({parent} is not a folder)")
+        raise ValueError(f"{path}: cannot write the SR there ({parent} is not a folder)")
 
 
 def read_source(input_text: str) -> Dataset | None:
