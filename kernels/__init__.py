@@ -37,10 +37,11 @@ from ._backends_torch import build_network
 from ._backends_trt import engine_path
 from ._batching import batches, fixed_batches, prefetch
 from ._beats_live import (
-    LIVE_METHOD,
+    DISC_METHOD,
     LiveBeat,
     LiveBeatAccumulator,
     LiveEchoSummary,
+    clip_beats,
     mean_ef,
     window_beats,
 )
@@ -115,7 +116,7 @@ from ._train_seg import EpochRecord, SegTrainConfig, TrainResult, train_segmenta
 __all__ = [
     "BACKENDS",
     "DETECT_PROB",
-    "LIVE_METHOD",
+    "DISC_METHOD",
     "MODELS_DIR",
     "PUBLIC_API",
     "Backend",
@@ -150,6 +151,7 @@ __all__ = [
     "batches",
     "beats",
     "build_network",
+    "clip_beats",
     "contours",
     "cpu_graph",
     "crop",

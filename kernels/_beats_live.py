@@ -21,10 +21,10 @@ from typing import Any, Final
 import numpy as np
 
 from ._cardiac import FrameMeasurement
-from ._cycle import summarize_clip
+from ._cycle import ClipMeasurement, summarize_clip
 
-LIVE_METHOD: Final = "single-plane method of discs (20 discs) on echo-lv masks"
-"""How live volumes and EF are measured (the window length is added where it applies)."""
+DISC_METHOD: Final = "single-plane method of discs (20 discs) on echo-lv LV cavity masks"
+"""How volumes and EF are measured, live and offline (live adds its window length)."""
 
 Window = Sequence[tuple[int, FrameMeasurement]]
 """(frame sequence number, its measurement) pairs of one stream, oldest first."""
@@ -32,8 +32,9 @@ Window = Sequence[tuple[int, FrameMeasurement]]
 
 @dataclass(frozen=True, slots=True)
 class LiveBeat:
-    """One beat of a live stream: ED and ES frame sequence numbers, ED capture time (s),
-    volumes (ml), EF (fraction 0..1), quality flags (``("ok",)`` when none)."""
+    """One beat of a stream or clip: ED and ES frame numbers (sequence numbers live, indices
+    in a clip), ED time (s), volumes (ml), EF (fraction 0..1), quality flags (``("ok",)``
+    when none)."""
 
     stream: str
     ed_frame: int
@@ -49,16 +50,40 @@ class LiveBeat:
         return self.quality == ("ok",)
 
     def to_json(self) -> dict[str, Any]:
+        def num(value: float, digits: int) -> float | None:
+            return round(value, digits) if math.isfinite(value) else None
+
         return {
             "stream": self.stream,
             "ed_frame": self.ed_frame,
             "es_frame": self.es_frame,
-            "ed_t_s": self.ed_t_s,
-            "edv_ml": round(self.edv_ml, 2),
-            "esv_ml": round(self.esv_ml, 2),
-            "ef": round(self.ef, 4),
+            "ed_t_s": num(self.ed_t_s, 4),
+            "edv_ml": num(self.edv_ml, 2),
+            "esv_ml": num(self.esv_ml, 2),
+            "ef": num(self.ef, 4),
             "quality": list(self.quality),
         }
+
+
+def clip_beats(
+    clip: ClipMeasurement, stream: str, frame_numbers: Sequence[int] | None = None
+) -> list[LiveBeat]:
+    """The beats of a measured clip as :class:`LiveBeat` records (``frame_numbers``: each
+    frame's number, default its index; times from the frames' ``t_s``)."""
+    numbers = range(len(clip.frames)) if frame_numbers is None else frame_numbers
+    return [
+        LiveBeat(
+            stream=stream,
+            ed_frame=numbers[beat.ed_index],
+            es_frame=numbers[beat.es_index],
+            ed_t_s=clip.frames[beat.ed_index].t_s,
+            edv_ml=beat.edv_ml,
+            esv_ml=beat.esv_ml,
+            ef=beat.ef,
+            quality=tuple(beat.flags) or ("ok",),
+        )
+        for beat in clip.beats
+    ]
 
 
 def window_beats(stream: str, window: Window) -> tuple[list[LiveBeat], float | None]:
@@ -79,18 +104,9 @@ def window_beats(stream: str, window: Window) -> tuple[list[LiveBeat], float | N
     except ValueError:
         return [], None
     beats = [
-        LiveBeat(
-            stream=stream,
-            ed_frame=window[beat.ed_index][0],
-            es_frame=window[beat.es_index][0],
-            ed_t_s=window[beat.ed_index][1].t_s,
-            edv_ml=beat.edv_ml,
-            esv_ml=beat.esv_ml,
-            ef=beat.ef,
-            quality=tuple(beat.flags) or ("ok",),
-        )
-        for beat in clip.beats
-        if math.isfinite(beat.ef) and "ed_at_edge" not in beat.flags
+        beat
+        for beat in clip_beats(clip, stream, [seq for seq, _ in window])
+        if math.isfinite(beat.ef) and "ed_at_edge" not in beat.quality
     ]
     return beats, clip.hr_bpm
 
@@ -128,7 +144,7 @@ class LiveEchoSummary:
             "heart_rate_bpm": self.heart_rate_bpm,
             "streams": self.streams,
             "frames_without_spacing": self.frames_without_spacing,
-            "method": f"{LIVE_METHOD}, {self.window_s:g} s windows",
+            "method": f"{DISC_METHOD}, {self.window_s:g} s windows",
         }
 
 

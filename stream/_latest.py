@@ -2,7 +2,7 @@
 
 For a source that offers same-host shared-memory rings (:class:`SharedMemorySource`, the
 ZeroMQ SUB source), a follower thread per ring hands each frame over as soon as the sender
-completes it, ahead of the socket's copy.
+completes it, ahead of (or, without a tap, instead of) the socket's copy.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Container
+from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 from ._drops import DropCounter
@@ -36,6 +37,20 @@ class SharedMemorySource(Protocol):
         """Names of the rings (under ``SHM_DIR``) frames have come from so far."""
         ...
 
+    def shm_follow(self, name: str, following: bool) -> None:
+        """Tell the sender whether this receiver follows ring ``name`` and so needs no socket
+        copy of its frames; called from the thread that receives."""
+        ...
+
+
+@dataclass
+class _Ring:
+    """A followed ring: its thread, and frames of it the socket offered since the thread last
+    accounted for the ring's frames (under ``LatestFrameSource._cond``)."""
+
+    thread: threading.Thread
+    socket_offers: int = 0
+
 
 class LatestFrameSource:
     """The live-path rule, newest frame wins, per stream: a thread drains ``source`` as fast
@@ -51,10 +66,11 @@ class LatestFrameSource:
 
     For a same-host shared-memory feed (``?shm=1`` on the sender; only a source that is a
     :class:`SharedMemorySource`) a follower thread per ring waits on the ring itself and offers
-    each new frame as soon as it is complete; the socket's copy of the same frame, arriving
-    later, is then recognised by its capture time and sequence number and skipped (counted in
-    ``followed``; the tap still sees the socket's copy, in order). Frames whose pixels came on
-    the socket are never compared, only queued.
+    the newest frame as soon as it is complete (counted in ``followed``; frames it passes over
+    are stale). With a tap the socket's copies still come, for the tap, in order, and are
+    recognised by capture time and sequence number and skipped; without one the source tells
+    the sender to leave them out, so the socket stays quiet while the ring is followed. Frames
+    whose pixels came on the socket are never compared, only queued.
     """
 
     live = True
@@ -69,7 +85,8 @@ class LatestFrameSource:
         self._shm_source = source if isinstance(source, SharedMemorySource) else None
         self._pending: OrderedDict[str, Frame] = OrderedDict()
         self._newest_shm: OrderedDict[str, tuple[int, int]] = OrderedDict()
-        self._followers: dict[str, threading.Thread] = {}
+        self._rings: dict[str, _Ring] = {}
+        self._unfollowed: list[str] = []
         self._tap = tap
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -96,6 +113,11 @@ class LatestFrameSource:
     def _drain(self) -> None:
         try:
             while not self._stop.is_set():
+                if self._unfollowed and self._shm_source is not None:
+                    with self._cond:
+                        gone, self._unfollowed = self._unfollowed, []
+                    for name in gone:
+                        self._shm_source.shm_follow(name, False)
                 frame = self.source.recv(timeout_s=0.05)
                 if frame is None:
                     if getattr(self.source, "exhausted", False):
@@ -109,7 +131,9 @@ class LatestFrameSource:
                 if frame.lease is not None and self._shm_source is not None and futex_available():
                     self._follow_new_segments(self._shm_source)
                 with self._cond:
-                    self._offer(frame)
+                    ring = self._rings.get(getattr(frame.lease, "segment", ""))
+                    if self._offer(frame) and ring is not None:
+                        ring.socket_offers += 1
         except Exception:  # a broken source ends the stream rather than hang the consumer
             _log.exception("live source %s failed; its stream ends", type(self.source).__name__)
         finally:
@@ -120,13 +144,12 @@ class LatestFrameSource:
     def _offer(self, frame: Frame) -> bool:
         """Queue ``frame``, newest per stream; under ``_cond``. True if queued. A frame in a
         shared-memory ring can arrive twice (follower, then socket): a copy of, or a frame
-        older than, one already offered (by capture time, then sequence number) is skipped."""
+        older than, one already offered (by capture time, then sequence number) is skipped
+        (an older one was counted stale by the follower that passed it over)."""
         if frame.lease is not None:
             key = (frame.t_capture_ns, frame.seq)
             newest = self._newest_shm.get(frame.stream_id)
             if newest is not None and key <= newest:
-                if key < newest:
-                    self.stale += 1
                 return False
             self._newest_shm[frame.stream_id] = key
             self._newest_shm.move_to_end(frame.stream_id)
@@ -143,24 +166,29 @@ class LatestFrameSource:
 
     def _follow_new_segments(self, source: SharedMemorySource) -> None:
         for name in source.shm_segments():
-            if name not in self._followers and len(self._followers) < _MAX_FOLLOWERS:
-                thread = threading.Thread(
-                    target=self._follow,
-                    args=(name, source.max_payload_bytes),
-                    name="orstream-shm",
-                    daemon=True,
-                )
-                self._followers[name] = thread
-                thread.start()
+            if name in self._rings or len(self._rings) >= _MAX_FOLLOWERS:
+                continue
+            reader = ShmReader()
+            try:
+                follower = ShmFollower(reader, name)
+            except ShmError:
+                continue
+            thread = threading.Thread(
+                target=self._follow,
+                args=(follower, reader, source.max_payload_bytes),
+                name="orstream-shm",
+                daemon=True,
+            )
+            with self._cond:
+                self._rings[name] = _Ring(thread)
+            thread.start()
+            if self._tap is None:  # the tap needs the socket's copies, in order
+                source.shm_follow(name, True)
 
-    def _follow(self, name: str, max_payload_bytes: int) -> None:
-        """Offer each frame of ring ``name`` as soon as the sender completes it; ends with the
+    def _follow(self, follower: ShmFollower, reader: ShmReader, max_payload_bytes: int) -> None:
+        """Offer the newest frame of the ring as soon as the sender completes it; ends with the
         pipeline or when the sender has removed the ring."""
-        reader = ShmReader()
-        try:
-            follower = ShmFollower(reader, name)
-        except ShmError:
-            return
+        name = follower.name
         idle = 0
         while not self._stop.is_set():
             got = follower.wait(0.1)
@@ -171,15 +199,19 @@ class LatestFrameSource:
                 continue
             idle = 0
             try:
-                frame = decode_shm_slot(*got, reader, max_payload_bytes)
+                frame: Frame | None = decode_shm_slot(*got, reader, max_payload_bytes)
             except WireError:
-                continue  # reused while read, or a header this receiver refuses: the socket
-            frame.stamp("recv")
+                frame = None  # reused while read, or a header this receiver refuses
             with self._cond:
-                if self._offer(frame):
-                    self.followed += 1
+                ring = self._rings[name]
+                offered = frame is not None and self._offer(frame.stamp("recv"))
+                # Frames published since the last one followed that neither path offered.
+                self.stale += max(0, follower.published - offered - ring.socket_offers)
+                ring.socket_offers = 0
+                self.followed += offered
         with self._cond:
-            self._followers.pop(name, None)
+            self._rings.pop(name, None)
+            self._unfollowed.append(name)
 
     def recv(self, timeout_s: float | None = None, skip: Container[str] = ()) -> Frame | None:
         """The newest frame of the stream waiting longest, or None after ``timeout_s`` (or at
@@ -225,6 +257,6 @@ class LatestFrameSource:
             with self._cond:
                 self._ended = True
                 self._cond.notify_all()
-        for thread in list(self._followers.values()):
-            thread.join()
+        for ring in list(self._rings.values()):
+            ring.thread.join()
         self.source.close()

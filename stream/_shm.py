@@ -18,18 +18,20 @@ payloads on the socket.
 
 A :class:`ShmFollower` waits on the frame counter and reads the newest slot as soon as it is
 complete, header included, so that a receiver does not wait for the socket's copy of the
-header (which still arrives, for discovery and for receivers that do not follow).
+header. The socket's copy is for discovery and for receivers that do not follow: a receiver
+that follows a ring and needs no copy subscribes to :func:`follow_topic` of it, and the sender
+leaves the socket out for that ring's frames while every subscriber does.
 """
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import re
 import secrets
 import struct
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -52,6 +54,15 @@ _GEN: Final = struct.Struct("<Q")
 _LEN: Final = struct.Struct("<I")
 _LATEST: Final = struct.Struct("<QQ")
 _MAX_MAPPED_SEGMENTS: Final = 8
+FOLLOW_PREFIX: Final = b"\x00orstream-follow "
+"""Subscription prefix by which a receiver tells a shm sender that it follows a ring and needs
+no socket copy of its frames (a JSON header never starts with a NUL byte, so no message
+matches it)."""
+
+
+def follow_topic(name: str) -> bytes:
+    """The subscription that says "I follow ring ``name``, skip its frames on the socket"."""
+    return FOLLOW_PREFIX + name.encode()
 
 
 class ShmError(ValueError):
@@ -87,8 +98,16 @@ class ShmRingWriter:
             os.close(fd)
         np.frombuffer(self._map, np.uint8)[:] = 0  # fault every page in now, not on frame one
         self._counter = np.frombuffer(self._map, np.uint32, 1, 0)
+        self._address = self._counter.ctypes.data
+        self._payloads = [
+            np.frombuffer(self._map, np.uint8, slot_bytes, self._base(i) + SLOT_META_BYTES)
+            for i in range(self.slots)
+        ]
         self._generations = [0] * self.slots
         self._next = 0
+
+    def _base(self, slot: int) -> int:
+        return SEGMENT_HEADER_BYTES + slot * self.stride
 
     def put(self, pixels: npt.NDArray[Any], header: bytes) -> dict[str, Any]:
         """Copy ``pixels`` (C-contiguous, at most ``slot_bytes``) and the frame's wire
@@ -98,25 +117,24 @@ class ShmRingWriter:
             raise ShmError(f"header of {len(header)} B does not fit a slot")
         slot = self._next
         self._next = (slot + 1) % self.slots
-        base = SEGMENT_HEADER_BYTES + slot * self.stride
+        base = self._base(slot)
         gen = self._generations[slot] + 2
         _GEN.pack_into(self._map, base, gen - 1)  # odd: being written
         _LEN.pack_into(self._map, base + 8, len(header))
         self._map[base + 64 : base + 64 + len(header)] = header
         offset = base + SLOT_META_BYTES
-        dst = np.frombuffer(self._map, np.uint8, pixels.nbytes, offset)
-        dst[:] = pixels.reshape(-1).view(np.uint8)
+        self._payloads[slot][: pixels.nbytes] = pixels.reshape(-1).view(np.uint8)
         _GEN.pack_into(self._map, base, gen)  # even: complete
         self._generations[slot] = gen
         _LATEST.pack_into(self._map, 8, offset, gen)
         self._counter[0] += 1
-        futex_wake(self._counter.ctypes.data)
+        futex_wake(self._address)
         return {"segment": self.name, "offset": offset, "nbytes": pixels.nbytes, "gen": gen}
 
     def close(self) -> None:
         """Unlink the object; receivers' existing mappings stay valid until they unmap."""
         self.path.unlink(missing_ok=True)
-        del self._counter
+        del self._counter, self._payloads
         self._map.close()
 
 
@@ -130,17 +148,23 @@ class ShmFollower:
         self.name = name
         self._segment = reader.segment(name)
         self._counter = np.frombuffer(self._segment, np.uint32, 1, 0)
+        self._address = self._counter.ctypes.data
         self._seen = int(self._counter[0])
+        self._passed = 0
+        self.published = 0
+        """Frames the sender published between the previous frame :meth:`wait` returned and
+        the one it returned last (that one included; older ones were passed over)."""
 
     def wait(self, timeout_s: float) -> tuple[bytes, dict[str, Any]] | None:
         """``(header JSON bytes, {"segment", "offset", "nbytes": None, "gen"})`` of the newest
         complete frame once the sender has published a new one, or None after ``timeout_s``
-        (or when the slot was reused while it was read)."""
+        (or when the slot was reused while it was read); see :attr:`published`."""
         if int(self._counter[0]) == self._seen:
-            futex_wait(self._counter.ctypes.data, self._seen, timeout_s)
+            futex_wait(self._address, self._seen, timeout_s)
         counter = int(self._counter[0])
         if counter == self._seen:
             return None
+        self._passed += (counter - self._seen) % 2**32
         self._seen = counter
         offset, gen = _LATEST.unpack_from(self._segment, 8)
         base = offset - SLOT_META_BYTES
@@ -152,7 +176,22 @@ class ShmFollower:
         header = self._segment[base + 64 : base + 64 + length]
         if _GEN.unpack_from(self._segment, base)[0] != gen:
             return None  # reused while we read: the next wake brings a newer frame
+        self.published, self._passed = self._passed, 0
         return header, {"segment": self.name, "offset": offset, "gen": gen}
+
+
+class SlotLease:
+    """A frame's claim on its slot: calling it says whether the slot still holds the frame
+    (its generation is unchanged); ``segment`` names the ring."""
+
+    __slots__ = ("_at", "_gen", "_map", "segment")
+
+    def __init__(self, segment: str, mapping: mmap.mmap, gen_at: int, gen: int) -> None:
+        self.segment = segment
+        self._map, self._at, self._gen = mapping, gen_at, gen
+
+    def __call__(self) -> bool:
+        return bool(_GEN.unpack_from(self._map, self._at)[0] == self._gen)
 
 
 class ShmReader:
@@ -163,28 +202,25 @@ class ShmReader:
 
     def view(
         self, ref: object, dtype: np.dtype[Any], shape: list[int]
-    ) -> tuple[npt.NDArray[Any], Callable[[], bool]]:
+    ) -> tuple[npt.NDArray[Any], SlotLease]:
         """A read-only view of the referenced slot and the check that it is still intact.
 
         Raises :class:`ShmError` for a malformed reference, an unknown segment, a range outside
         the segment, a size that does not match ``dtype`` and ``shape``, or a reused slot.
         """
         name, offset, nbytes, gen = _parse_ref(ref)
-        expected = int(np.prod(shape)) * dtype.itemsize
-        if nbytes != expected:
-            raise ShmError(f"shm slot holds {nbytes} B but {dtype.name}{shape} needs {expected} B")
+        count = math.prod(shape)
+        if nbytes != count * dtype.itemsize:
+            needs = count * dtype.itemsize
+            raise ShmError(f"shm slot holds {nbytes} B but {dtype.name}{shape} needs {needs} B")
         segment = self.segment(name)
         gen_at = offset - SLOT_META_BYTES
         if offset % 64 or gen_at < SEGMENT_HEADER_BYTES or offset + nbytes > len(segment):
             raise ShmError(f"shm range {offset}+{nbytes} lies outside segment {name}")
-        if _GEN.unpack_from(segment, gen_at)[0] != gen:
+        lease = SlotLease(name, segment, gen_at, gen)
+        if not lease():
             raise ShmOverrunError("shm slot reused before the frame was read (receiver too slow)")
-        pixels = np.frombuffer(segment, dtype, int(np.prod(shape)), offset).reshape(shape)
-
-        def intact() -> bool:
-            return bool(_GEN.unpack_from(segment, gen_at)[0] == gen)
-
-        return pixels, intact
+        return np.frombuffer(segment, dtype, count, offset).reshape(shape), lease
 
     def segment(self, name: str) -> mmap.mmap:
         """The read-only mapping of segment ``name`` (mapped on first use)."""

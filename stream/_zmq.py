@@ -13,7 +13,7 @@ import json
 import logging
 import math
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import zmq
 
@@ -22,7 +22,7 @@ from ._drops import DropCounter
 from ._endpoint import ZMQ_SCHEMES, Endpoint, parse_endpoint
 from ._frame import Frame
 from ._registry import ResourceUri, register_source
-from ._shm import SHM_MIN_BYTES, ShmReader, ShmRingWriter
+from ._shm import FOLLOW_PREFIX, SHM_MIN_BYTES, ShmReader, ShmRingWriter, follow_topic
 from ._wire import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     MAX_HEADER_BYTES,
@@ -51,7 +51,8 @@ def _open_socket(
     endpoint: Endpoint, pattern: str, hwm: int, max_msg_bytes: int | None = None
 ) -> tuple[zmq.Context[Any], zmq.Socket[Any], Any]:
     context: zmq.Context[Any] = zmq.Context(io_threads=1)
-    socket = context.socket(_SOCKET_TYPES[pattern])
+    shm_pub = pattern == "pub" and endpoint.shm
+    socket = context.socket(zmq.XPUB if shm_pub else _SOCKET_TYPES[pattern])
     auth = None
     try:
         socket.linger = _LINGER_MS[pattern]
@@ -59,6 +60,8 @@ def _open_socket(
         socket.rcvhwm = hwm
         if max_msg_bytes is not None:
             socket.setsockopt(zmq.MAXMSGSIZE, max_msg_bytes)
+        if shm_pub:  # a PUB that hears each (un)subscription: who follows which ring
+            socket.setsockopt(zmq.XPUB_VERBOSER, 1)
         if pattern == "sub":
             socket.setsockopt(zmq.SUBSCRIBE, b"")
         auth = apply_curve(socket, endpoint, context)
@@ -110,7 +113,9 @@ class ZmqFrameSender(_ZmqEndpointSocket):
     blocks) or PUSH (``pattern="push"``, lossless: blocks while the receiver is behind).
 
     With ``?shm=1`` on a loopback or ipc PUB endpoint, payloads of 512 KiB and more go through
-    a shared-memory ring (one copy, no socket traffic for the pixels; see ``_shm.py``).
+    a shared-memory ring (one copy, no socket traffic for the pixels; see ``_shm.py``), and
+    their header goes on the socket only while some subscriber does not follow that ring
+    (``followed_only`` counts the frames sent without it).
     """
 
     def __init__(
@@ -127,7 +132,11 @@ class ZmqFrameSender(_ZmqEndpointSocket):
                 "machine (a loopback or ipc endpoint)"
             )
         self._ring: ShmRingWriter | None = None
+        self._topic = b""
+        self._subscribers = 0  # subscriptions other than follow topics (one per receiver)
+        self._followers: dict[bytes, int] = {}  # follow topic: subscribers following it
         self.sent = 0
+        self.followed_only = 0
 
     def send(self, frame: Frame) -> None:
         """Encode and send one frame; the pixel buffer goes to libzmq without a copy.
@@ -138,12 +147,35 @@ class ZmqFrameSender(_ZmqEndpointSocket):
         if not self.endpoint.shm or pixels.nbytes < SHM_MIN_BYTES:
             self.send_parts([encode_header(frame), pixels])
             return
-        if self._ring is None or pixels.nbytes > self._ring.slot_bytes:
-            if self._ring is not None:
-                self._ring.close()
-            self._ring = ShmRingWriter(pixels.nbytes)
-        ref = self._ring.put(pixels, encode_header(frame))
+        ring = self._ring
+        if ring is None or pixels.nbytes > ring.slot_bytes:
+            if ring is not None:
+                ring.close()
+            ring = self._ring = ShmRingWriter(pixels.nbytes)
+            self._topic = follow_topic(ring.name)
+        header = encode_header(frame)
+        ref = ring.put(pixels, header)
+        if self._all_follow():
+            self.sent += 1
+            self.followed_only += 1
+            return
         self.send_parts([encode_header(frame, shm=ref), b""])
+
+    def _all_follow(self) -> bool:
+        """True while every subscriber follows the current ring (reads the subscriptions the
+        XPUB has heard: one per receiver, plus a follow topic from each that follows)."""
+        while cast(int, self.socket.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            message = self.socket.recv()
+            if message[:1] not in (b"\x00", b"\x01"):
+                continue  # not a subscription (an XSUB may send anything upstream)
+            change = 1 if message[:1] == b"\x01" else -1
+            if message.startswith(FOLLOW_PREFIX, 1):
+                topic = message[1:]
+                self._followers[topic] = max(0, self._followers.get(topic, 0) + change)
+            else:
+                self._subscribers = max(0, self._subscribers + change)
+        following = self._followers.get(self._topic, 0)
+        return following > 0 and self._subscribers <= following
 
     def send_parts(self, parts: list[Any]) -> None:
         """Send an already encoded ``[header, payload]`` message (replay sends stored bytes)."""
@@ -166,6 +198,7 @@ class ZmqFrameSource(_ZmqEndpointSocket):
     frames whose slot was reused before they were read in ``overruns`` (they are gaps too).
     A SUB source on a loopback or ipc endpoint accepts shared-memory payloads (``_shm.py``);
     other sources refuse them (a remote or lossless sender has no business naming them).
+    Rings named to :meth:`shm_follow` may stop coming on the socket: their gaps are not counted.
     Live (frames come on the sender's clock), on SUB and PULL alike. Not thread-safe: use it
     from one thread.
     """
@@ -190,6 +223,7 @@ class ZmqFrameSource(_ZmqEndpointSocket):
         self.gaps = 0
         self.overruns = 0
         self._last_seq: dict[str, int] = {}
+        self._followed: set[str] = set()
         local = self.endpoint.is_loopback_or_ipc
         self._shm = ShmReader() if self.pattern == "sub" and local else None
         self._poller = zmq.Poller()
@@ -227,9 +261,18 @@ class ZmqFrameSource(_ZmqEndpointSocket):
         """Names of the shared-memory segments this source has received frames from."""
         return self._shm.names() if self._shm is not None else []
 
+    def shm_follow(self, name: str, following: bool) -> None:
+        """Tell the sender whether this receiver follows ring ``name`` and so needs no socket
+        copy of its frames (a subscription to its follow topic; from the receiving thread)."""
+        if self._shm is None or following == (name in self._followed):
+            return
+        self.socket.setsockopt(zmq.SUBSCRIBE if following else zmq.UNSUBSCRIBE, follow_topic(name))
+        (self._followed.add if following else self._followed.discard)(name)
+
     def _count_gap(self, frame: Frame) -> None:
         last = self._last_seq.get(frame.stream_id)
-        if last is not None and frame.seq > last + 1:
+        followed = getattr(frame.lease, "segment", None) in self._followed
+        if last is not None and frame.seq > last + 1 and not followed:
             self.gaps += frame.seq - last - 1
         if last is None and len(self._last_seq) >= _MAX_TRACKED_STREAMS:
             self._last_seq.pop(next(iter(self._last_seq)))

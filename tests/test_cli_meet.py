@@ -63,6 +63,14 @@ def _defaults(*argv: str) -> dict[str, object]:
     return vars(build_parser().parse_args(list(argv)))
 
 
+def _replay_default(port: int) -> str:
+    return _on_port(str(_defaults("replay", "x")["endpoint"]), port)
+
+
+def _record_default(port: int) -> str:
+    return _on_port(str(_defaults("record", "--out", "x")["source"]), port)
+
+
 def test_senders_bind_and_record_connects_at_the_one_default_endpoint() -> None:
     address = parse_endpoint(DEFAULT_ENDPOINT).address
     publish = str(_defaults("sim", "publish")["endpoint"])
@@ -111,9 +119,9 @@ def test_replay_to_record_at_the_defaults_loses_nothing(
     port, n = _free_port(), 200
     sent = _recording(tmp_path / "in.orsrec", n)
     replay_args = ["replay", str(tmp_path / "in.orsrec"), "--fast", "--json",
-                   "--endpoint", _on_port(str(_defaults("replay", "x")["endpoint"]), port)]  # fmt: skip
+                   "--endpoint", _replay_default(port)]  # fmt: skip
     record_args = ["record", "--out", str(tmp_path / "out.orsrec"), "--frames", str(n), "--json",
-                   "--source", _on_port(str(_defaults("record", "--out", "x")["source"]), port)]  # fmt: skip
+                   "--source", _record_default(port)]  # fmt: skip
     if receiver_first:
         recorder = _spawn(*record_args)
         _wait_for_line(recorder, "orstream record: sub ")
@@ -144,7 +152,7 @@ def test_replay_meets_run_at_the_default_shape(tmp_path: Path) -> None:
     engine = _spawn("run", "--source", _on_port(DEFAULT_ENDPOINT, port), "--frames", "1",
                     "--quiet", "--json")  # fmt: skip
     replay = _spawn("replay", str(tmp_path / "in.orsrec"), "--json",
-                    "--endpoint", _on_port(str(_defaults("replay", "x")["endpoint"]), port))  # fmt: skip
+                    "--endpoint", _replay_default(port))  # fmt: skip
     try:
         out, err = engine.communicate(timeout=FAILURE_BOUND_S * 6)
         replay.send_signal(signal.SIGINT)
@@ -183,6 +191,9 @@ def test_the_hint_is_logged_once_and_only_when_nothing_came(
     cancelled = warn_if_no_frames("zmq+tcp://127.0.0.1:9", lambda: 0, "sub", 0.01)
     cancelled.cancel()
     cancelled.join(FAILURE_BOUND_S)
+    not_a_socket = warn_if_no_frames("file:rec.orsrec", lambda: 0, "sub", 0.01)
+    assert not not_a_socket.is_alive()
+    not_a_socket.cancel()
     assert len([r for r in caplog.records if "no frames" in r.getMessage()]) == 1
 
 

@@ -55,7 +55,7 @@ def test_report_holds_the_summary_the_curve_and_the_ed_es_frames(echo_clip: Path
 
 
 def test_ef_categories_follow_the_guideline_ranges() -> None:
-    from orstream.pipelines._report import ef_category
+    from orstream.pipelines import ef_category
 
     assert ef_category(0.62) == "normal" and ef_category(0.50) == "normal"
     assert ef_category(0.45) == "mildly reduced" and ef_category(0.40) == "reduced"

@@ -65,7 +65,9 @@ def test_export_is_deterministic(tmp_path: Path) -> None:
         (["--ef", "55"], "--ef 55.0 is not a fraction"),
         (["--hr", "900"], "--hr 900.0 bpm"),
         (["--modality", "mri"], "invalid choice"),
-        (["--frames", "0"], "--frames must be at least 1"),
+        (["--frames", "0"], "'0' must be >= 1"),
+        (["--fps", "0"], "'0' must be a number > 0"),
+        (["--fps", "2000"], "--fps 2000 is above 1000"),
     ],
 )
 def test_bad_export_arguments_get_one_line(tmp_path: Path, args: list[str], message: str) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from orstream import cli
-from orstream._task_fluoro import simulator
+from orstream.sim import fluoro_run as simulator
 
 SEED = 6_500_000
 """A run from the test range, never trained on (training seeds start at 4,000,000)."""

@@ -1,12 +1,18 @@
-"""The package's shape: orstream.* resolves for static tools, and the CLI lists its commands."""
+"""The package's shape: orstream.* resolves for static tools, the CLI lists its commands, and a
+plain (non-editable) install carries the whole engine without torch."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("stream", "kernels", "sim", "policies", "pipelines", "cli")
 
 
 def test_mypy_resolves_orstream_names_from_outside_the_repository(tmp_path: Path) -> None:
@@ -37,3 +43,69 @@ def test_the_cli_lists_the_contracted_commands() -> None:
     )  # fmt: skip
     for command in ("demo", "run", "record", "replay", "sim", "measure", "bench", "doctor"):
         assert command in result.stdout
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel ``pip install .`` builds, from a copy of the sources (no stray build/)."""
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in ("orstream", "stream", "kernels", "sim", "policies", "bench"):
+        shutil.copytree(ROOT / name, src / name, symlinks=True, ignore=skip)
+    out = tmp_path_factory.mktemp("wheel")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "-w", str(out), str(src)],
+        check=False, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (built,) = out.glob("orstream-*.whl")
+    return built
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_every_subpackage_and_the_models_but_no_tests(wheel: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
+        entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt")))
+    for package in PACKAGES:
+        assert f"orstream/{package}/__init__.py" in names, package
+    for model in (ROOT / "kernels" / "models").glob("*.onnx"):
+        assert f"orstream/kernels/models/{model.name}" in names
+        assert f"orstream/kernels/models/{model.stem}.json" in names
+    assert "orstream/py.typed" in names
+    assert not [n for n in names if n.startswith("tests/") or "/tests/" in n]
+    assert b"orstream = orstream.cli:main" in entry_points
+    requires = [line for line in metadata.decode().splitlines() if line.startswith("Requires-Dist")]
+    assert "Requires-Dist: pydicom>=3" in requires
+    assert all("extra ==" in line for line in requires if "torch" in line), requires
+
+
+@pytest.mark.slow
+def test_a_plain_install_imports_the_engine_without_torch(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target",
+         str(target), str(wheel)],
+        check=True, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    probe = (
+        "import sys\n"
+        "import orstream.stream, orstream.kernels\n"
+        f"assert orstream.__file__.startswith({str(target)!r}), orstream.__file__\n"
+        "assert 'torch' not in sys.modules, 'the engine imported torch'\n"
+        "import orstream.sim, orstream.pipelines, orstream.cli\n"
+        "orstream.cli.build_parser()  # every command module, as the demo's processes\n"
+        "assert 'torch' not in sys.modules, 'the command line imported torch'\n"
+        "print(orstream.kernels.load_model('echo-lv').onnx_path)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        check=False, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(str(target / "orstream" / "kernels" / "models"))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from .. import __version__
-from ._errors import UsageError
+from ._errors import UsageError, missing_package_error
 
 COMMAND_MODULES = (
     "orstream.cli._demo",
@@ -65,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             raise
         print(f"orstream {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:  # an optional package (torch, highdicom) is missing
+        if args.verbose:
+            raise
+        print(f"orstream {args.command}: error: {missing_package_error(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -59,9 +59,7 @@ def register(subparsers: Any) -> None:
         "demo", help="the main job on the built-in simulator (device, engine, recorder)"
     )
     parser.add_argument("--modality", choices=MODALITIES, default="echo")
-    parser.add_argument(
-        "--duration", type=positive_float, metavar="S", help="stop after S seconds"
-    )
+    parser.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds")
     parser.add_argument("--headless", action="store_true", help="no live status line")
     parser.add_argument("--json", action="store_true", help="summary as one JSON document")
     parser.add_argument(

@@ -53,8 +53,12 @@ def warn_if_no_frames(
     uri: str, received: Callable[[], int], pattern: str, after_s: float = NO_FRAMES_HINT_S
 ) -> threading.Timer:
     """Log :func:`no_frames_hint` once if ``received()`` (messages so far, valid or not) is
-    still 0 after ``after_s`` seconds; ``cancel()`` the returned timer when receiving ends."""
-    hint = no_frames_hint(uri, pattern, after_s)
+    still 0 after ``after_s`` seconds; ``cancel()`` the returned timer when receiving ends.
+    For a URI that is not a ZeroMQ endpoint (a file, the simulator) the timer never starts."""
+    try:
+        hint = no_frames_hint(uri, pattern, after_s)
+    except ValueError:
+        hint = None
 
     def check() -> None:
         if received() == 0:
@@ -62,5 +66,6 @@ def warn_if_no_frames(
 
     timer = threading.Timer(after_s, check)
     timer.daemon = True
-    timer.start()
+    if hint is not None:
+        timer.start()
     return timer

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..stream._curve import generate_keypair
+from ..stream import generate_keypair
 from ._errors import UsageError
 
 

@@ -1,9 +1,7 @@
 """``orstream measure``: echo measurements on a clip (DICOM, PNG folder or recording).
 
-The echo-lv model segments the LV cavity in every frame; the kernels measure area, volume
-(method of discs, 20 discs; area-length beside it), find ED and ES, and give per-beat EDV, ESV
-and EF, their means over beats and the heart rate. JSON on stdout with ``--json``, an HTML
-report with ``--report``, a DICOM Structured Report with ``--sr`` (needs highdicom).
+See ``orstream.pipelines.measure_echo_clip``. JSON on stdout with ``--json``, an HTML report
+with ``--report``, a DICOM Structured Report with ``--sr`` (needs highdicom).
 """
 
 from __future__ import annotations
@@ -16,71 +14,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..kernels import ClipMeasurement, load_backend, measure_clip, segment_images
-from ..pipelines._clips import load_clip
-from ..pipelines._report import write_report
-from ..pipelines._sr import check_target, read_source, require_highdicom, write_sr
-from ..stream import Cine
+from ..pipelines import (
+    check_target,
+    echo_document,
+    load_clip,
+    measure_echo_clip,
+    read_source,
+    require_highdicom,
+    write_report,
+    write_sr,
+)
 from ._argtypes import positive_float
-from ._errors import UsageError, missing_package_error
-
-MODEL = "echo-lv"
-METHOD = "single-plane method of discs (20 discs) on echo-lv LV cavity masks"
-
-
-def measure(cine: Cine, backend: str = "auto") -> tuple[ClipMeasurement, list[Any]]:
-    """Measurements of ``cine`` and its (H, W) uint8 LV masks (1 = cavity)."""
-    if cine.spacing_mm is None:
-        raise UsageError(f"{cine.source}: no pixel spacing in the file; give --spacing-mm")
-    if not cine.fps:
-        raise UsageError(f"{cine.source}: no frame rate in the file; give --fps")
-    try:
-        model = load_backend(MODEL, backend)
-    except ImportError as exc:  # a backend this machine cannot run: one line
-        raise missing_package_error(exc) from exc
-    except RuntimeError as exc:
-        raise UsageError(str(exc)) from exc
-    lv_class = model.model.class_names.index("lv_cavity")
-    masks = [(mask == lv_class).astype(np.uint8) for mask in segment_images(model, cine.frames)]
-    return measure_clip(masks, cine.spacing_mm, cine.fps), masks
-
-
-def to_document(result: ClipMeasurement, cine: Cine) -> dict[str, Any]:
-    """The command's JSON: the contract's keys first, the kernels' details after them."""
-    clip = result.to_json()
-    return {
-        "frames": [
-            {
-                "index": f["index"],
-                "t_s": f["t_s"],
-                "lv_area_mm2": f["area_mm2"],
-                "lv_volume_ml": f["volume_discs_ml"],
-                "quality": f["flags"] or ["ok"],
-            }
-            for f in clip["frames"]
-        ],
-        "beats": [
-            {
-                "ed_frame": b["ed_index"],
-                "es_frame": b["es_index"],
-                "edv_ml": b["edv_ml"],
-                "esv_ml": b["esv_ml"],
-                "ef": b["ef"],
-                "quality": b["flags"] or ["ok"],
-            }
-            for b in clip["beats"]
-        ],
-        "ef": clip["ef"],
-        "heart_rate_bpm": clip["hr_bpm"],
-        "method": METHOD,
-        "edv_ml": clip["edv_ml"],
-        "esv_ml": clip["esv_ml"],
-        "ef_area_length": clip["ef_area_length"],
-        "fps": cine.fps,
-        "spacing_mm": list(cine.spacing_mm) if cine.spacing_mm else None,
-        "input": cine.source,
-        "notes": list(cine.notes),
-    }
+from ._errors import UsageError
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,14 +33,17 @@ def run(args: argparse.Namespace) -> int:
         require_highdicom()
         check_target(Path(args.sr))
     cine, names = load_clip(args.input, args.fps, args.spacing_mm)
-    result, masks = measure(cine, args.backend)
+    try:
+        result, masks = measure_echo_clip(cine, args.backend)
+    except RuntimeError as exc:  # a backend this machine cannot run: one line
+        raise UsageError(str(exc)) from exc
     if args.masks_out:
         out = Path(args.masks_out)
         out.mkdir(parents=True, exist_ok=True)
         for name, mask in zip(names, masks, strict=True):
             if not cv2.imwrite(str(out / name), mask * np.uint8(255)):
                 raise OSError(f"cannot write {out / name}")
-    document = to_document(result, cine)
+    document = echo_document(result, cine)
     if args.report:
         write_report(Path(args.report), document, cine.frames, masks)
     if args.sr:

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..pipelines import PIPELINES, Engine, PipelineSummary
 from ..stream import install_stop_signals
-from ._argtypes import positive_float, positive_int
+from ._argtypes import DEFAULT_ENDPOINT, positive_float, positive_int
+from ._errors import warn_if_no_frames
 
 
 def format_status(summary: PipelineSummary) -> str:
@@ -54,12 +55,21 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    summary = engine.run(
-        duration_s=args.duration,
-        max_frames=args.frames,
-        on_status=None if args.quiet else status,
-        status_every_s=1.0 if tty else 5.0,
+    source = engine.source
+    hint = warn_if_no_frames(
+        args.source,
+        lambda: int(source.stats().get("received", 0)),
+        str(getattr(source, "pattern", "sub")),
     )
+    try:
+        summary = engine.run(
+            duration_s=args.duration,
+            max_frames=args.frames,
+            on_status=None if args.quiet else status,
+            status_every_s=1.0 if tty else 5.0,
+        )
+    finally:
+        hint.cancel()
     if tty and not args.quiet:
         print(file=sys.stderr)
     if args.json:
@@ -73,10 +83,11 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("run", help="a live pipeline on a live or recorded source")
     parser.add_argument(
         "--source",
-        required=True,
+        default=DEFAULT_ENDPOINT,
         metavar="URI",
         help="zmq+tcp://HOST:PORT (host * binds), zmq+ipc://PATH, file:RECORDING, "
-        "dicom:PATH, png:DIR?fps=F&spacing_mm=S, sim:MODALITY?seed=N&fps=F",
+        "dicom:PATH, png:DIR?fps=F&spacing_mm=S, sim:MODALITY?seed=N&fps=F "
+        f"(default {DEFAULT_ENDPOINT}, where sim publish and replay send)",
     )
     parser.add_argument(
         "--pipeline",
@@ -96,12 +107,8 @@ def register(subparsers: Any) -> None:
         "usable cores, at most 4, with --pipeline echo, else 1)",
     )
     parser.add_argument("--record", metavar="PATH", help="also record every frame, losslessly")
-    parser.add_argument(
-        "--results", metavar="PATH.jsonl", help="per-frame results as JSON Lines"
-    )
-    parser.add_argument(
-        "--duration", type=positive_float, metavar="S", help="stop after S seconds"
-    )
+    parser.add_argument("--results", metavar="PATH.jsonl", help="per-frame results as JSON Lines")
+    parser.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds")
     parser.add_argument(
         "--frames", type=positive_int, metavar="N", help="stop after N processed frames"
     )

@@ -17,8 +17,13 @@ import cv2
 import numpy as np
 
 from ..sim import MODALITIES, Simulator, make_simulator, sim_frame_to_frame
-from ..stream import ZmqFrameSender, ZmqJsonSender, install_stop_signals, parse_endpoint
-from ..stream._dicom_write import write_us_cine
+from ..stream import (
+    ZmqFrameSender,
+    ZmqJsonSender,
+    install_stop_signals,
+    parse_endpoint,
+    write_us_cine,
+)
 from ._argtypes import DEFAULT_SEND_ENDPOINT, non_negative_float, positive_float, positive_int
 
 

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from ..kernels import RoiTipTracker, load_backend, load_model
-from ..pipelines._clips import load_clip
+from ..pipelines import load_clip
 from ._argtypes import positive_float, positive_int
 from ._errors import UsageError, missing_package_error
 

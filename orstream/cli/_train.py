@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..kernels import BACKENDS, TrainOptions, fit_and_export, load_model
+from ..kernels import BACKENDS, TrainOptions, fit_and_export, load_backend, load_model
 from ..sim import TRAINING_TASKS, training_task
 from ._argtypes import positive_int
 from ._train_report import print_report
@@ -79,6 +79,8 @@ def register(subparsers: Any) -> None:
 def eval_seg(args: argparse.Namespace) -> int:
     spec = load_model(args.model)
     task = training_task(spec.name)
+    if args.backend in ("torch", "tensorrt"):  # a missing package fails before data is made
+        load_backend(spec, args.backend)
     options = TrainOptions(
         test_samples=args.samples,
         size=args.size,
@@ -98,16 +100,20 @@ def eval_seg(args: argparse.Namespace) -> int:
 
 
 def _check_device(name: str) -> None:
-    """UsageError unless ``name`` is "cpu" or a CUDA device torch can see here."""
+    """UsageError unless ``name`` is "cpu" or a CUDA device torch can see here, and unless
+    torch (the ``train`` extra) is installed: before any data is made."""
     import re
 
-    from ._errors import UsageError
+    from ._errors import UsageError, missing_package_error
 
     if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
         raise UsageError(f"--device {name}: use cpu, cuda or cuda:N")
+    try:
+        import torch
+    except ImportError as exc:
+        raise missing_package_error(exc) from exc
     if name == "cpu":
         return
-    import torch
 
     index = int(name.partition(":")[2] or 0)
     if not torch.cuda.is_available() or index >= torch.cuda.device_count():

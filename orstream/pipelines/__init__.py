@@ -7,18 +7,22 @@ house and the path of one frame are drawn in docs/architecture.md; docs/library.
 
 from ._clips import load_clip
 from ._demo import run_demo
+from ._echo_offline import ECHO_MODEL, echo_document, measure_echo_clip
 from ._echo_stages import EchoMeasureStage, EchoSegmentStage, default_workers
 from ._fluoro_stages import FluoroTrackStage, TipStats
 from ._live import PIPELINES, Engine, LivePipeline, make_pipeline
+from ._report import ef_category, write_report
 from ._results import (
     PipelineSummary,
     SegmentationResult,
     TipResult,
     UltrasoundResult,
 )
+from ._sr import check_target, read_source, require_highdicom, write_sr
 from ._us_stages import UltrasoundStage
 
 __all__ = [
+    "ECHO_MODEL",
     "PIPELINES",
     "EchoMeasureStage",
     "EchoSegmentStage",
@@ -31,8 +35,16 @@ __all__ = [
     "TipStats",
     "UltrasoundResult",
     "UltrasoundStage",
+    "check_target",
     "default_workers",
+    "echo_document",
+    "ef_category",
     "load_clip",
     "make_pipeline",
+    "measure_echo_clip",
+    "read_source",
+    "require_highdicom",
     "run_demo",
+    "write_report",
+    "write_sr",
 ]

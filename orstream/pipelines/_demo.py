@@ -93,9 +93,7 @@ def run_demo(
     engine = _spawn(
         ["run", "--source", feed, "--json", *pipeline] + ([] if show else ["--quiet"]), show
     )
-    recorder = _spawn(
-        ["record", "--source", f"{feed}?pattern=sub", "--out", str(recording), "--json"], False
-    )
+    recorder = _spawn(["record", "--source", f"{feed}", "--out", str(recording), "--json"], False)
     truth = f"zmq+tcp://127.0.0.1:{port + 1}?bind=1"
     device_args = [
         "sim", "publish", "--modality", modality, "--seed", str(seed),
