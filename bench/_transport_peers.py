@@ -1,8 +1,9 @@
 """The two ends of one transport-benchmark case, each run in its own (spawned) process.
 
 Transports (:data:`TRANSPORTS`): ``orstream`` is our live path with the payloads on the socket
-(shown as ``orstream-tcp``), ``orstream-shm`` the same with ``?shm=1`` (payloads of 64 KiB and
-more through a shared-memory ring, only the header on the socket), ``imagezmq`` the peer.
+(shown as ``orstream-tcp``), ``orstream-shm`` the same with ``?shm=1`` (payloads of 512 KiB
+and more through a shared-memory ring, the header on the socket only until the receiver follows
+the ring), ``imagezmq`` the peer.
 
 The sender binds a PUB on an ephemeral tcp port of 127.0.0.1, reports the port, sends paced
 warm-up frames until the receiver has seen :data:`WARMUP_FRAMES` of them (PUB/SUB's slow
@@ -96,11 +97,12 @@ def sender_main(
     close: Callable[[], None] | None = None
     try:
         pixels = make_pixels(spec)
-        port, send, close = _open_sender(spec)
+        port, send, close, stats = _open_sender(spec)
         port_q.put(port)
         warmup = _warm_up(send, pixels[0], ready, stop)
         sent, elapsed_s = _send_measured(spec, send, pixels, stop)
         result: dict[str, Any] = {"warmup_sent": warmup, "sent": sent, "send_s": elapsed_s}
+        result.update(stats())
     except Exception as exc:
         result = {"error": f"{type(exc).__name__}: {exc}"}
     # The counts go out (flushed) before the socket closes: a close that fails or aborts
@@ -114,7 +116,13 @@ def sender_main(
 
 def _open_sender(
     spec: CaseSpec,
-) -> tuple[int, Callable[[npt.NDArray[Any], bool, int], None], Callable[[], None]]:
+) -> tuple[
+    int,
+    Callable[[npt.NDArray[Any], bool, int], None],
+    Callable[[], None],
+    Callable[[], dict[str, Any]],
+]:
+    """``(port, send(image, measured, seq), close(), stats())`` of the case's sender."""
     if spec.transport in OURS:
         from orstream.stream import ZmqFrameSender, make_frame
 
@@ -125,7 +133,10 @@ def _open_sender(
             t_ns = time.time_ns()
             sender.send(make_frame(image, stream, seq, t_capture_ns=t_ns, modality=spec.modality))
 
-        return int(sender.last_endpoint.rsplit(":", 1)[1]), send, sender.close
+        def stats() -> dict[str, Any]:
+            return {"ring_only": sender.followed_only}
+
+        return int(sender.last_endpoint.rsplit(":", 1)[1]), send, sender.close, stats
 
     import imagezmq
     import zmq
@@ -141,7 +152,7 @@ def _open_sender(
         image_sender.close()
 
     endpoint = image_sender.zmq_socket.getsockopt(zmq.LAST_ENDPOINT).decode()
-    return int(endpoint.rsplit(":", 1)[1]), send_izmq, close_izmq
+    return int(endpoint.rsplit(":", 1)[1]), send_izmq, close_izmq, dict
 
 
 def _warm_up(
@@ -225,6 +236,7 @@ def _open_receiver(
             s = source.stats()
             return {
                 "wire_received": s["received"],
+                "followed": s["followed"],
                 "stale_dropped": s["stale"],
                 "gaps": s["gaps"],
                 "overruns": s["overruns"],

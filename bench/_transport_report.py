@@ -157,8 +157,9 @@ def render(report: dict[str, Any]) -> str:
         "",
         "ours' receive path: consumer frames (overwritten: shared-memory slot reused before the"
         " consumer touched the frame, not counted; +N: reused during a slow consumer's work),"
-        " socket frames incl. warm-up, stale (LatestFrameSource kept a newer one), overruns"
-        " (slot reused before decode)",
+        " socket frames incl. warm-up, ring frames (taken from the shared-memory ring; sent"
+        " without a socket message: every subscriber followed the ring), stale"
+        " (LatestFrameSource kept a newer one), overruns (slot reused before decode)",
         format_table(_PATH_COLUMNS, _path_rows(report)),
     ]
     lines += _notes(report)
@@ -185,6 +186,7 @@ _PATH_COLUMNS: Final = (
     "consumer frames",
     "overwritten",
     "socket frames",
+    "ring frames (sent without socket msg)",
     "stale",
     "overruns",
     "wire p50/p99 ms",
@@ -208,6 +210,7 @@ def _path_rows(report: dict[str, Any]) -> list[list[object]]:
                         r.get("received"),
                         overwritten,
                         r.get("wire_received"),
+                        _ring_frames(r),
                         r.get("stale_dropped"),
                         r.get("overruns"),
                         f"{_fmt(r.get('wire_p50_ms'))} / {_fmt(r.get('wire_p99_ms'))}",
@@ -215,6 +218,12 @@ def _path_rows(report: dict[str, Any]) -> list[list[object]]:
                     ]
                 )
     return rows
+
+
+def _ring_frames(r: dict[str, Any]) -> object:
+    """Frames taken from the ring and (in parentheses) those sent without a socket message."""
+    followed = r.get("followed")
+    return f"{followed} ({r.get('ring_only') or 0})" if followed else "-"
 
 
 def _row(frame: str, transport: str, r: dict[str, Any]) -> list[object]:

@@ -272,6 +272,8 @@ def _merge(
     if errors and not merged.get("received"):
         merged["error"] = "; ".join(errors)
     merged["sent"] = sender.get("sent")
+    if "ring_only" in sender:
+        merged["ring_only"] = sender["ring_only"]
     if "error" in sender and "error" not in merged:
         merged["sender_error"] = sender["error"]
     if sender.get("sent") and sender.get("send_s"):

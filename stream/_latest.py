@@ -1,22 +1,24 @@
 """The live-path rule over any source: newest frame wins, per stream, stale frames counted.
 
 For a source that offers same-host shared-memory rings (:class:`SharedMemorySource`, the
-ZeroMQ SUB source), a follower thread per ring hands each frame over as soon as the sender
-completes it, ahead of (or, without a tap, instead of) the socket's copy.
+ZeroMQ SUB source), each ring's newest frame is read from the ring as soon as the sender
+completes it, ahead of (or, without a tap, instead of) the socket's copy: by the consumer's
+own thread where Linux can wait on several futexes at once, else by a thread per ring.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Container
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
 from ._drops import DropCounter
 from ._frame import Frame
-from ._futex import futex_available
+from ._futex import WakeWord, futex_available, futex_waitv, futex_waitv_available
 from ._protocols import Source
 from ._shm import SHM_DIR, ShmError, ShmFollower, ShmReader
 from ._wire import WireError, decode_shm_slot
@@ -25,6 +27,8 @@ _log = logging.getLogger("orstream.stream")
 
 _MAX_TRACKED_STREAMS: Final = 1024
 _MAX_FOLLOWERS: Final = 8
+_RING_CHECK_S: Final = 1.0
+"""How often the receive thread looks whether followed rings still exist (s)."""
 
 
 @runtime_checkable
@@ -45,11 +49,22 @@ class SharedMemorySource(Protocol):
 
 @dataclass
 class _Ring:
-    """A followed ring: its thread, and frames of it the socket offered since the thread last
-    accounted for the ring's frames (under ``LatestFrameSource._cond``)."""
+    """A followed ring: its follower, its thread (None where consumers read it themselves),
+    and frames of it the socket offered since the ring's frames were last accounted for."""
 
-    thread: threading.Thread
+    follower: ShmFollower
+    reader: ShmReader
+    max_payload_bytes: int
+    thread: threading.Thread | None = None
     socket_offers: int = 0
+    headers: dict[bytes, Any] = field(default_factory=dict)
+
+    def decode(self, got: tuple[bytes, dict[str, Any]]) -> Frame | None:
+        try:
+            frame = decode_shm_slot(*got, self.reader, self.max_payload_bytes, self.headers)
+            return frame.stamp("recv")
+        except WireError:
+            return None  # reused while read, or a header this receiver refuses
 
 
 class LatestFrameSource:
@@ -65,15 +80,18 @@ class LatestFrameSource:
     pending frame is taken, ``exhausted`` is True.
 
     For a same-host shared-memory feed (``?shm=1`` on the sender; only a source that is a
-    :class:`SharedMemorySource`) a follower thread per ring waits on the ring itself and offers
-    the newest frame as soon as it is complete (counted in ``followed``; frames it passes over
-    are stale). With a tap the socket's copies still come, for the tap, in order, and are
+    :class:`SharedMemorySource`) each ring is followed: its newest frame is taken from the ring
+    as soon as it is complete (counted in ``followed``; frames passed over are stale), by
+    :meth:`recv` itself, which then waits on the rings as well (Linux 5.16+), or else by a
+    thread per ring. With a tap the socket's copies still come, for the tap, in order, and are
     recognised by capture time and sequence number and skipped; without one the source tells
     the sender to leave them out, so the socket stays quiet while the ring is followed. Frames
     whose pixels came on the socket are never compared, only queued.
     """
 
     live = True
+    _pull_rings: bool = futex_waitv_available()
+    """Whether :meth:`recv` reads and waits on the rings itself (else a thread per ring)."""
 
     def __init__(
         self, source: Source, tap: Callable[[Frame], None] | None = None, *, start: bool = True
@@ -87,6 +105,8 @@ class LatestFrameSource:
         self._newest_shm: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._rings: dict[str, _Ring] = {}
         self._unfollowed: list[str] = []
+        self._kick = WakeWord()  # wakes consumers waiting on the rings
+        self._ring_waiters = 0
         self._tap = tap
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -111,13 +131,12 @@ class LatestFrameSource:
             return self._ended and not self._pending
 
     def _drain(self) -> None:
+        checked = time.monotonic()
         try:
             while not self._stop.is_set():
-                if self._unfollowed and self._shm_source is not None:
-                    with self._cond:
-                        gone, self._unfollowed = self._unfollowed, []
-                    for name in gone:
-                        self._shm_source.shm_follow(name, False)
+                if self._rings and time.monotonic() - checked > _RING_CHECK_S:
+                    checked = time.monotonic()
+                    self._forget_gone_rings()
                 frame = self.source.recv(timeout_s=0.05)
                 if frame is None:
                     if getattr(self.source, "exhausted", False):
@@ -139,13 +158,13 @@ class LatestFrameSource:
         finally:
             with self._cond:
                 self._ended = True
-                self._cond.notify_all()
+                self._notify_all()
 
     def _offer(self, frame: Frame) -> bool:
         """Queue ``frame``, newest per stream; under ``_cond``. True if queued. A frame in a
-        shared-memory ring can arrive twice (follower, then socket): a copy of, or a frame
-        older than, one already offered (by capture time, then sequence number) is skipped
-        (an older one was counted stale by the follower that passed it over)."""
+        shared-memory ring can arrive twice (ring, then socket): a copy of, or a frame older
+        than, one already offered (by capture time, then sequence number) is skipped (an older
+        one was counted stale when the ring's newer frame was taken)."""
         if frame.lease is not None:
             key = (frame.t_capture_ns, frame.seq)
             newest = self._newest_shm.get(frame.stream_id)
@@ -162,7 +181,22 @@ class LatestFrameSource:
             self.stale += 1
         self._pending[frame.stream_id] = frame
         self._cond.notify()
+        if self._ring_waiters:
+            self._kick.bump()
         return True
+
+    def _notify_all(self) -> None:
+        """Wake every waiting :meth:`recv`; under ``_cond``."""
+        self._cond.notify_all()
+        self._kick.bump()
+
+    def _take(self, ring: _Ring, frame: Frame | None) -> None:
+        """Offer a frame read from ``ring`` (None: unreadable) and count the ring's frames that
+        neither it nor the socket offered as stale; under ``_cond``."""
+        offered = frame is not None and self._offer(frame)
+        self.stale += max(0, ring.follower.published - offered - ring.socket_offers)
+        ring.socket_offers = 0
+        self.followed += offered
 
     def _follow_new_segments(self, source: SharedMemorySource) -> None:
         for name in source.shm_segments():
@@ -170,48 +204,45 @@ class LatestFrameSource:
                 continue
             reader = ShmReader()
             try:
-                follower = ShmFollower(reader, name)
+                ring = _Ring(ShmFollower(reader, name), reader, source.max_payload_bytes)
             except ShmError:
                 continue
-            thread = threading.Thread(
-                target=self._follow,
-                args=(follower, reader, source.max_payload_bytes),
-                name="orstream-shm",
-                daemon=True,
-            )
+            if not self._pull_rings:
+                ring.thread = threading.Thread(
+                    target=self._follow, args=(ring,), name="orstream-shm", daemon=True
+                )
             with self._cond:
-                self._rings[name] = _Ring(thread)
-            thread.start()
+                self._rings[name] = ring
+                self._notify_all()  # a waiting recv() waits on this ring too from now on
+            if ring.thread is not None:
+                ring.thread.start()
             if self._tap is None:  # the tap needs the socket's copies, in order
                 source.shm_follow(name, True)
 
-    def _follow(self, follower: ShmFollower, reader: ShmReader, max_payload_bytes: int) -> None:
-        """Offer the newest frame of the ring as soon as the sender completes it; ends with the
-        pipeline or when the sender has removed the ring."""
-        name = follower.name
-        idle = 0
-        while not self._stop.is_set():
-            got = follower.wait(0.1)
-            if got is None:
-                idle += 1
-                if idle % 10 == 0 and not (SHM_DIR / name).exists():
-                    break
-                continue
-            idle = 0
-            try:
-                frame: Frame | None = decode_shm_slot(*got, reader, max_payload_bytes)
-            except WireError:
-                frame = None  # reused while read, or a header this receiver refuses
+    def _forget_gone_rings(self) -> None:
+        """Stop following rings whose sender has removed them (the receive thread)."""
+        for name in [n for n in self._rings if not (SHM_DIR / n).exists()]:
             with self._cond:
-                ring = self._rings[name]
-                offered = frame is not None and self._offer(frame.stamp("recv"))
-                # Frames published since the last one followed that neither path offered.
-                self.stale += max(0, follower.published - offered - ring.socket_offers)
-                ring.socket_offers = 0
-                self.followed += offered
-        with self._cond:
-            self._rings.pop(name, None)
-            self._unfollowed.append(name)
+                ring = self._rings.pop(name)
+            if ring.thread is not None:
+                ring.thread.join()
+            if self._shm_source is not None:
+                self._shm_source.shm_follow(name, False)
+
+    def _follow(self, ring: _Ring) -> None:
+        """A ring's own thread: offer its newest frame as soon as the sender completes it."""
+        while not self._stop.is_set() and ring.follower.name in self._rings:
+            got = ring.follower.wait(0.1)
+            if got is not None:
+                frame = ring.decode(got)
+                with self._cond:
+                    self._take(ring, frame)
+
+    def _pull(self) -> None:
+        """Take the newest frame of each ring with news (consumer-read rings); under _cond."""
+        for ring in self._rings.values():
+            if ring.thread is None and (got := ring.follower.poll()) is not None:
+                self._take(ring, ring.decode(got))
 
     def recv(self, timeout_s: float | None = None, skip: Container[str] = ()) -> Frame | None:
         """The newest frame of the stream waiting longest, or None after ``timeout_s`` (or at
@@ -221,22 +252,35 @@ class LatestFrameSource:
         each); their frames wait, newest wins. The caller may shrink ``skip`` from another
         thread and then call :meth:`wake`."""
         self.start()
-
-        def first() -> str | None:
-            return next((s for s in self._pending if s not in skip), None)
-
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
-            if not self._cond.wait_for(
-                lambda: first() is not None or (self._ended and not self._pending), timeout_s
-            ):
-                return None
-            stream = first()
-            return None if stream is None else self._pending.pop(stream)
+            while True:
+                self._pull()
+                stream = next((s for s in self._pending if s not in skip), None)
+                if stream is not None:
+                    return self._pending.pop(stream)
+                if self._ended and not self._pending:
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                words = [r.follower.word() for r in self._rings.values() if r.thread is None]
+                if not words:
+                    self._cond.wait(remaining)
+                    continue
+                words.append(self._kick.word())
+                self._ring_waiters += 1
+                self._cond.release()
+                try:
+                    futex_waitv(words, remaining)
+                finally:
+                    self._cond.acquire()
+                    self._ring_waiters -= 1
 
     def wake(self) -> None:
         """Make a waiting :meth:`recv` look again (after its ``skip`` shrank)."""
         with self._cond:
-            self._cond.notify_all()
+            self._notify_all()
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -256,7 +300,8 @@ class LatestFrameSource:
         else:
             with self._cond:
                 self._ended = True
-                self._cond.notify_all()
+                self._notify_all()
         for ring in list(self._rings.values()):
-            ring.thread.join()
+            if ring.thread is not None:
+                ring.thread.join()
         self.source.close()

@@ -52,6 +52,7 @@ MAX_RING_BYTES: Final = 512 * 1024 * 1024
 _NAME_RE: Final = re.compile(r"^orstream-[A-Za-z0-9_-]{1,64}$")
 _GEN: Final = struct.Struct("<Q")
 _LEN: Final = struct.Struct("<I")
+_U32: Final = _LEN
 _LATEST: Final = struct.Struct("<QQ")
 _MAX_MAPPED_SEGMENTS: Final = 8
 FOLLOW_PREFIX: Final = b"\x00orstream-follow "
@@ -127,7 +128,7 @@ class ShmRingWriter:
         _GEN.pack_into(self._map, base, gen)  # even: complete
         self._generations[slot] = gen
         _LATEST.pack_into(self._map, 8, offset, gen)
-        self._counter[0] += 1
+        _U32.pack_into(self._map, 0, (_U32.unpack_from(self._map, 0)[0] + 1) % 2**32)
         futex_wake(self._address)
         return {"segment": self.name, "offset": offset, "nbytes": pixels.nbytes, "gen": gen}
 
@@ -161,7 +162,11 @@ class ShmFollower:
         (or when the slot was reused while it was read); see :attr:`published`."""
         if int(self._counter[0]) == self._seen:
             futex_wait(self._address, self._seen, timeout_s)
-        counter = int(self._counter[0])
+        return self.poll()
+
+    def poll(self) -> tuple[bytes, dict[str, Any]] | None:
+        """Like :meth:`wait`, without waiting: None when nothing new has been published."""
+        counter: int = _U32.unpack_from(self._segment, 0)[0]
         if counter == self._seen:
             return None
         self._passed += (counter - self._seen) % 2**32
@@ -178,6 +183,11 @@ class ShmFollower:
             return None  # reused while we read: the next wake brings a newer frame
         self.published, self._passed = self._passed, 0
         return header, {"segment": self.name, "offset": offset, "gen": gen}
+
+    def word(self) -> tuple[int, int, bool]:
+        """The frame counter as ``(address, value seen, shared=True)``: a ``futex_waitv`` on it
+        returns once the sender publishes a frame this follower has not seen."""
+        return self._address, self._seen, True
 
 
 class SlotLease:

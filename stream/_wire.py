@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -44,6 +45,9 @@ DROP_KINDS: Final = (
 message: a shared-memory slot was reused before the receiver got to it (a live-path drop)."""
 
 
+_JSON_OUT: Final = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 class WireError(ValueError):
     """A message that is not a valid wire-v1 frame; ``kind`` is one of :data:`DROP_KINDS`."""
 
@@ -71,7 +75,7 @@ def encode_header(frame: Frame, shm: dict[str, Any] | None = None) -> bytes:
         header["meta"] = dict(frame.meta)
     if shm is not None:
         header["shm"] = shm
-    data = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    data = _JSON_OUT.encode(header).encode()
     if len(data) > MAX_HEADER_BYTES:
         raise WireError("header_size", f"header is {len(data)} bytes, limit {MAX_HEADER_BYTES}")
     return data
@@ -141,12 +145,56 @@ def decode_shm_slot(
     ref: dict[str, Any],
     shm_reader: ShmReader,
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    cache: dict[bytes, Any] | None = None,
 ) -> Frame:
     """Frame from a shared-memory slot read by a ``ShmFollower``: the wire header the sender
-    stored in the slot and the slot's reference (``nbytes`` comes from the header)."""
-    fields = parse_header(header)
-    dtype, shape, expected = _pixel_format(fields, max_payload_bytes)
+    stored in the slot and the slot's reference (``nbytes`` comes from the header).
+
+    ``cache``: a dict the caller keeps per ring; a header that differs from a cached one only
+    in ``seq`` and ``t_capture_ns`` (a sender's next frame) then skips the JSON parse."""
+    fields, (dtype, shape, expected) = _parse_slot_header(header, max_payload_bytes, cache)
     return _frame(fields, *_shm_view(shm_reader, {**ref, "nbytes": expected}, dtype, shape))
+
+
+_SEQ_AND_TIME: Final = re.compile(
+    rb'\{"v":1,"stream":"[^"\\]{1,128}","seq":(0|[1-9][0-9]{0,18}),'
+    rb'"t_capture_ns":(0|[1-9][0-9]{0,18}),'
+)
+_MAX_CACHED_HEADERS: Final = 8
+
+
+def _parse_slot_header(
+    header: bytes, max_payload_bytes: int, cache: dict[bytes, Any] | None
+) -> tuple[dict[str, Any], tuple[np.dtype[Any], list[int], int]]:
+    """``parse_header`` and ``_pixel_format``, from ``cache`` where only the numbers differ."""
+    match = _SEQ_AND_TIME.match(header) if cache is not None else None
+    if match is None or cache is None:
+        fields = parse_header(header)
+        return fields, _pixel_format(fields, max_payload_bytes)
+    key = header[: match.start(1)] + header[match.end(1) : match.start(2)] + header[match.end(2) :]
+    seq, t_ns = int(match[1]), int(match[2])
+    cached = cache.get(key)
+    if cached is None or seq >= 2**63 or t_ns >= 2**63:
+        fields = parse_header(header)
+        shape_fmt = _pixel_format(fields, max_payload_bytes)
+        rest = header[match.end() :]  # where a duplicate key would override the numbers
+        if b'"seq"' not in rest and b'"t_capture_ns"' not in rest:
+            if len(cache) >= _MAX_CACHED_HEADERS:
+                cache.clear()
+            cache[key] = ({**fields, "meta": dict(fields["meta"])}, shape_fmt)
+        return fields, shape_fmt
+    template, shape_fmt = cached
+    geometry = template["geometry"]
+    fields = {
+        **template,
+        "seq": seq,
+        "t_capture_ns": t_ns,
+        "geometry": Geometry(geometry.kind, dict(geometry.params)),
+        "meta": dict(template["meta"]),
+    }
+    if shape_fmt[2] > max_payload_bytes:
+        _pixel_format(fields, max_payload_bytes)  # raises
+    return fields, shape_fmt
 
 
 def _pixel_format(
@@ -193,7 +241,7 @@ def parse_header(data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise WireError("utf8", f"header is not UTF-8 ({exc.reason} at byte {exc.start})") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        obj = _JSON.decode(text)
     except (ValueError, RecursionError) as exc:
         raise WireError("json", f"header is not JSON ({str(exc)[:80]})") from None
     if not isinstance(obj, dict):
@@ -230,6 +278,9 @@ def parse_header(data: bytes) -> dict[str, Any]:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
+
+
+_JSON: Final = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _int_field(obj: dict[str, Any], name: str) -> int:

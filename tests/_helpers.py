@@ -15,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import zmq
 
-from orstream.stream import Frame, ZmqFrameSource, make_frame
+from orstream.stream import Frame, RecordingReader, ZmqFrameSource, make_frame
 
 TCP_BIND = "zmq+tcp://127.0.0.1:0?bind=1"
 """A loopback bind on a free port; read the real address from ``.last_endpoint``."""
@@ -100,6 +101,20 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = FAILURE_BOUND_S
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout_s} s")
         time.sleep(0.002)
+
+
+def recorded_frames(path: Path) -> int:
+    """Intact records in the recording at ``path`` so far: 0 while the file does not exist or
+    has no complete file header yet. The file may still be growing (another process writing
+    it): a record being appended is not counted until it is whole."""
+    try:
+        reader = RecordingReader(path)
+    except (FileNotFoundError, ValueError):
+        return 0
+    try:
+        return sum(1 for _ in reader.messages())
+    finally:
+        reader.close()
 
 
 def recv_n(source: Any, n: int, timeout_s: float = FAILURE_BOUND_S) -> list[Frame]:

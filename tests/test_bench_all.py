@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 
 from orstream.bench import BENCHMARKS, CHART_SHAPE, overhead, plots_for, sim
 from orstream.bench import all as bench_all
+from tests._helpers import orstream_main
 
 
 @pytest.fixture
@@ -22,14 +22,23 @@ def no_holoscan(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(overhead, "holoscan_candidates", lambda: missing)
 
 
-def test_every_new_benchmark_is_a_subcommand() -> None:
+@pytest.mark.usefixtures("no_holoscan")
+def test_every_new_benchmark_is_a_subcommand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``orstream bench all --quick --out DIR --json`` through the real parser: the flags take
+    effect (quick runs, files in DIR). Only the overhead benchmark runs, to keep it short."""
     assert {"e2e", "streams", "overhead", "all"} <= set(BENCHMARKS)
     assert "all" not in bench_all.benchmark_names()
-    done = subprocess.run(
-        [sys.executable, "-m", "orstream", "bench", "all", "--help"],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0 and "--out" in done.stdout and "--quick" in done.stdout
+    monkeypatch.setattr(bench_all, "run", functools.partial(bench_all.run, names=["overhead"]))
+    out = tmp_path / "reports"
+    assert orstream_main("bench", "all", "--quick", "--out", str(out), "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["command"] == f"orstream bench all --json --quick --out {out}"
+    assert report["errors"] == [] and [b["name"] for b in report["benchmarks"]] == ["overhead"]
+    assert {p.name for p in out.iterdir()} >= {"overhead.json", "overhead.md", "README.md"}
+    data = json.loads((out / "overhead.json").read_text())
+    assert data["command"] == "orstream bench overhead --json --quick"  # --quick went through
 
 
 @pytest.mark.usefixtures("no_holoscan")

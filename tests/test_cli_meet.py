@@ -188,9 +188,12 @@ def test_the_hint_is_logged_once_and_only_when_nothing_came(
         timer.join(FAILURE_BOUND_S)
     hints = [r.getMessage() for r in caplog.records if "no frames from" in r.getMessage()]
     assert hints == [no_frames_hint("zmq+tcp://127.0.0.1:9", "sub", 0.01)]
-    cancelled = warn_if_no_frames("zmq+tcp://127.0.0.1:9", lambda: 0, "sub", 0.01)
+    # cancelled long before it is due (a 10 ms timer could fire before cancel() on a slow
+    # machine): the join shows it ended without logging
+    cancelled = warn_if_no_frames("zmq+tcp://127.0.0.1:9", lambda: 0, "sub", 3600.0)
     cancelled.cancel()
     cancelled.join(FAILURE_BOUND_S)
+    assert not cancelled.is_alive()
     not_a_socket = warn_if_no_frames("file:rec.orsrec", lambda: 0, "sub", 0.01)
     assert not not_a_socket.is_alive()
     not_a_socket.cancel()

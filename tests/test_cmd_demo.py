@@ -34,3 +34,22 @@ def test_headless_demo_runs_every_process_and_accounts_for_every_frame() -> None
     with RecordingReader(summary["recording"]) as reader:
         seqs = [frame.seq for frame in reader]
     assert len(seqs) == frames["recorded"] and seqs == sorted(seqs)
+
+
+def test_fluoro_and_us_demos_track_their_tips() -> None:
+    for modality, fps in (("fluoro", 15), ("us", 30)):
+        result = subprocess.run(
+            [sys.executable, "-m", "orstream", "demo", "--modality", modality, "--headless",
+             "--duration", "4", "--json"],
+            check=False, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        frames = summary["frames"]
+        assert frames["sent"] == 4 * fps
+        assert frames["recorded"] + summary["drops"]["record_gaps"] == frames["sent"]
+        measured = summary["measurements"]
+        assert measured["frames"] == frames["processed"] > 0
+        assert 0.0 <= measured["mean_confidence"] <= 1.0
+        if modality == "fluoro":  # the catheter is in view from the first frame
+            assert measured["tip_found"] >= frames["processed"] - 2

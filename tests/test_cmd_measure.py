@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 
+from orstream.pipelines import InputReader, load_clip
 from tests._helpers import orstream_cli
 
 
@@ -60,3 +62,25 @@ def test_ef_categories_follow_the_guideline_ranges() -> None:
     assert ef_category(0.62) == "normal" and ef_category(0.50) == "normal"
     assert ef_category(0.45) == "mildly reduced" and ef_category(0.40) == "reduced"
     assert ef_category(None) == "not measured"
+
+
+def test_one_reader_takes_a_bare_path_or_the_live_source_uri(echo_clip: Path) -> None:
+    """``png:DIR?fps=F&spacing_mm=S`` and ``dicom:PATH`` (as ``orstream run`` takes them) give
+    the clips the bare paths and flags give; flags override the URI's values."""
+    frames, dcm = echo_clip / "frames", echo_clip / "clip.dcm"
+    bare, names = load_clip(str(frames), 50.0, 0.3)
+    uri, uri_names = load_clip(f"png:{frames}?fps=50&spacing_mm=0.3", None, None)
+    assert names == uri_names and names[0] == "0000.png" and len(names) == 100
+    assert np.array_equal(bare.frames, uri.frames)
+    assert (uri.fps, uri.spacing_mm) == (50.0, (0.3, 0.3)) and uri.source == bare.source
+    flagged, _ = load_clip(f"png:{frames}?fps=50&spacing_mm=0.3", 25.0, 0.2)
+    assert (flagged.fps, flagged.spacing_mm) == (25.0, (0.2, 0.2))
+    plain, _ = load_clip(str(dcm), None, None)
+    prefixed, _ = load_clip(f"dicom:{dcm}", None, None)
+    assert np.array_equal(plain.frames, prefixed.frames) and plain.fps == prefixed.fps
+    with InputReader(f"dicom:{dcm}") as reader:
+        assert (reader.kind, reader.fps, reader.spacing_mm) == (
+            "dicom",
+            plain.fps,
+            plain.spacing_mm,
+        )

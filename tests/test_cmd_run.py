@@ -6,13 +6,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from orstream.stream import RecordingReader, RecordingWriter, ZmqFrameSender, make_frame
-from tests._helpers import orstream_cli
+from tests._helpers import FAILURE_BOUND_S, orstream_cli, recorded_frames, wait_until
 
 
 def _run(*args: str) -> subprocess.Popen[str]:
@@ -40,17 +39,22 @@ def test_live_source_with_recording_stops_cleanly_on_sigterm(tmp_path: Path) -> 
     recording = tmp_path / "out.orsrec"
     engine = _run("--source", f"zmq+ipc://{sock}?bind=1&pattern=pull", "--record",
                   str(recording), "--json", "--quiet")  # fmt: skip
-    deadline = time.monotonic() + 30.0
-    while not sock.exists():  # the engine binds when it is ready; a push before would drop
-        assert engine.poll() is None and time.monotonic() < deadline, "the engine never bound"
-        time.sleep(0.05)
-    sender = ZmqFrameSender(f"zmq+ipc://{sock}", pattern="push")
-    for seq in range(50):
-        sender.send(make_frame(np.full((64, 64), seq, np.uint8), "live", seq))
-        time.sleep(0.01)
-    sender.close()  # waits until every frame has left
-    time.sleep(0.5)
-    engine.send_signal(signal.SIGTERM)
+    try:
+        # the engine binds when it is ready; a push before would drop
+        wait_until(lambda: sock.exists() or engine.poll() is not None, FAILURE_BOUND_S * 3)
+        assert engine.poll() is None, "the engine ended before it bound"
+        sender = ZmqFrameSender(f"zmq+ipc://{sock}", pattern="push")
+        try:
+            for seq in range(50):  # a burst: PUSH blocks while the engine is behind
+                sender.send(make_frame(np.full((64, 64), seq, np.uint8), "live", seq))
+            # SIGTERM once every frame is in the recording. The sender stays connected until
+            # then: frames still in flight when a PUSH disconnects are dropped past the
+            # receiver's queue (the engine's source queues LIVE_HWM = 16, even on PULL).
+            wait_until(lambda: recorded_frames(recording) >= 50, FAILURE_BOUND_S * 3)
+        finally:
+            sender.close()
+    finally:
+        engine.send_signal(signal.SIGTERM)
     out, err = engine.communicate(timeout=30)
     assert engine.returncode == 0, err
     summary = json.loads(out)

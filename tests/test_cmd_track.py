@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from orstream import cli
+from orstream.pipelines import TipResult
 from orstream.sim import fluoro_run as simulator
+from orstream.stream import RecordingWriter, make_frame
+from tests._helpers import orstream_main
 
 SEED = 6_500_000
 """A run from the test range, never trained on (training seeds start at 4,000,000)."""
@@ -32,24 +35,25 @@ def test_tracks_the_tip_of_a_fresh_simulated_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     tips, spacing = _export(tmp_path / "frames", 24)
-    code = cli.main(
-        [
-            "track",
-            str(tmp_path / "frames"),
-            "--spacing-mm",
-            str(spacing),
-            "--fps",
-            "15",
-            "--json",
-            "--backend",
-            "onnxruntime",
-        ]
+    code = orstream_main(
+        "track",
+        str(tmp_path / "frames"),
+        "--spacing-mm",
+        str(spacing),
+        "--fps",
+        "15",
+        "--json",
+        "--backend",
+        "onnxruntime",
     )
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     frames = doc["frames"]
     assert [f["index"] for f in frames] == list(range(24))
-    assert set(frames[0]) == {"index", "x_px", "y_px", "x_mm", "y_mm", "confidence"}
+    # the live fluoro pipeline's TipResult mapping plus the index: a superset of the first keys
+    assert {"index", "x_px", "y_px", "x_mm", "y_mm", "confidence"} <= set(frames[0])
+    none = TipResult(False, math.nan, math.nan, None, None, 0.0, "none")
+    assert set(frames[0]) == {"index", *none.to_json()}
     assert doc["model"] == "fluoro-catheter" and doc["spacing_mm"] == [spacing, spacing]
     errors = [
         np.hypot(f["x_px"] - t[0], f["y_px"] - t[1]) if f["x_px"] is not None else np.inf
@@ -79,6 +83,25 @@ def test_bad_input_gets_one_line(
     cv2.imwrite(str(small / "0000.png"), np.zeros((100, 120), np.uint8))
     (junk / "0000.png").write_bytes(b"\x89PNG not really")
     args = [a.format(small=small, junk=junk) for a in args]
-    assert cli.main(args) != 0
+    assert orstream_main(*args) != 0
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_recording_by_its_file_uri_keeps_its_spacing_and_frame_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``file:PATH`` (the live source URI): the spacing of the recorded frames, the frame rate
+    of their capture times (20 ms apart: 50 fps), one result per frame."""
+    sim = simulator(SEED)
+    path = tmp_path / "run.rec"
+    with RecordingWriter(path) as writer:
+        for k in range(4):
+            t_ns, image = k * 20_000_000, sim.render(k).image
+            writer.append(
+                make_frame(image, "fluoro", k, t_capture_ns=t_ns, spacing_mm=sim.spacing_mm)
+            )
+    assert orstream_main("track", f"file:{path}", "--json", "--backend", "onnxruntime") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["fps"] == pytest.approx(50.0) and doc["spacing_mm"] == list(sim.spacing_mm)
+    assert [f["index"] for f in doc["frames"]] == [0, 1, 2, 3]

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import zmq
 
+from tests._helpers import FAILURE_BOUND_S, recorded_frames, wait_until
+
 FOREIGN_SENDER = Path(__file__).parent / "foreign" / "wire_v1_sender.py"
 
 
@@ -60,11 +62,15 @@ def test_foreign_sender_record_replay_round_trip_is_bit_exact(tmp_path: Path) ->
         check=True,
         timeout=60,
     )
-    time.sleep(0.5)
-    recorder.send_signal(signal.SIGINT)
+    try:  # stop the recorder by a signal, as a user would, once all 40 are in its file
+        wait_until(lambda: recorded_frames(recording) >= 40, FAILURE_BOUND_S * 3)
+    finally:
+        recorder.send_signal(signal.SIGINT)
     out, err = recorder.communicate(timeout=30)
     assert recorder.returncode == 0, err
-    assert json.loads(out)["frames"] == 40
+    summary = json.loads(out)
+    assert summary["frames"] == 40 and summary["stopped_by"] == "signal"
+    assert summary["malformed"] == 0
     sent = json.loads(manifest.read_text())
 
     context = zmq.Context()

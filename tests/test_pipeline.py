@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from orstream.stream import (
     ZmqFrameSource,
     make_frame,
 )
+from tests._helpers import FAILURE_BOUND_S, wait_until
 
 
 class ListSink:
@@ -65,6 +67,39 @@ class Slow:
         return frame
 
 
+class HoldFirst:
+    """A stage slower than its source by a condition, not a clock: it holds the first frame
+    until ``ready()`` (the source has delivered what the test sent), then passes frames on."""
+
+    name = "slow"
+
+    def __init__(self, ready: Callable[[], bool]) -> None:
+        self.ready = ready
+        self.held = False
+
+    def __call__(self, frame: Frame) -> Frame:
+        if not self.held:
+            self.held = True
+            wait_until(self.ready)
+        return frame
+
+
+def _stop_when(pipeline: Pipeline, done: Callable[[], bool]) -> None:
+    """Stop ``pipeline`` once ``done()`` holds (polled), or after the failure bound."""
+
+    def watch() -> None:
+        try:
+            wait_until(done)
+        finally:
+            pipeline.stop_event.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _shown(sink: ListSink, stream: str) -> list[int]:
+    return [f.seq for f in sink.frames if f.stream_id == stream]
+
+
 def _frames(n: int, stream: str = "s", shape: tuple[int, ...] = (8, 8)) -> list[Frame]:
     return [make_frame(np.full(shape, i % 256, np.uint8), stream, i) for i in range(n)]
 
@@ -99,38 +134,31 @@ def test_offline_recorder_sees_every_frame_even_those_a_stage_drops() -> None:
 
 
 def test_live_path_keeps_newest_while_recording_path_is_lossless() -> None:
-    """A slow stage makes the live path drop stale frames; the recorder still gets them all."""
+    """A stage still busy with a frame when newer ones arrive makes the live path drop the
+    stale ones; the recorder still gets them all."""
     source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
     sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
     recorder, display = ListSink("record"), ListSink("display")
-    pipeline = Pipeline(source, [Slow(0.02)], [display], recorder=recorder)
     n = 200
+    # the first frame stays in the stage until every frame has reached the recorder
+    stage = HoldFirst(lambda: len(recorder.frames) >= n)
+    pipeline = Pipeline(source, [stage], [display], recorder=recorder)
     frames = _frames(n, shape=(256, 256))  # 64 KiB: the zero-copy path
     for frame in frames:
         sender.send(frame)
-    done = threading.Event()
-
-    def stop_when_recorded() -> None:
-        deadline = time.monotonic() + 20
-        while len(recorder.frames) < n and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.1)
-        pipeline.stop_event.set()
-        done.set()
-
-    threading.Thread(target=stop_when_recorded, daemon=True).start()
-    summary = pipeline.run(duration_s=30)
+    _stop_when(pipeline, lambda: _shown(display, "s")[-1:] == [n - 1])
+    summary = pipeline.run(duration_s=FAILURE_BOUND_S * 2)
     sender.close()
-    assert done.is_set()
     assert [f.seq for f in recorder.frames] == list(range(n))
     pairs = zip(recorder.frames, frames, strict=True)
     assert all(np.array_equal(a.pixels, b.pixels) for a, b in pairs)
     live = summary["paths"]["live"]
     assert live["frames"] == len(display.frames)
-    assert live["drops"]["stale"] > 0
-    assert live["frames"] + live["drops"]["stale"] == n
     shown = [f.seq for f in display.frames]
     assert shown == sorted(shown) and shown[-1] == n - 1
+    # the held frame and the newest: everything that came in between was stale
+    assert len(shown) <= 2 and live["drops"]["stale"] >= n - 2
+    assert live["frames"] + live["drops"]["stale"] == n
     assert summary["paths"]["record"]["frames"] == n
 
 
@@ -138,17 +166,44 @@ def test_live_path_serves_every_stream_not_just_the_busiest() -> None:
     source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
     sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
     display = ListSink("display")
-    pipeline = Pipeline(source, [Slow(0.01)], [display])
+    sent = 0
     for i in range(100):
         sender.send(make_frame(np.zeros((4, 4), np.uint8), "busy", i))
+        sent += 1
         if i % 20 == 0:
             sender.send(make_frame(np.zeros((4, 4), np.uint8), "quiet", i // 20))
-    pipeline.run(duration_s=1.5)
+            sent += 1
+    ended = threading.Event()
+
+    def keep_busy() -> None:  # the busy stream never pauses: its newest frame keeps changing
+        seq = 100
+        while not ended.is_set():
+            sender.send(make_frame(np.zeros((4, 4), np.uint8), "busy", seq))
+            seq += 1
+            time.sleep(0.001)
+
+    # the stage is busy with the first frame until the first 105 frames have arrived: then
+    # the quiet stream's last frame waits while the busy stream keeps sending newer ones
+    stage = HoldFirst(lambda: source.received >= sent)
+    pipeline = Pipeline(source, [stage], [display])
+    _stop_when(
+        pipeline,
+        lambda: _shown(display, "quiet")[-1:] == [4] and _shown(display, "busy")[-1:] >= [99],
+    )
+    feeder = threading.Thread(target=keep_busy, daemon=True)
+    feeder.start()
+    try:
+        summary = pipeline.run(duration_s=FAILURE_BOUND_S * 2)
+    finally:
+        ended.set()
+        feeder.join()
+    sender.socket.linger = 0  # the pipeline is gone: what is still queued has nowhere to go
     sender.close()
-    quiet = [f.seq for f in display.frames if f.stream_id == "quiet"]
-    busy = [f.seq for f in display.frames if f.stream_id == "busy"]
-    assert quiet and quiet[-1] == 4
-    assert busy and busy[-1] == 99
+    quiet, busy = _shown(display, "quiet"), _shown(display, "busy")
+    assert quiet and quiet[-1] == 4 and quiet == sorted(set(quiet))
+    assert busy and busy[-1] >= 99 and busy == sorted(set(busy))
+    live = summary["paths"]["live"]
+    assert live["frames"] == len(display.frames) and live["drops"]["stale"] > 0
 
 
 class BatchRecorder:
@@ -201,31 +256,52 @@ def test_batches_stop_at_max_frames_and_plain_stages_never_batch() -> None:
 
 class InFlight:
     """A stage that notes, per call, the frames in it at once (all streams, and per stream),
-    holding each frame ``seconds``; optionally fails on one stream's frames."""
+    holding each frame ``seconds``; optionally fails on one stream's frames. With
+    ``await_overlap`` a call first waits (up to the failure bound, once) until frames of two
+    streams are in the stage at once, so that overlap is a condition, not a race. ``done``
+    lists (stream, seq) of every call that finished (before a failure is raised)."""
 
     name = "in_flight"
 
-    def __init__(self, seconds: float, fail_stream: str = "") -> None:
+    def __init__(self, seconds: float, fail_stream: str = "", await_overlap: bool = False) -> None:
         self.seconds, self.fail_stream = seconds, fail_stream
         self.now: dict[str, int] = {}
         self.most_total = self.most_per_stream = 0
         self.lock = threading.Lock()
+        self.overlapped = threading.Event()
+        self.await_overlap = await_overlap
+        self.done: list[tuple[str, int]] = []
 
     def __call__(self, frame: Frame) -> Frame:
         with self.lock:
             self.now[frame.stream_id] = self.now.get(frame.stream_id, 0) + 1
             self.most_total = max(self.most_total, sum(self.now.values()))
             self.most_per_stream = max(self.most_per_stream, self.now[frame.stream_id])
+            if self.most_total >= 2:
+                self.overlapped.set()
+        if self.await_overlap and not self.overlapped.wait(FAILURE_BOUND_S):
+            self.await_overlap = False  # never: fail in the assertions, not by hanging
         time.sleep(self.seconds)
         with self.lock:
             self.now[frame.stream_id] -= 1
+            self.done.append((frame.stream_id, frame.seq))
         if frame.stream_id == self.fail_stream:
             raise ValueError("a bad stream")
         return frame
 
 
-def _send_streams(sender: ZmqFrameSender, streams: int, frames: int, period_s: float) -> None:
+def _send_streams(
+    sender: ZmqFrameSender,
+    streams: int,
+    frames: int,
+    period_s: float,
+    until: threading.Event | None = None,
+) -> None:
+    """``frames`` frames of each of ``streams`` streams, one round every ``period_s`` (a
+    device's pacing); stops early once ``until`` is set."""
     for i in range(frames):
+        if until is not None and until.is_set():
+            return
         for k in range(streams):
             sender.send(make_frame(np.full((4, 4), i % 256, np.uint8), f"s{k}", i))
         time.sleep(period_s)
@@ -234,19 +310,21 @@ def _send_streams(sender: ZmqFrameSender, streams: int, frames: int, period_s: f
 def test_workers_run_frames_of_different_streams_at_once_and_keep_each_in_order() -> None:
     source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
     sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
-    stage, display, recorder = InFlight(0.02), ListSink("display"), ListSink("record")
+    stage = InFlight(0.02, await_overlap=True)
+    display, recorder = ListSink("display"), ListSink("record")
     pipeline = Pipeline(source, [stage], [display], recorder=recorder, workers=3)
     feeder = threading.Thread(target=_send_streams, args=(sender, 3, 20, 0.03), daemon=True)
     feeder.start()
-    threading.Timer(1.5, pipeline.stop_event.set).start()
-    summary = pipeline.run(duration_s=10)
+    # done once each stream's last frame is shown (the newest frame always is, in the end)
+    _stop_when(pipeline, lambda: all(_shown(display, f"s{k}")[-1:] == [19] for k in range(3)))
+    summary = pipeline.run(duration_s=FAILURE_BOUND_S * 2)
     feeder.join()
     sender.close()
     assert stage.most_total >= 2  # the streams overlapped in the stage
     assert stage.most_per_stream == 1  # never two frames of one stream at once
     for k in range(3):
-        shown = [f.seq for f in display.frames if f.stream_id == f"s{k}"]
-        assert shown == sorted(shown) and len(shown) >= 15, shown
+        shown = _shown(display, f"s{k}")
+        assert shown == sorted(set(shown)) and shown[-1] == 19, shown
     live = summary["paths"]["live"]
     assert live["frames"] == len(display.frames)
     assert live["frames"] + live["drops"]["stale"] == 60  # nothing lost but stale frames
@@ -257,12 +335,19 @@ def test_a_stream_failing_at_a_worker_does_not_stop_the_others() -> None:
     source = ZmqFrameSource("zmq+tcp://127.0.0.1:0?bind=1", pattern="pull")
     sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
     display = ListSink("display")
-    pipeline = Pipeline(source, [InFlight(0.0, fail_stream="s1")], [display], workers=2)
-    _send_streams(sender, 2, 10, 0.01)
-    summary = pipeline.run(duration_s=1.0)
+    stage = InFlight(0.0, fail_stream="s1")
+    pipeline = Pipeline(source, [stage], [display], workers=2)
+    _send_streams(sender, 2, 10, 0.0)
+    # done once s0's last frame is shown and s1's last frame has failed in the stage
+    _stop_when(pipeline, lambda: ("s1", 9) in stage.done and _shown(display, "s0")[-1:] == [9])
+    summary = pipeline.run(duration_s=FAILURE_BOUND_S * 2)
     sender.close()
     assert {f.stream_id for f in display.frames} == {"s0"}
-    assert summary["paths"]["live"]["drops"]["error:in_flight"] >= 1
+    assert _shown(display, "s0")[-1] == 9
+    live = summary["paths"]["live"]
+    failed = sum(stream == "s1" for stream, _ in stage.done)
+    assert failed >= 1 and live["drops"]["error:in_flight"] == failed
+    assert live["frames"] + live["drops"]["stale"] + failed == 20  # every frame accounted for
 
 
 def test_workers_stop_at_max_frames_and_need_a_live_source() -> None:
@@ -270,10 +355,17 @@ def test_workers_stop_at_max_frames_and_need_a_live_source() -> None:
     sender = ZmqFrameSender("zmq+" + source.last_endpoint, pattern="push")
     display = ListSink("display")
     pipeline = Pipeline(source, [InFlight(0.005)], [display], workers=2)
-    feeder = threading.Thread(target=_send_streams, args=(sender, 2, 40, 0.01), daemon=True)
+    ended = threading.Event()  # the device sends until the pipeline has ended, however slow
+    feeder = threading.Thread(
+        target=_send_streams, args=(sender, 2, 100_000, 0.01, ended), daemon=True
+    )
     feeder.start()
-    summary = pipeline.run(max_frames=10, duration_s=10)
-    feeder.join()
+    try:
+        summary = pipeline.run(max_frames=10, duration_s=FAILURE_BOUND_S * 2)
+    finally:
+        ended.set()
+        feeder.join()
+    sender.socket.linger = 0  # the pipeline is gone: what is still queued has nowhere to go
     sender.close()
     assert summary["paths"]["live"]["frames"] == len(display.frames) == 10
     with pytest.raises(ValueError, match=r"needs a live source.*IterableSource is not live"):
@@ -303,11 +395,23 @@ def test_live_defaults_to_what_the_source_says() -> None:
 
 
 def test_a_paced_live_source_with_a_slow_stage_drops_stale_frames_never_goes_back() -> None:
-    """Frames come every 5 ms and the stage takes 30 ms: the live path keeps the newest, in
-    order, ends with the clip's last frame; the recorder still gets every frame."""
+    """Frames come every 5 ms and the stage keeps each frame until the source has emitted
+    the next three (a stage slower than the source, by a condition rather than a clock): the
+    live path keeps the newest, in order, ends with the clip's last frame; the recorder still
+    gets every frame."""
     n = 30
     display, recorder = ListSink("display"), ListSink("record")
-    pipeline = Pipeline(_paced(n), [Slow(0.03)], [display], recorder=recorder)
+    source = _paced(n)
+
+    class SlowerThanTheSource:
+        name = "slow"
+
+        def __call__(self, frame: Frame) -> Frame:
+            # once seq+3 is emitted, seq+1 and seq+2 have been offered: seq+1 went stale
+            wait_until(lambda: source.emitted >= min(frame.seq + 4, n))
+            return frame
+
+    pipeline = Pipeline(source, [SlowerThanTheSource()], [display], recorder=recorder)
     summary = pipeline.run()  # ends by itself when the clip has played
     shown = [f.seq for f in display.frames]
     assert shown == sorted(set(shown)) and shown[-1] == n - 1

@@ -27,14 +27,27 @@ def test_public_names_resolve() -> None:
 
 # -- normalize, crop, resize ---------------------------------------------------------------------
 def test_normalize_scalar_and_per_channel() -> None:
-    x = RNG.integers(0, 256, (2, 3, 8, 9), dtype=np.uint8)
+    # known answers worked out by hand: u8 v -> (v / 255 - mean) / std
+    x = np.array([0, 51, 102, 255], np.uint8).reshape(1, 1, 1, 4)  # 0, 0.2, 0.4, 1.0
     y = K.normalize(x, 0.5, 0.25)
     assert y.dtype == np.float32 and y.shape == x.shape
-    np.testing.assert_allclose(y, (x / 255.0 - 0.5) / 0.25, rtol=1e-5, atol=1e-5)
-    mean, std = [0.1, 0.2, 0.3], [0.5, 0.6, 0.7]
+    np.testing.assert_allclose(y.ravel(), [-2.0, -1.2, -0.4, 2.0], rtol=0, atol=1e-6)
+    # per channel (axis -3): the same pixels under three (mean, std) pairs
+    rgb = np.broadcast_to(x, (1, 3, 1, 4)).copy()
+    mean, std = [0.1, 0.2, 0.4], [0.5, 0.25, 0.2]
+    y = K.normalize(rgb, mean, std)
+    np.testing.assert_allclose(
+        y[0, :, 0],
+        [[-0.2, 0.2, 0.6, 1.8], [-0.8, 0.0, 0.8, 3.2], [-2.0, -1.0, 0.0, 3.0]],
+        rtol=0,
+        atol=1e-6,
+    )
+    # any image: undoing the normalisation gives back the pixels in [0, 1] (a round trip)
+    x = RNG.integers(0, 256, (2, 3, 8, 9), dtype=np.uint8)
     y = K.normalize(x, mean, std)
-    ref = (x / 255.0 - np.array(mean)[:, None, None]) / np.array(std)[:, None, None]
-    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
+    assert y.dtype == np.float32 and y.shape == x.shape
+    back = y * np.array(std)[:, None, None] + np.array(mean)[:, None, None]
+    np.testing.assert_allclose(np.rint(back * 255.0), x, rtol=0, atol=0)
     yt = K.normalize(torch.from_numpy(x), mean, std)
     assert isinstance(yt, torch.Tensor) and yt.dtype == torch.float32
     np.testing.assert_allclose(yt.numpy(), y, rtol=1e-6)

@@ -7,6 +7,7 @@ import logging
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -32,6 +33,7 @@ from orstream.stream import (
     encode_header,
     make_frame,
 )
+from tests._helpers import FAILURE_BOUND_S, wait_until
 
 CASES = [
     ("uint8", (4, 5)),
@@ -253,9 +255,16 @@ def test_sink_is_lossless_under_a_burst_and_bounds_its_memory(
     size = frames[0].pixels.nbytes
     sink = RecordingSink(tmp_path / "r", max_queue_bytes=10 * size)
     write_record = sink._writer.write_record
+    producer_done = threading.Event()
 
     def slow_disk(*args: Any) -> None:
-        time.sleep(0.0005)
+        """A disk slower than the stream, by a condition rather than a clock: each record is
+        written only once the queue is full (the writer's own record included), so the
+        producer has to wait, or once the producer has finished."""
+        deadline = time.monotonic() + FAILURE_BOUND_S
+        while sink.queued_bytes < 10 * size and not producer_done.is_set():
+            assert time.monotonic() < deadline, "the queue never filled"
+            time.sleep(0.0001)
         write_record(*args)
 
     monkeypatch.setattr(sink._writer, "write_record", slow_disk)
@@ -263,10 +272,11 @@ def test_sink_is_lossless_under_a_burst_and_bounds_its_memory(
     for frame in frames:
         sink.write(frame)
         seen.append(sink.frames)  # readable while running
+    producer_done.set()
     sink.close()
     assert sink.frames == 300 and sink.lost == 0 and sink.error is None
     assert sink.peak_queued_bytes <= 10 * size and sink.blocked_s > 0
-    assert seen == sorted(seen) and seen[-1] < 300
+    assert seen == sorted(seen) and seen[-1] <= 300 - 9  # a full queue was still unwritten
     got, _ = _read(tmp_path / "r")
     assert [f.seq for f in got] == [f.seq for f in frames]
     assert all(a.pixels.tobytes() == b.pixels.tobytes() for a, b in zip(frames, got, strict=True))
@@ -289,9 +299,8 @@ def test_sink_disk_failure_keeps_what_was_recorded_and_never_raises(
 
     monkeypatch.setattr(sink._writer, "write_record", disk_full)
     with caplog.at_level(logging.ERROR, "orstream.stream"):
-        for i in range(20):
+        for i in range(20):  # however fast: frames queued when the disk fails count as lost
             sink.write(_frame(i))
-            time.sleep(0.001)
         sink.close()
     assert sink.frames == 5 and sink.lost == 15
     assert isinstance(sink.error, OSError) and "No space left" in caplog.text
@@ -303,12 +312,10 @@ def test_sink_disk_failure_keeps_what_was_recorded_and_never_raises(
 def test_sink_syncs_an_idle_file(tmp_path: Path) -> None:
     with RecordingSink(tmp_path / "r", fsync_interval_s=0.01) as sink:
         sink.write(_frame(0))
-        deadline = time.monotonic() + 5
-        while sink.frames < 1 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(lambda: sink.frames >= 1)
         synced = sink._writer._last_sync
-        time.sleep(0.05)
-        assert sink._writer._last_sync > synced
+        wait_until(lambda: sink._writer._last_sync > synced)  # no frame came: synced anyway
+        assert sink.frames == 1
     assert not sink._thread.is_alive()
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from orstream.stream import (
     SHM_DIR,
+    Frame,
     LatestFrameSource,
     ShmFollower,
     ShmReader,
@@ -24,8 +25,26 @@ from orstream.stream import (
     make_frame,
     shm_available,
 )
+from tests._helpers import FAILURE_BOUND_S, wait_until
 
 pytestmark = pytest.mark.skipif(not shm_available(), reason="needs /dev/shm (Linux)")
+CAN_PULL = LatestFrameSource._pull_rings  # futex_waitv: recv() itself waits on the rings
+
+
+@pytest.fixture(params=["pull", "thread"])
+def follow_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How a LatestFrameSource follows rings: recv() itself (Linux 5.16+) or a thread each."""
+    if not futex_available():
+        pytest.skip("needs Linux futexes")
+    if request.param == "pull" and not CAN_PULL:
+        pytest.skip("needs futex_waitv (Linux 5.16+)")
+    monkeypatch.setattr(LatestFrameSource, "_pull_rings", request.param == "pull")
+    return str(request.param)
+
+
+def _ring_frame(seq: int, shape: tuple[int, int] = (512, 1024)) -> Frame:
+    """A frame big enough for the ring whose pixels all equal ``seq % 256``."""
+    return make_frame(np.full(shape, seq % 256, np.uint8), "s", seq)
 
 
 def _pair() -> tuple[ZmqFrameSender, ZmqFrameSource]:
@@ -176,9 +195,7 @@ def test_a_follower_reads_the_newest_slot_header_and_pixels_without_the_socket()
     ring.close()
 
 
-def test_live_source_follows_the_ring_and_delivers_each_frame_once() -> None:
-    if not futex_available():
-        pytest.skip("needs Linux futexes")
+def test_live_source_follows_the_ring_and_delivers_each_frame_once(follow_mode: str) -> None:
     sender, source = _pair()
     tapped: list[int] = []
     live = LatestFrameSource(source, tap=lambda frame: tapped.append(frame.seq))
@@ -200,3 +217,127 @@ def test_live_source_follows_the_ring_and_delivers_each_frame_once() -> None:
     assert shown[-1] == 1039
     assert stats["followed"] > 0, "the follower delivered frames before the socket"
     assert tapped == [1000 + seq for seq in range(40)], "the recording tap sees every frame once"
+    assert sender.followed_only == 0, "with a tap the socket's copies keep coming"
+
+
+def _follow_until_the_socket_is_quiet(
+    sender: ZmqFrameSender, live: LatestFrameSource, seq: int = 0
+) -> int:
+    """Send and take frames until the sender has heard that every subscriber follows its ring
+    (it then sends without a socket message); returns the next sequence number."""
+    deadline = time.monotonic() + FAILURE_BOUND_S
+    while sender.followed_only == 0:
+        assert time.monotonic() < deadline, "the sender never left the socket out"
+        sender.send(_ring_frame(seq))
+        frame = live.recv(FAILURE_BOUND_S)
+        assert frame is not None and frame.seq == seq
+        seq += 1
+    return seq
+
+
+def test_without_a_tap_a_followed_ring_needs_no_socket_message(follow_mode: str) -> None:
+    sender, source = _pair()
+    live = LatestFrameSource(source)
+    start = _follow_until_the_socket_is_quiet(sender, live)
+    on_socket, stale = source.received, live.stale
+    for seq in range(start, start + 20):
+        sender.send(_ring_frame(seq))
+        frame = live.recv(FAILURE_BOUND_S)
+        assert frame is not None and frame.seq == seq and int(frame.pixels[-1, -1]) == seq % 256
+    assert source.received == on_socket, "no socket copy of a followed ring's frames"
+    assert live.stale == stale and sender.followed_only >= 20
+    for seq in range(start + 20, start + 25):  # the consumer takes nothing meanwhile
+        sender.send(_ring_frame(seq))
+    frame = live.recv(FAILURE_BOUND_S)
+    assert frame is not None and frame.seq == start + 24, "the newest frame wins"
+    wait_until(lambda: live.stale == stale + 4)  # the four passed over are counted
+    assert live.recv(0.05) is None
+    assert source.stats()["gaps"] == 0, "frames left off the socket are no gaps"
+    live.close()
+    sender.close()
+
+
+def test_a_receiver_that_does_not_follow_brings_the_socket_messages_back(
+    follow_mode: str,
+) -> None:
+    sender, source = _pair()
+    live = LatestFrameSource(source)
+    seq = _follow_until_the_socket_is_quiet(sender, live)
+    plain = ZmqFrameSource("zmq+" + sender.last_endpoint, pattern="sub", hwm=100)
+    deadline = time.monotonic() + FAILURE_BOUND_S
+    while plain.recv(0.05) is None:  # slow joiner: until its subscription has arrived
+        assert time.monotonic() < deadline, "the plain receiver never got a frame"
+        sender.send(_ring_frame(seq))
+        seq += 1
+    while plain.recv(0.05) is not None:
+        pass
+    ring_only = sender.followed_only
+    for n in range(seq, seq + 5):
+        sender.send(_ring_frame(n))
+        frame = live.recv(FAILURE_BOUND_S)
+        assert frame is not None and frame.seq == n
+        got = plain.recv(FAILURE_BOUND_S)
+        assert got is not None and got.seq == n
+    assert sender.followed_only == ring_only, "every frame went on the socket again"
+    plain.close()
+    live.close()
+    sender.close()
+
+
+def test_a_new_ring_is_followed_in_turn(follow_mode: str) -> None:
+    sender, source = _pair()
+    live = LatestFrameSource(source)
+    seq = _follow_until_the_socket_is_quiet(sender, live)
+    first_ring = sender._ring.name if sender._ring is not None else ""
+    shown = []
+    deadline = time.monotonic() + FAILURE_BOUND_S
+    before = sender.followed_only
+    while sender.followed_only == before:  # larger frames: the sender makes a new ring
+        assert time.monotonic() < deadline, "the new ring was never followed"
+        sender.send(_ring_frame(seq, (1024, 1024)))
+        frame = live.recv(FAILURE_BOUND_S)
+        assert frame is not None and frame.pixels.shape == (1024, 1024)
+        shown.append(frame.seq)
+        seq += 1
+    assert sender._ring is not None and sender._ring.name != first_ring
+    assert shown == list(range(shown[0], seq)), "every frame once, in order, across the switch"
+    live.close()
+    sender.close()
+
+
+def _fields(frame: Frame) -> tuple[object, ...]:
+    return (
+        frame.stream_id,
+        frame.seq,
+        frame.t_capture_ns,
+        frame.modality,
+        frame.spacing_mm,
+        frame.geometry,
+        dict(frame.meta),
+    )
+
+
+def test_a_header_cache_decodes_exactly_what_a_full_parse_does() -> None:
+    ring = ShmRingWriter(1 << 16)
+    reader, cache = ShmReader(), {}
+    pixels = np.arange(256 * 128, dtype=np.uint16).reshape(256, 128) % 4096
+    frames = [
+        make_frame(pixels, "s", seq, t_capture_ns=10**18 + seq, meta={"n": seq % 2})
+        for seq in range(4)
+    ] + [make_frame(pixels, "s", 9, modality="us", spacing_mm=(0.2, 0.3))]
+    metas = []
+    for frame in frames:
+        header = encode_header(frame)
+        ref = {k: v for k, v in ring.put(pixels, header).items() if k != "nbytes"}
+        cached = decode_shm_slot(header, ref, reader, cache=cache)
+        plain = decode_shm_slot(header, ref, reader)
+        assert _fields(cached) == _fields(plain) == _fields(frame)
+        assert np.array_equal(cached.pixels, pixels)
+        metas.append(cached.meta)
+    assert len(cache) == 3, "one entry per header that differs in more than seq and time"
+    assert metas[0] is not metas[2], "each frame gets its own meta mapping"
+    tricky = b'{"v":1,"stream":"s","seq":1,"t_capture_ns":2,"dtype":"uint16","shape":[256,128],'
+    for last in (b'"seq":5}', b'"seq":6}'):  # a duplicate key: the last one counts (JSON)
+        ref = {k: v for k, v in ring.put(pixels, tricky + last).items() if k != "nbytes"}
+        assert decode_shm_slot(tricky + last, ref, reader, cache=cache).seq == int(last[6:7])
+    ring.close()

@@ -93,10 +93,16 @@ def test_mask_and_heat_target_match_the_simulator_truth() -> None:
     moved = image_to_input_px(*tip, INPUT, shape)
     assert to_model_input(frame.image, INPUT).shape == INPUT
     assert _distance_to_mask(small, moved) <= 1.5
-    # letterbox: 30 black rows above and below the 120-row frame in a 180-px square
-    scale = INPUT[0] / 180
-    assert moved == pytest.approx(((tip[0] + 0.5) * scale - 0.5, (tip[1] + 30.5) * scale - 0.5))
-    assert input_to_image_px(*moved, INPUT, shape) == pytest.approx(tip)
+    # letterbox: 30 black rows above and below the 120-row frame in a 180-px square, so the
+    # frame's centre is the input's centre, its left and right edges the input's, and its
+    # top and bottom edges 1/6 and 5/6 of the way down (pixel edges are at -0.5 and n - 0.5)
+    h_in, w_in = INPUT
+    centre = image_to_input_px(89.5, 59.5, INPUT, shape)
+    assert centre == pytest.approx(((w_in - 1) / 2, (h_in - 1) / 2))
+    assert image_to_input_px(-0.5, -0.5, INPUT, shape) == pytest.approx((-0.5, h_in / 6 - 0.5))
+    corner = image_to_input_px(179.5, 119.5, INPUT, shape)
+    assert corner == pytest.approx((w_in - 0.5, h_in * 5 / 6 - 0.5))
+    assert input_to_image_px(*moved, INPUT, shape) == pytest.approx(tip)  # a round trip
 
 
 def test_no_heat_when_the_tip_is_not_in_view() -> None:

@@ -1,7 +1,9 @@
 """``orstream measure``: echo measurements on a clip (DICOM, PNG folder or recording).
 
-See ``orstream.pipelines.measure_echo_clip``. JSON on stdout with ``--json``, an HTML report
-with ``--report``, a DICOM Structured Report with ``--sr`` (needs highdicom).
+INPUT as :class:`orstream.pipelines.InputReader` reads it (a bare path or a ``dicom:``,
+``png:`` or ``file:`` URI); see ``orstream.pipelines.measure_echo_clip``. JSON on stdout with
+``--json``, an HTML report with ``--report``, a DICOM Structured Report with ``--sr`` (needs
+highdicom).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..pipelines import (
+    InputReader,
     check_target,
     echo_document,
     load_clip,
@@ -32,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     if args.sr:  # before the measurement: a missing package or a bad path fails at once
         require_highdicom()
         check_target(Path(args.sr))
-    cine, names = load_clip(args.input, args.fps, args.spacing_mm)
+    with InputReader(args.input) as reader:
+        cine, names = load_clip(reader, args.fps, args.spacing_mm)
     try:
         result, masks = measure_echo_clip(cine, args.backend)
     except RuntimeError as exc:  # a backend this machine cannot run: one line
@@ -47,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         write_report(Path(args.report), document, cine.frames, masks)
     if args.sr:
-        write_sr(Path(args.sr), document, read_source(args.input))
+        header = read_source(str(reader.path)) if reader.kind == "dicom" else None
+        write_sr(Path(args.sr), document, header)
     if args.json:
         print(json.dumps(document, indent=2, allow_nan=False))
     else:

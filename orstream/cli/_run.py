@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any
 
@@ -45,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     install_stop_signals(engine.stop_event)
+    logging.getLogger("orstream.run").info(
+        "pipeline %s on %s: models loaded, taking frames", args.pipeline, args.source
+    )
     tty = sys.stderr.isatty()
 
     def status(summary: PipelineSummary) -> None:

@@ -1,23 +1,23 @@
 """``orstream track INPUT --model fluoro-catheter``: the catheter tip in every frame of a clip.
 
-INPUT is a folder of 8- or 16-bit PNG frames, a DICOM cine or a recording. The model's tip
-heatmap drives :class:`~orstream.kernels.RoiTipTracker` (a crop around the predicted tip while
-the track is confident, the whole frame otherwise). Per frame: ``index``, ``x_px``, ``y_px``
-(column, row; pixel centres at integers), ``x_mm``, ``y_mm`` (px times the spacing; null
-without a calibration) and ``confidence`` (the track's, 0..1; positions are null while there
-is no track).
+INPUT is a folder of 8- or 16-bit PNG frames, a DICOM cine or a recording
+(:func:`orstream.pipelines.load_clip`). The model's tip heatmap drives
+:class:`~orstream.kernels.RoiTipTracker` (:func:`orstream.pipelines.track_clip`). Per frame:
+``index`` and the live fluoro pipeline's :class:`~orstream.pipelines.TipResult` mapping:
+``found``, ``x_px``, ``y_px`` (column, row; pixel centres at integers), ``x_mm``, ``y_mm`` (px
+times the spacing; null without a calibration or a track), ``confidence`` (the track's, 0..1;
+positions are null while there is no track) and ``source`` (the tracker pass that gave it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from typing import Any
 
-from ..kernels import RoiTipTracker, load_backend, load_model
-from ..pipelines import load_clip
+from ..kernels import load_backend, load_model
+from ..pipelines import load_clip, track_clip
 from ._argtypes import positive_float, positive_int
 from ._errors import UsageError, missing_package_error
 
@@ -43,44 +43,21 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _rounded(value: float, digits: int) -> float | None:
-    return round(value, digits) if math.isfinite(value) else None
-
-
 def run(args: argparse.Namespace) -> int:
     cine, _ = load_clip(args.input, args.fps, args.spacing_mm, folder_needs=())
     spec = load_model(args.model)
-    if spec.tip_channel is None:
-        raise UsageError(f"model {spec.name} has no tip heatmap; choose a tracking model")
+    fps = cine.fps or DEFAULT_FPS
     try:
         backend = load_backend(spec, args.backend, threads=args.threads)
-        tracker = RoiTipTracker(backend)
+        t0 = time.perf_counter()
+        tips = track_clip(cine, backend, fps)
     except ImportError as exc:
         raise missing_package_error(exc) from exc
-    except (RuntimeError, ValueError) as exc:
+    except RuntimeError as exc:
         raise UsageError(str(exc)) from exc
-    if min(cine.frames.shape[1:]) < spec.input_size[0]:
-        raise UsageError(
-            f"{args.input}: frames of {cine.frames.shape[2]}x{cine.frames.shape[1]} px are "
-            f"smaller than the model's {spec.input_size[0]} px input"
-        )
-    fps = cine.fps or DEFAULT_FPS
-    sp = cine.spacing_mm
-    frames = []
-    t0 = time.perf_counter()
-    for index, image in enumerate(cine.frames):
-        est = tracker.step(image, index / fps)
-        frames.append(
-            {
-                "index": index,
-                "x_px": _rounded(est.x_px, 2),
-                "y_px": _rounded(est.y_px, 2),
-                "x_mm": None if sp is None else _rounded(est.x_px * sp[1], 3),
-                "y_mm": None if sp is None else _rounded(est.y_px * sp[0], 3),
-                "confidence": round(est.confidence, 3),
-            }
-        )
     seconds = time.perf_counter() - t0
+    frames = [{"index": index, **tip.to_json()} for index, tip in enumerate(tips)]
+    sp = cine.spacing_mm
     document = {
         "input": args.input,
         "model": spec.name,

@@ -5,7 +5,14 @@ any sinks; the stages and typed results are public for composing pipelines of on
 house and the path of one frame are drawn in docs/architecture.md; docs/library.md shows use.
 """
 
-from ._clips import load_clip
+from ._clips import (
+    InputFrame,
+    InputReader,
+    MaskSummary,
+    load_clip,
+    segment_input,
+    track_clip,
+)
 from ._demo import run_demo
 from ._echo_offline import ECHO_MODEL, echo_document, measure_echo_clip
 from ._echo_stages import EchoMeasureStage, EchoSegmentStage, default_workers
@@ -17,6 +24,7 @@ from ._results import (
     SegmentationResult,
     TipResult,
     UltrasoundResult,
+    tip_result,
 )
 from ._sr import check_target, read_source, require_highdicom, write_sr
 from ._us_stages import UltrasoundStage
@@ -28,7 +36,10 @@ __all__ = [
     "EchoSegmentStage",
     "Engine",
     "FluoroTrackStage",
+    "InputFrame",
+    "InputReader",
     "LivePipeline",
+    "MaskSummary",
     "PipelineSummary",
     "SegmentationResult",
     "TipResult",
@@ -45,6 +56,9 @@ __all__ = [
     "read_source",
     "require_highdicom",
     "run_demo",
+    "segment_input",
+    "tip_result",
+    "track_clip",
     "write_report",
     "write_sr",
 ]

@@ -50,11 +50,16 @@ def _spawn(args: list[str], show_stderr: bool) -> subprocess.Popen[str]:
     )
 
 
-def _finish(process: subprocess.Popen[str], name: str, interrupt: bool) -> dict[str, Any]:
+def _finish(
+    process: subprocess.Popen[str], name: str, interrupt: bool, out: str | None = None
+) -> dict[str, Any]:
+    """Stop ``process`` (SIGINT when ``interrupt``) and parse its JSON summary (``out``:
+    its whole output, when it was already read)."""
     if interrupt and process.poll() is None:
         process.send_signal(signal.SIGINT)
     try:
-        out, _ = process.communicate(timeout=_STOP_TIMEOUT_S)
+        if out is None:
+            out, _ = process.communicate(timeout=_STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         process.kill()
         out, _ = process.communicate()
@@ -107,12 +112,12 @@ def run_demo(
     device = _spawn(device_args, False)
     interrupted = False
     try:
-        try:
-            while device.poll() is None:
-                time.sleep(0.1)
+        device_out: str | None = None
+        try:  # reading while waiting: a summary larger than the pipe must not block the device
+            device_out, _ = device.communicate()
         except KeyboardInterrupt:
             interrupted = True
-        device_summary = _finish(device, "device", interrupt=interrupted)
+        device_summary = _finish(device, "device", interrupted, device_out)
         time.sleep(0.5)  # let the last frames through
         engine_summary = _finish(engine, "engine", interrupt=True)
         record_summary = _finish(recorder, "recorder", interrupt=True)
@@ -155,7 +160,7 @@ def _summary(
         "recording": record["path"],
         **_measurements(engine.get("measurements")),
         "truth": _truth(device["truth"]),
-        "simulator": device["truth"],
+        "simulator": {k: v for k, v in device["truth"].items() if k != "vessel_graph"},
     }
 
 

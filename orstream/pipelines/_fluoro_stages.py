@@ -17,7 +17,7 @@ import numpy as np
 
 from ..kernels import Backend, RoiTipTracker, load_backend
 from ..stream import Frame
-from ._results import TipResult, to_mm
+from ._results import TipResult, tip_result
 
 _MAX_STREAMS: Final = 64
 """Streams whose trackers are kept; the least recently seen one goes beyond."""
@@ -46,16 +46,7 @@ class FluoroTrackStage:
     def __call__(self, frame: Frame) -> Frame:
         tracker = self._tracker(frame.stream_id)
         estimate = tracker.step(frame.pixels, frame.t_capture_ns / 1e9)
-        mm = to_mm(estimate.x_px, estimate.y_px, frame.spacing_mm) if estimate.found else None
-        frame.results["tip"] = TipResult(
-            found=estimate.found,
-            x_px=estimate.x_px,
-            y_px=estimate.y_px,
-            x_mm=None if mm is None else mm[0],
-            y_mm=None if mm is None else mm[1],
-            confidence=estimate.confidence,
-            source=estimate.mode,
-        )
+        frame.results["tip"] = tip_result(estimate, frame.spacing_mm)
         labels = tracker.last_mask(frame.pixels.shape[:2])
         frame.results["catheter_mask"] = (labels == self._catheter).astype(np.uint8)
         return frame

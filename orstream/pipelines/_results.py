@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..kernels import TipEstimate
+
 
 def _num(value: float | None, digits: int) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, digits)
@@ -50,6 +52,20 @@ class TipResult:
             "confidence": round(self.confidence, 3),
             "source": self.source,
         }
+
+
+def tip_result(estimate: TipEstimate, spacing_mm: tuple[float, float] | None) -> TipResult:
+    """The :class:`TipResult` of a tracker's estimate in a frame of ``spacing_mm``."""
+    mm = to_mm(estimate.x_px, estimate.y_px, spacing_mm) if estimate.found else None
+    return TipResult(
+        found=estimate.found,
+        x_px=estimate.x_px,
+        y_px=estimate.y_px,
+        x_mm=None if mm is None else mm[0],
+        y_mm=None if mm is None else mm[1],
+        confidence=estimate.confidence,
+        source=estimate.mode,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,15 @@
 
 ``UltrasoundStage`` puts ``frame.results["us"]`` (an :class:`UltrasoundResult`) and the
 masks ``frame.results["needle_mask"]`` and ``frame.results["anatomy_mask"]`` (uint8 (H, W):
-0 background, 1 nerve, 2 vessel) on every frame. Both models run on each frame; they share
-nothing, so frames of different streams can go through the stage in different threads.
+0 background, 1 nerve, 2 vessel) on every frame. Both models run on each frame, at the same
+time: the needle model in a helper thread while the anatomy model runs in the caller's (ONNX
+Runtime releases the GIL), so a frame costs about the larger model's time. They share nothing
+else, so frames of different streams can go through the stage in different threads.
 """
 
 from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +61,7 @@ class UltrasoundStage:
         self.needle: Backend = load_backend(needle_model, backend)
         self.anatomy: Backend = load_backend(anatomy_model, backend)
         self._nerve = self.anatomy.model.class_names.index("nerve")
+        self._needle_pool = ThreadPoolExecutor(1, thread_name_prefix="orstream-needle")
 
     def open(self) -> None:
         """One run of each model on a blank frame, so one-time costs never land on a live
@@ -65,11 +70,16 @@ class UltrasoundStage:
         next(detect_needles(self.needle, [blank]))
         segment_scored(self.anatomy, blank)
 
+    def close(self) -> None:
+        """Stop the needle model's thread (after the last frame)."""
+        self._needle_pool.shutdown(wait=True)
+
     def __call__(self, frame: Frame) -> Frame:
         grey = to_grey(frame.pixels)
         spacing = frame.spacing_mm
-        found = next(detect_needles(self.needle, [grey]))
+        needle = self._needle_pool.submit(lambda: next(detect_needles(self.needle, [grey])))
         anatomy, anatomy_confidence = segment_scored(self.anatomy, grey)
+        found = needle.result()
         x, y = found.tip
         mm = to_mm(x, y, spacing)
         tip = TipResult(
