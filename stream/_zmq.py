@@ -307,7 +307,8 @@ class ZmqJsonSender(_ZmqEndpointSocket):
 
 def _open_zmq_source(uri: ResourceUri) -> ZmqFrameSource:
     """A live frame source on a ZeroMQ endpoint URI (SUB unless ``?pattern=`` says PULL)."""
-    return ZmqFrameSource(parse_endpoint(uri.text), pattern="sub")
+    endpoint = parse_endpoint(uri.text)
+    return ZmqFrameSource(endpoint, pattern=endpoint.pattern or "sub")
 
 
 for _scheme in ZMQ_SCHEMES:

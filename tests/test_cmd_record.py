@@ -205,11 +205,6 @@ def test_replay_realtime_keeps_the_original_timing(tmp_path: Path) -> None:
     assert arrivals[-1] - arrivals[0] >= 2 * gap_s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="replay anchors the realtime schedule when it reads the first frame, before it has "
-    "waited for a receiver: a receiver that comes later gets the frames already due in a burst",
-)
 def test_replay_realtime_keeps_the_original_timing_for_a_late_receiver(tmp_path: Path) -> None:
     path = tmp_path / "rec.orsrec"
     gap_s = 0.25

@@ -244,18 +244,18 @@ def _replay(
     """Send every stored message (with its original spacing if ``realtime``) until done or
     stopped; (frames, bytes) sent."""
     sent = nbytes = 0
-    t0_ns: int | None = None
+    t0_ns: int | None = None  # the schedule starts when the first frame has left
     t_first_ns = 0
     for message in reader.messages():
         t_ns = _t_capture_ns(message.header) if realtime else None
-        if t0_ns is None and t_ns is not None:
-            t0_ns, t_first_ns = time.monotonic_ns(), t_ns
-        elif t0_ns is not None and t_ns is not None:
+        if t0_ns is not None and t_ns is not None:
             delay_s = (t0_ns + t_ns - t_first_ns - time.monotonic_ns()) / 1e9
             if delay_s > 0 and stop.wait(delay_s):
                 break
         if stop.is_set() or not _send(sender, [message.header, message.payload], stop):
             break
+        if t0_ns is None and t_ns is not None:  # a late receiver has not shifted the schedule
+            t0_ns, t_first_ns = time.monotonic_ns(), t_ns
         sent += 1
         nbytes += len(message.header) + message.payload.nbytes
     return sent, nbytes

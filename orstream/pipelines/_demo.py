@@ -14,13 +14,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..sim import make_simulator
 
 _STOP_TIMEOUT_S = 30.0
+_START_TIMEOUT_S = 120.0
 
 
 def _free_port_pair() -> int:
@@ -40,36 +43,82 @@ def _free_port_pair() -> int:
     raise OSError("no free pair of loopback ports")
 
 
-def _spawn(args: list[str], show_stderr: bool) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+@dataclass
+class _Child:
+    """A spawned ``python -m orstream`` process whose stdout is collected and whose stderr is
+    watched (and passed on when shown) by two threads, so no pipe ever fills up."""
+
+    name: str
+    process: subprocess.Popen[str]
+    ready: threading.Event
+    out: list[str] = field(default_factory=list)
+    reader: threading.Thread | None = None
+
+
+def _spawn(name: str, args: list[str], show_stderr: bool, ready_word: str | None = None) -> _Child:
+    """Start ``python -m orstream ARGS``; its ``ready`` is set once a line of its stderr holds
+    ``ready_word`` (at once without one)."""
+    process = subprocess.Popen(
         [sys.executable, "-m", "orstream", *args],
         stdout=subprocess.PIPE,
-        stderr=None if show_stderr else subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # Ctrl-C reaches the demo only; it stops the others in order
     )
+    child = _Child(name, process, threading.Event())
+    if ready_word is None:
+        child.ready.set()
+
+    def watch(stream: IO[str]) -> None:
+        for line in stream:
+            if ready_word is not None and ready_word in line:
+                child.ready.set()
+            if show_stderr:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+
+    def collect(stream: IO[str]) -> None:
+        child.out.append(stream.read())
+
+    assert process.stdout is not None and process.stderr is not None  # both PIPE
+    threading.Thread(target=watch, args=(process.stderr,), daemon=True).start()
+    child.reader = threading.Thread(target=collect, args=(process.stdout,), daemon=True)
+    child.reader.start()
+    return child
 
 
-def _finish(
-    process: subprocess.Popen[str], name: str, interrupt: bool, out: str | None = None
-) -> dict[str, Any]:
-    """Stop ``process`` (SIGINT when ``interrupt``) and parse its JSON summary (``out``:
-    its whole output, when it was already read)."""
+def _await_ready(child: _Child) -> None:
+    """Wait until ``child`` takes frames; RuntimeError if it ends first or takes too long."""
+    deadline = time.monotonic() + _START_TIMEOUT_S
+    while not child.ready.wait(0.1):
+        if child.process.poll() is not None:
+            code = child.process.returncode
+            raise RuntimeError(f"the {child.name} ended before it took frames (exit {code})")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the {child.name} did not start within {_START_TIMEOUT_S:.0f} s")
+
+
+def _finish(child: _Child, interrupt: bool) -> dict[str, Any]:
+    """Stop ``child`` (SIGINT when ``interrupt``) and parse its JSON summary."""
+    process = child.process
     if interrupt and process.poll() is None:
         process.send_signal(signal.SIGINT)
     try:
-        if out is None:
-            out, _ = process.communicate(timeout=_STOP_TIMEOUT_S)
+        process.wait(timeout=_STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         process.kill()
-        out, _ = process.communicate()
-        raise RuntimeError(f"the {name} did not stop within {_STOP_TIMEOUT_S:.0f} s") from None
+        process.wait()
+        raise RuntimeError(
+            f"the {child.name} did not stop within {_STOP_TIMEOUT_S:.0f} s"
+        ) from None
+    if child.reader is not None:
+        child.reader.join(timeout=_STOP_TIMEOUT_S)
     if process.returncode not in (0, 130):
-        raise RuntimeError(f"the {name} failed (exit {process.returncode})")
+        raise RuntimeError(f"the {child.name} failed (exit {process.returncode})")
     try:
-        result: dict[str, Any] = json.loads(out)
+        result: dict[str, Any] = json.loads("".join(child.out))
     except ValueError:
-        raise RuntimeError(f"the {name} printed no summary") from None
+        raise RuntimeError(f"the {child.name} printed no summary") from None
     return result
 
 
@@ -96,9 +145,17 @@ def run_demo(
     recording = workdir / "demo.orsrec"
     pipeline = ["--pipeline", modality]
     engine = _spawn(
-        ["run", "--source", feed, "--json", *pipeline] + ([] if show else ["--quiet"]), show
+        "engine",
+        ["run", "--source", feed, "--json", *pipeline] + ([] if show else ["--quiet"]),
+        show,
+        ready_word="taking frames",
     )
-    recorder = _spawn(["record", "--source", f"{feed}", "--out", str(recording), "--json"], False)
+    recorder = _spawn(
+        "recorder",
+        ["record", "--source", f"{feed}", "--out", str(recording), "--json"],
+        False,
+        ready_word="orstream record:",
+    )
     truth = f"zmq+tcp://127.0.0.1:{port + 1}?bind=1"
     device_args = [
         "sim", "publish", "--modality", modality, "--seed", str(seed),
@@ -109,23 +166,28 @@ def run_demo(
     if duration_s is not None:
         rate = fps or _default_fps(modality)
         device_args += ["--frames", str(max(1, round(duration_s * rate)))]
-    device = _spawn(device_args, False)
+    children = [engine, recorder]
     interrupted = False
     try:
-        device_out: str | None = None
-        try:  # reading while waiting: a summary larger than the pipe must not block the device
-            device_out, _ = device.communicate()
+        try:  # the device starts once both receivers take frames: none of its frames is lost
+            _await_ready(engine)
+            _await_ready(recorder)
+            device = _spawn("device", device_args, False)
+            children.append(device)
+            device.process.wait()
         except KeyboardInterrupt:
             interrupted = True
-        device_summary = _finish(device, "device", interrupted, device_out)
+        if len(children) < 3:
+            raise KeyboardInterrupt
+        device_summary = _finish(device, interrupted)
         time.sleep(0.5)  # let the last frames through
-        engine_summary = _finish(engine, "engine", interrupt=True)
-        record_summary = _finish(recorder, "recorder", interrupt=True)
+        engine_summary = _finish(engine, interrupt=True)
+        record_summary = _finish(recorder, interrupt=True)
     finally:  # one that failed leaves none of the others running
-        for process in (device, engine, recorder):
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+        for child in children:
+            if child.process.poll() is None:
+                child.process.kill()
+                child.process.wait()
     return _summary(modality, device_summary, engine_summary, record_summary), interrupted
 
 
