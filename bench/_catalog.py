@@ -16,6 +16,8 @@ BENCHMARKS: Final[dict[str, str]] = {
     " frame every frame and against torch eager",
     "e2e": "echo at 50 fps, device -> engine -> result (the demo's processes) against imagezmq"
     " + the same stages in a plain loop: latency p50/p99, drops, fps",
+    "pipeline": "the echo, fluoro and us live pipelines on the in-process simulator in real "
+    "time against the same stages in a plain loop: drops, latency p50/p99, against the goals",
     "streams": "how many 50-fps echo streams one engine holds with zero drops",
     "overhead": "per-frame cost of our Pipeline with identity stages against Holoscan's",
     "all": "every benchmark, writing docs/benchmarks/<name>.md, .json, plots and README.md",

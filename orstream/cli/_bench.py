@@ -11,23 +11,9 @@ import argparse
 import importlib
 import json
 import sys
-from typing import Any, Final
+from typing import Any
 
-BENCHMARKS: Final[dict[str, str]] = {
-    "transport": "our ZeroMQ live path against imagezmq (PUB/SUB): fps, latency, slow receiver",
-    "inference": "every model on every backend present against torch eager, batch 1",
-    "sim": "simulator speed per modality: frames per second on one core, against the goals",
-    "echo_ef": "echo-lv + measurements on fresh simulated clips (training-domain and "
-    "physics-based renderers): LV Dice, EF and heart rate errors",
-    "tracking": "fluoro-catheter tip tracking on 1024 px frames: ROI tracking against the whole"
-    " frame every frame and against torch eager",
-    "e2e": "echo at 50 fps, device -> engine -> result (the demo's processes) against imagezmq"
-    " + the same stages in a plain loop: latency p50/p99, drops, fps",
-    "streams": "how many 50-fps echo streams one engine holds with zero drops",
-    "overhead": "per-frame cost of our Pipeline with identity stages against Holoscan's",
-    "all": "every benchmark, writing docs/benchmarks/<name>.md, .json, plots and README.md",
-}
-"""Subcommand name (and module in ``orstream.bench``) to its one-line help."""
+from ..bench import BENCHMARKS
 
 
 def register(subparsers: Any) -> None:
