@@ -18,6 +18,7 @@ from ._futex import futex_available
 from ._jsonl import JsonLinesSink
 from ._latest import LatestFrameSource
 from ._paced import PacedSource
+from ._patterns import default_pattern
 from ._pipeline import Pipeline, install_stop_signals
 from ._protocols import BatchStage, IterableSource, Sink, Source, Stage
 from ._recording import (
@@ -101,6 +102,7 @@ __all__ = [
     "ZmqJsonSender",
     "decode",
     "decode_shm_slot",
+    "default_pattern",
     "encode",
     "encode_header",
     "futex_available",

@@ -33,7 +33,7 @@ import secrets
 import struct
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 import numpy as np
 import numpy.typing as npt
@@ -268,8 +268,11 @@ def _parse_ref(ref: object) -> tuple[str, int, int, int]:
     name = ref.get("segment")
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ShmError("'shm.segment' must be an orstream-* shared-memory name")
-    values = [ref.get(key) for key in ("offset", "nbytes", "gen")]
-    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**62 for v in values):
+    offset, nbytes, gen = ref.get("offset"), ref.get("nbytes"), ref.get("gen")
+    if not (_small_int(offset) and _small_int(nbytes) and _small_int(gen)):
         raise ShmError("'shm.offset', 'shm.nbytes' and 'shm.gen' must be non-negative integers")
-    offset, nbytes, gen = (int(v) for v in values)  # type: ignore[arg-type]
     return name, offset, nbytes, gen
+
+
+def _small_int(value: object) -> TypeGuard[int]:
+    return type(value) is int and 0 <= value < 2**62

@@ -58,8 +58,28 @@ class WireError(ValueError):
 
 def encode_header(frame: Frame, shm: dict[str, Any] | None = None) -> bytes:
     """The header part for ``frame`` (compact UTF-8 JSON, at most :data:`MAX_HEADER_BYTES`);
-    ``shm`` is the shared-memory slot reference when the pixels travel that way."""
+    ``shm`` is the shared-memory slot reference when the pixels travel that way.
+
+    A header without ``meta``, geometry parameters or ``shm`` reuses the bytes of an earlier
+    one that differed only in ``seq`` and ``t_capture_ns`` (a stream's next frame)."""
     pixels = frame.pixels
+    seq, t_ns, spacing = frame.seq, frame.t_capture_ns, frame.spacing_mm
+    key: tuple[Any, ...] | None = None
+    if (
+        shm is None
+        and not frame.meta
+        and not frame.geometry.params
+        and type(seq) is int
+        and type(t_ns) is int
+        and (spacing is None or type(spacing) is tuple)
+    ):
+        kind = frame.geometry.kind
+        key = (frame.stream_id, frame.modality, pixels.dtype.name, pixels.shape, spacing, kind)
+        parts = _HEADER_PARTS.get(key)
+        if parts is not None:
+            data = b'%s%d,"t_capture_ns":%d%s' % (parts[0], seq, t_ns, parts[1])
+            if len(data) <= MAX_HEADER_BYTES:
+                return data
     header: dict[str, JSONValue] = {
         "v": WIRE_VERSION,
         "stream": frame.stream_id,
@@ -78,7 +98,16 @@ def encode_header(frame: Frame, shm: dict[str, Any] | None = None) -> bytes:
     data = _JSON_OUT.encode(header).encode()
     if len(data) > MAX_HEADER_BYTES:
         raise WireError("header_size", f"header is {len(data)} bytes, limit {MAX_HEADER_BYTES}")
+    if key is not None:  # the bytes before seq's value and from "modality" on
+        head = data[: data.index(b',"seq":') + 7]
+        if len(_HEADER_PARTS) >= _MAX_HEADER_PARTS:
+            _HEADER_PARTS.clear()
+        _HEADER_PARTS[key] = (head, data[data.index(b',"modality":', len(head)) :])
     return data
+
+
+_HEADER_PARTS: dict[tuple[Any, ...], tuple[bytes, bytes]] = {}
+_MAX_HEADER_PARTS: Final = 256
 
 
 def wire_pixels(frame: Frame) -> npt.NDArray[Any]:
@@ -86,13 +115,32 @@ def wire_pixels(frame: Frame) -> npt.NDArray[Any]:
 
     Returns ``frame.pixels`` itself (no copy) when it already qualifies.
     """
-    pixels = np.asarray(frame.pixels)
+    pixels = frame.pixels
+    if (
+        type(pixels) is np.ndarray
+        and pixels.dtype in _LITTLE_ENDIAN_DTYPES
+        and pixels.flags.c_contiguous
+        and _shape_ok(pixels.shape)
+    ):
+        return pixels  # the common case, without the checks' cost on the live path
+    pixels = np.asarray(pixels)
     if pixels.dtype.name not in DTYPES:
         raise WireError("dtype", f"dtype {pixels.dtype} is not one of {sorted(DTYPES)}")
     _check_shape(list(pixels.shape))
     if pixels.dtype.byteorder == ">":
         pixels = pixels.astype(pixels.dtype.newbyteorder("<"))
     return np.ascontiguousarray(pixels)
+
+
+_LITTLE_ENDIAN_DTYPES: Final = frozenset(np.dtype(name).newbyteorder("<") for name in DTYPES)
+
+
+def _shape_ok(shape: tuple[int, ...]) -> bool:
+    return (
+        (len(shape) == 2 or (len(shape) == 3 and 1 <= shape[2] <= 4))
+        and 1 <= shape[0] <= MAX_DIM
+        and 1 <= shape[1] <= MAX_DIM
+    )
 
 
 def encode(frame: Frame) -> list[Any]:

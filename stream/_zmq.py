@@ -4,7 +4,9 @@ Opens ``zmq+tcp://HOST:PORT``, ``zmq+ipc://PATH`` (and bare ``tcp://``, ``ipc://
 URIs through the registry: a SUB socket unless the URI says ``?pattern=pull``.
 
 Zero copy: payloads of ``zmq.COPY_THRESHOLD`` (64 KiB) and more are handed to libzmq without a
-copy on send, and on receive the frame's pixels are a view on the received message.
+copy on send, and on receive the frame's pixels are a view on the received message. On one
+host, ``?shm=1`` sends large payloads through a shared-memory ring instead (``_shm.py``); the
+sender's socket is then an XPUB, which hears which receivers follow the ring.
 """
 
 from __future__ import annotations

@@ -7,7 +7,10 @@ editable install). Nothing here gates on wall-clock speed: timeouts are failure 
 from __future__ import annotations
 
 import json
+import os
+import re
 import runpy
+import select
 import socket
 import subprocess
 import sys
@@ -51,6 +54,51 @@ def orstream_main(*args: str) -> int:
     finally:
         sys.argv = argv
     return 0
+
+
+def orstream_spawn(
+    *args: str, python_args: tuple[str, ...] = ("-m", "orstream")
+) -> subprocess.Popen[str]:
+    """``python -m orstream ARGS`` started in the background (stdout and stderr piped, text);
+    ``python_args`` replaces ``-m orstream`` (a script that runs the command its own way)."""
+    return subprocess.Popen(
+        [sys.executable, *python_args, *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def stderr_line(
+    process: subprocess.Popen[str], pattern: str, timeout_s: float = FAILURE_BOUND_S * 3
+) -> str:
+    """The first line ``process`` writes to stderr that matches ``pattern`` (a regular
+    expression), read as it comes. Lines before it are consumed; nothing after it is read, so
+    ``process.communicate()`` still returns the rest. Fails (AssertionError, after killing the
+    process) if its stderr ends or ``timeout_s`` passes first."""
+    assert process.stderr is not None
+    fd = process.stderr.fileno()
+    deadline = time.monotonic() + timeout_s
+    line = bytearray()
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([fd], [], [], left)[0]:
+            break
+        byte = os.read(fd, 1)  # one byte at a time: never past the line
+        if not byte:
+            break  # the process ended
+        if byte != b"\n":
+            line += byte
+        elif re.search(pattern, text := line.decode(errors="replace")):
+            return text
+        else:
+            line.clear()
+    process.kill()
+    raise AssertionError(f"no stderr line matching {pattern!r} within {timeout_s} s")
+
+
+def free_port() -> int:
+    """A loopback TCP port that is free now (bind it soon: another process may take it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def uri(last_endpoint: str, **options: str) -> str:

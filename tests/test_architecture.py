@@ -63,6 +63,7 @@ PUBLIC_NAMES: dict[str, tuple[str, ...]] = {
         "ZmqJsonSender",
         "decode",
         "decode_shm_slot",
+        "default_pattern",
         "encode",
         "encode_header",
         "futex_available",

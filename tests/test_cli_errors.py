@@ -3,13 +3,16 @@ exit; the commands share flag names (``--json``, ``--endpoint``, ``--out``)."""
 
 from __future__ import annotations
 
-import argparse
+import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+import zmq
 
-from orstream.cli import build_parser, main
-from tests._helpers import orstream_cli
+from orstream.stream import RecordingReader, RecordingWriter, make_frame
+from tests._helpers import FAILURE_BOUND_S, orstream_cli, orstream_main
 
 TRAIN_HINT = "pip install 'orstream[train]'"
 
@@ -96,9 +99,7 @@ def test_run_and_train_without_torch_say_how_to_install_it(tmp_path: Path, comma
 def test_bad_numbers_are_one_line_and_exit_2(
     args: list[str], expect: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(args)
-    assert info.value.code == 2
+    assert orstream_main(*args) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and expect in lines[0], lines
 
@@ -109,40 +110,55 @@ def test_a_frame_rate_past_the_simulators_range_is_one_line(tmp_path: Path) -> N
     assert result.returncode == 2
 
 
-def _leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> dict[str, object]:
-    """``"sim publish"`` -> its parser, for every command that runs."""
-    found: dict[str, object] = {}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                found |= _leaves(sub, (*path, name))
-    return found or {" ".join(path): parser}
-
-
-def _flags(parser: object) -> set[str]:
-    return {s for a in parser._actions for s in a.option_strings}  # type: ignore[attr-defined]
+def _help_flags(*command: str, capsys: pytest.CaptureFixture[str]) -> set[str]:
+    """The flags ``orstream COMMAND --help`` lists (each option's names, aliases included: what
+    a user can pass; a hidden flag is not listed)."""
+    capsys.readouterr()
+    assert orstream_main(*command, "--help") == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith(f"usage: orstream {' '.join(command)}"), shown
+    names = [m.group(1) for m in re.finditer(r"^  (-\S.*?)(?: {2,}|$)", shown, re.MULTILINE)]
+    return {flag for name in names for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", name)}
 
 
 SUMMARY_COMMANDS = ("record", "replay", "sim publish", "sim export", "measure", "segment",
                     "track", "keys generate", "doctor", "bench transport", "bench all")  # fmt: skip
 
 
-def test_the_commands_share_flag_names() -> None:
-    leaves = _leaves(build_parser())
+def test_the_commands_share_flag_names(capsys: pytest.CaptureFixture[str]) -> None:
     for command in SUMMARY_COMMANDS:
-        assert "--json" in _flags(leaves[command]), command
+        assert "--json" in _help_flags(*command.split(), capsys=capsys), command
     for command in ("sim publish", "replay"):  # where a command sends to
-        assert "--endpoint" in _flags(leaves[command]), command
+        assert "--endpoint" in _help_flags(*command.split(), capsys=capsys), command
     for command in ("record", "sim export", "keys generate", "segment", "bench all"):
-        assert "--out" in _flags(leaves[command]), command
+        assert "--out" in _help_flags(*command.split(), capsys=capsys), command
 
 
 def test_replay_still_takes_the_old_to_flag_without_showing_it(
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = build_parser().parse_args(["replay", "r.orsrec", "--to", "zmq+tcp://127.0.0.1:9"])
-    assert args.endpoint == "zmq+tcp://127.0.0.1:9"
-    with pytest.raises(SystemExit):
-        main(["replay", "--help"])
+    path = tmp_path / "r.orsrec"
+    with RecordingWriter(path) as writer:
+        for seq in range(3):
+            writer.append(make_frame(np.full((4, 6), seq, np.uint8), "s", seq))
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    try:
+        pull.bind("tcp://127.0.0.1:*")
+        to = "zmq+" + pull.getsockopt_string(zmq.LAST_ENDPOINT)
+        result = orstream_cli("replay", str(path), "--to", to, "--fast", "--json")
+        assert result.returncode == 0, result.stderr
+        got = []
+        for _ in range(3):  # what --to named is where the frames went
+            assert pull.poll(int(FAILURE_BOUND_S * 1000))
+            got.append(pull.recv_multipart())
+    finally:
+        pull.close(0)
+        context.term()
+    summary = json.loads(result.stdout)
+    assert summary["to"] == to and summary["frames"] == 3 and summary["complete"]
+    with RecordingReader(path) as reader:
+        assert got == [[m.header, bytes(m.payload)] for m in reader.messages()]
+    assert orstream_main("replay", "--help") == 0
     shown = capsys.readouterr().out
     assert "--endpoint" in shown and "--to" not in shown

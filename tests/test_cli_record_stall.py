@@ -1,114 +1,123 @@
 """``orstream record`` is lossless on a live feed: while its disk stalls, the simulated device
 (``orstream sim publish``, PUB, which never waits for anyone) keeps sending, and every frame
-still ends up in the recording, in order."""
+still ends up in the recording, in order.
+
+Both run as a user starts them, in their own processes. The recorder's disk is made to stall
+by a wrapper script that runs ``python -m orstream record ...`` with the public
+``RecordingWriter.write_record`` held on its first record until the test releases it; with
+``--max-queue-mb 1`` the recorder's memory queue fills at once, so receiving itself waits for
+the disk and the frames pile up in the recorder's socket. The wrapper also says when the
+recorder, released, finds nothing more to receive (so the test stops it then)."""
 
 from __future__ import annotations
 
 import json
-import socket
+import signal
 import subprocess
-import sys
-import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from orstream.cli import _record, build_parser
-from orstream.stream import RecordingReader, RecordingSink
-from tests._helpers import FAILURE_BOUND_S, wait_until
+from orstream.stream import RecordingReader
+from tests._helpers import FAILURE_BOUND_S, free_port, orstream_spawn, stderr_line, wait_until
 
 FRAMES = 600
 """Ultrasound frames of 64 KiB: 38 MiB sent while the recorder is stalled, more than the
 socket buffers between the two processes hold."""
 
+STALLED_DISK = '''"""python STALLED_DISK STALLED RELEASE IDLE BOUND_S ARGS...: ``python -m orstream
+ARGS`` whose recording disk stops at the first record (STALLED is created then) until RELEASE
+exists; IDLE is created when, released, the recorder found nothing more to receive."""
+import runpy
+import sys
+import time
+from pathlib import Path
 
-class _StalledDisk(RecordingSink):
-    """A recording whose first write blocks until ``release`` is set (a disk that stops)."""
+from orstream.stream import RecordingWriter, ZmqFrameSource
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.stalled = threading.Event()
-        self.release = threading.Event()
-        self.seqs: list[int] = []
-
-    def write_parts(self, header: Any, payload: Any) -> None:
-        if not self.stalled.is_set():
-            self.stalled.set()
-            self.release.wait(FAILURE_BOUND_S * 12)
-        self.seqs.append(json.loads(bytes(header))["seq"])
-        super().write_parts(header, payload)
+stalled, release, idle = (Path(arg) for arg in sys.argv[1:4])
+bound_s = float(sys.argv[4])
+write_record, recv_message = RecordingWriter.write_record, ZmqFrameSource.recv_message
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def stalled_write_record(self, header, payload):
+    if not stalled.exists():
+        stalled.touch()
+        deadline = time.monotonic() + bound_s
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    write_record(self, header, payload)
 
 
-@pytest.mark.slow
-def test_a_stalled_recorder_records_every_frame_of_a_pub_feed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def recv_or_idle(self, timeout_s):
+    received = recv_message(self, timeout_s)
+    if received is None and release.exists():
+        idle.touch()
+    return received
+
+
+RecordingWriter.write_record = stalled_write_record
+ZmqFrameSource.recv_message = recv_or_idle
+sys.argv = ["orstream", *sys.argv[5:]]
+runpy.run_module("orstream", run_name="__main__", alter_sys=True)
+'''
+
+
+def _stall_while_the_device_sends(
+    recorder: subprocess.Popen[str], port: int, stalled: Path
 ) -> None:
-    sinks: list[_StalledDisk] = []
-    stops: list[threading.Event] = []
-
-    def stalled_disk(*args: Any, **kwargs: Any) -> _StalledDisk:
-        sinks.append(_StalledDisk(*args, **kwargs))
-        return sinks[-1]
-
-    monkeypatch.setattr(_record, "RecordingSink", stalled_disk)
-    idle = threading.Event()  # set when the recorder, released, found nothing more to take
-    take = _record._take
-
-    def take_or_idle(*args: Any) -> bool:
-        taken = take(*args)
-        if not taken and sinks and sinks[0].release.is_set():
-            idle.set()
-        return taken
-
-    monkeypatch.setattr(_record, "_take", take_or_idle)
-    monkeypatch.setattr(_record, "install_stop_signals", stops.append)  # stopped by the test
-    port = _free_port()
-    out = tmp_path / "feed.orsrec"
-    # the recorder as a user starts it: --source in the default's shape (connect, no pattern)
-    args = build_parser().parse_args(
-        ["record", "--source", f"zmq+tcp://127.0.0.1:{port}", "--out", str(out), "--json"]
-    )
-    codes: list[int] = []
-    recorder = threading.Thread(target=lambda: codes.append(_record.run_record(args)))
-    recorder.start()
-    device = subprocess.Popen(
-        [sys.executable, "-m", "orstream", "sim", "publish", "--modality", "us",
-         "--endpoint", f"zmq+tcp://127.0.0.1:{port}?bind=1",
-         "--truth-endpoint", "zmq+tcp://127.0.0.1:0?bind=1",
-         "--frames", str(FRAMES), "--fps", "500", "--warmup", "2", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    """Start the device once the recorder subscribes; return when the recorder's disk has
+    stalled and the device has sent every frame."""
+    stderr_line(recorder, r"^orstream record: sub ")  # connected and subscribing
+    device = orstream_spawn(
+        "sim", "publish", "--modality", "us",
+        "--endpoint", f"zmq+tcp://127.0.0.1:{port}?bind=1",
+        "--truth-endpoint", "zmq+tcp://127.0.0.1:0?bind=1",
+        "--frames", str(FRAMES), "--fps", "500", "--warmup", "2", "--json",
     )  # fmt: skip
     try:
-        wait_until(lambda: bool(sinks) and sinks[0].stalled.is_set(), FAILURE_BOUND_S * 6)
+        wait_until(stalled.exists, FAILURE_BOUND_S * 6)
         sent, err = device.communicate(timeout=FAILURE_BOUND_S * 12)  # every frame is out
-        assert device.returncode == 0, err
-        assert json.loads(sent)["frames"] == FRAMES
     finally:
-        if sinks:
-            sinks[0].release.set()
         if device.poll() is None:
             device.kill()
             device.communicate()
-    disk = sinks[0]
+    assert device.returncode == 0, err
+    assert json.loads(sent)["frames"] == FRAMES
 
-    try:  # until the last frame is in, or the recorder has nothing left and it is not
-        wait_until(lambda: disk.seqs[-1:] == [FRAMES - 1] or idle.is_set(), FAILURE_BOUND_S * 6)
+
+@pytest.mark.slow
+def test_a_stalled_recorder_records_every_frame_of_a_pub_feed(tmp_path: Path) -> None:
+    script, out = tmp_path / "stalled_disk.py", tmp_path / "feed.orsrec"
+    stalled, release, idle = tmp_path / "stalled", tmp_path / "release", tmp_path / "idle"
+    script.write_text(STALLED_DISK)
+    port = free_port()
+    # the recorder as a user starts it: --source in the default's shape (connect, no pattern)
+    recorder = orstream_spawn(
+        "record", "--source", f"zmq+tcp://127.0.0.1:{port}", "--out", str(out),
+        "--max-queue-mb", "1", "--json",
+        python_args=(str(script), *map(str, (stalled, release, idle, FAILURE_BOUND_S * 12))),
+    )  # fmt: skip
+    try:
+        _stall_while_the_device_sends(recorder, port, stalled)
+        release.touch()
+        # until the recorder, released, has nothing more to take (or ended: it should not)
+        wait_until(lambda: idle.exists() or recorder.poll() is not None, FAILURE_BOUND_S * 6)
+        recorder.send_signal(signal.SIGINT)  # stopped as a user stops it
+        stdout, stderr = recorder.communicate(timeout=FAILURE_BOUND_S * 6)
     finally:
-        wait_until(lambda: bool(stops))
-        stops[0].set()
-        recorder.join(FAILURE_BOUND_S * 6)
-    assert codes == [0]
-    summary = json.loads(capsys.readouterr().out)
-    first = disk.seqs[0]
-    assert first < FRAMES // 2, "the subscription came late: the stall covered too little"
-    assert disk.seqs == list(range(first, FRAMES))
-    assert summary["gaps"] == 0 and summary["frames"] == FRAMES - first
+        release.touch()
+        if recorder.poll() is None:
+            recorder.kill()
+            recorder.communicate()
+    assert recorder.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    summary = json.loads(stdout)
     with RecordingReader(out) as reader:
-        assert [frame.seq for frame in reader] == disk.seqs
+        recorded = [frame.seq for frame in reader]
+    first = recorded[0]
+    assert first < FRAMES // 2, "the subscription came late: the stall covered too little"
+    assert recorded == list(range(first, FRAMES))
+    assert summary["gaps"] == 0 and summary["frames"] == FRAMES - first
+    assert summary["stopped_by"] == "signal" and summary["lost"] == 0
+    assert summary["blocked_s"] > 0, "receiving never waited for the disk: no stall was tested"

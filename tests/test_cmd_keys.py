@@ -1,8 +1,10 @@
-"""``orstream keys generate``: key files, printed paths, never overwriting a secret key."""
+"""``orstream keys generate``: key files, printed paths, never overwriting a secret key.
+
+The command runs in this process (``tests._helpers.orstream_main``): its exit code, stdout and
+stderr are what a user sees."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -10,23 +12,21 @@ import numpy as np
 import pytest
 import zmq.auth
 
-from orstream.cli import _keys as _cmd_keys
-from orstream.cli._errors import UsageError
 from orstream.stream import ZmqFrameSender, ZmqFrameSource, make_frame
-from tests._helpers import TCP_BIND, recv_n, uri
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orstream")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    _cmd_keys.register(subparsers)
-    return parser
+from tests._helpers import TCP_BIND, orstream_main, recv_n, uri
 
 
 def _run(*argv: str) -> int:
-    args = _parser().parse_args(["keys", "generate", *argv])
-    code: int = args.func(args)
-    return code
+    """``orstream keys generate ARGV``: the exit code."""
+    return orstream_main("keys", "generate", *argv)
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line the command printed on stderr (and nothing on stdout)."""
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1, err
+    assert err.startswith("orstream keys: error: "), err
+    return err
 
 
 def test_generate_writes_a_key_pair_and_prints_the_paths(
@@ -54,29 +54,32 @@ def test_default_name_and_json_output(tmp_path: Path, capsys: pytest.CaptureFixt
     }
 
 
-def test_refuses_to_overwrite_a_secret_key(tmp_path: Path) -> None:
+def test_refuses_to_overwrite_a_secret_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert _run("--out", str(tmp_path), "--name", "srv") == 0
+    capsys.readouterr()
     before = (tmp_path / "srv.key_secret").read_bytes(), (tmp_path / "srv.key").read_bytes()
-    with pytest.raises(UsageError) as info:
-        _run("--out", str(tmp_path), "--name", "srv")
-    message = str(info.value)
-    assert "\n" not in message  # one clear line (the CLI prints it with exit code 2)
+    assert _run("--out", str(tmp_path), "--name", "srv") == 2
+    message = _one_line_error(capsys)
     assert "srv.key_secret" in message and "refusing to overwrite" in message
     after = (tmp_path / "srv.key_secret").read_bytes(), (tmp_path / "srv.key").read_bytes()
     assert after == before
 
 
 @pytest.mark.parametrize("name", ["", "..", "a/b", "../evil", "a\\b"])
-def test_name_must_be_a_plain_file_name(tmp_path: Path, name: str) -> None:
-    with pytest.raises(UsageError, match="plain file name"):
-        _run("--out", str(tmp_path), "--name", name)
+def test_name_must_be_a_plain_file_name(
+    tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run("--out", str(tmp_path), "--name", name) == 2
+    assert "plain file name" in _one_line_error(capsys)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_out_is_required() -> None:
-    with pytest.raises(SystemExit) as info:
-        _parser().parse_args(["keys", "generate"])
-    assert info.value.code == 2
+def test_out_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    assert orstream_main("keys", "generate") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--out" in err, err
 
 
 def test_generated_keys_secure_a_feed(tmp_path: Path) -> None:
@@ -103,10 +106,9 @@ def test_generated_keys_secure_a_feed(tmp_path: Path) -> None:
 def test_the_cli_prints_the_refusal_as_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli = pytest.importorskip("orstream.cli")
-    assert cli.main(["keys", "generate", "--out", str(tmp_path), "--name", "x"]) == 0
+    assert _run("--out", str(tmp_path), "--name", "x") == 0
     capsys.readouterr()
-    assert cli.main(["keys", "generate", "--out", str(tmp_path), "--name", "x"]) == 2
+    assert _run("--out", str(tmp_path), "--name", "x") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("orstream keys: error: ") and "refusing to overwrite" in err

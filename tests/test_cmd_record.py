@@ -14,8 +14,6 @@ import numpy as np
 import pytest
 import zmq
 
-from orstream.cli._errors import UsageError
-from orstream.cli._record import _zmq_uri
 from orstream.stream import (
     Frame,
     RecordingReader,
@@ -26,6 +24,7 @@ from orstream.stream import (
     make_frame,
     shm_available,
 )
+from tests._helpers import orstream_main
 
 TIMEOUT_S = 60
 
@@ -319,10 +318,14 @@ def test_bad_arguments_give_one_line_and_a_nonzero_exit(
 @pytest.mark.parametrize(
     "uri", ["webrtc://h:1", "igtl://h:1", "dicom:/x.dcm", "plus:/x.igs.mha", "file:/x", "sim:us"]
 )
-def test_record_names_the_sources_it_does_not_support_yet(uri: str) -> None:
-    with pytest.raises(UsageError, match="not supported by record yet") as info:
-        _zmq_uri(uri)
-    assert uri in str(info.value)
+def test_record_names_the_sources_it_does_not_support_yet(
+    tmp_path: Path, uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert orstream_main("record", "--source", uri, "--out", str(tmp_path / "o")) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "not supported by record yet" in lines[0], lines
+    assert uri in lines[0]
+    assert not (tmp_path / "o").exists()
 
 
 def test_record_stores_the_pixels_of_a_shared_memory_feed(tmp_path: Path) -> None:

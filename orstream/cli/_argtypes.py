@@ -3,9 +3,8 @@ one-line error) and where senders and receivers meet when not told otherwise.
 
 The meeting rule: senders (``sim publish``, ``replay``) bind :data:`DEFAULT_ENDPOINT`,
 receivers (``run``, ``record``) connect to it. A ZeroMQ pattern a URI does not name follows
-from who binds: a bound sender publishes and a connecting receiver subscribes (a device and its
-listeners); a connecting sender pushes to a bound receiver that pulls (lossless delivery to a
-collector). So any two commands meet when exactly one of them binds.
+from who binds (:func:`orstream.stream.default_pattern`), so any two commands meet when
+exactly one of them binds.
 """
 
 from __future__ import annotations
@@ -14,23 +13,10 @@ import argparse
 import math
 from typing import Final
 
-from ..stream import parse_endpoint
-
 DEFAULT_ENDPOINT: Final = "zmq+tcp://127.0.0.1:5555"
 """The one default feed: receivers connect here, senders bind it (loopback only)."""
 DEFAULT_SEND_ENDPOINT: Final = f"{DEFAULT_ENDPOINT}?bind=1"
 """:data:`DEFAULT_ENDPOINT` as a sender opens it (bound)."""
-
-
-def default_pattern(uri: str, *, sending: bool) -> str:
-    """The ZeroMQ pattern for ``uri``: its ``?pattern=``, else pub/sub when the sender binds,
-    push/pull when the receiver binds (ValueError, one line, for a bad URI)."""
-    endpoint = parse_endpoint(uri)
-    if endpoint.pattern is not None:
-        return endpoint.pattern
-    if sending:
-        return "pub" if endpoint.bind else "push"
-    return "pull" if endpoint.bind else "sub"
 
 
 def positive_float(text: str) -> float:

@@ -32,16 +32,11 @@ from ..stream import (
     RecordingSink,
     ZmqFrameSender,
     ZmqFrameSource,
+    default_pattern,
     install_stop_signals,
     parse_endpoint,
 )
-from ._argtypes import (
-    DEFAULT_ENDPOINT,
-    DEFAULT_SEND_ENDPOINT,
-    default_pattern,
-    positive_float,
-    positive_int,
-)
+from ._argtypes import DEFAULT_ENDPOINT, DEFAULT_SEND_ENDPOINT, positive_float, positive_int
 from ._errors import UsageError, warn_if_no_frames
 
 DRAIN_QUIET_S = 0.25
