@@ -4,7 +4,7 @@
 else ONNX Runtime on the CPU); ``backend="onnxruntime" | "torch" | "tensorrt"`` asks for one.
 Every backend runs the same ONNX file (the torch reference rebuilds the network from the
 sidecar's architecture and takes its weights from the ONNX initializers), so the same input
-gives the same logits within a stated tolerance (``tests/test_backends.py``).
+gives the same logits within a stated tolerance (``tests/kernels/test_backends.py``).
 
 Optional dependencies (torch, tensorrt) are imported only when their backend is used; a
 missing one raises ImportError with the install command.

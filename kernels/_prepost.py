@@ -10,7 +10,7 @@ connected components, contours) the function dispatches on the array's library
 - torch on the CPU: a zero-copy numpy view, then OpenCV (tested here);
 - CuPy, or torch on a GPU: :func:`resize_array_api` (gathers and matrix products) for
   resizing, and ``cupyx.scipy.ndimage`` (imported lazily, with an install hint; torch goes
-  to CuPy through DLPack, no copy) for connected components. ``tests/test_gpu.py`` checks
+  to CuPy through DLPack, no copy) for connected components. ``tests/kernels/test_gpu.py`` checks
   this path against the numpy one on a GPU (``scripts/gpu-check``; results in
   docs/benchmarks/gpu.md); CI has no GPU and skips it.
 

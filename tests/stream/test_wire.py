@@ -31,7 +31,7 @@ from orstream.stream import (
 )
 from tests._helpers import header
 
-SPEC = Path(__file__).resolve().parents[1] / "docs" / "wire-protocol.md"
+SPEC = Path(__file__).resolve().parents[2] / "docs" / "wire-protocol.md"
 SHAPES = [(3, 5), (1, 1), (4, 7, 1), (3, 2, 3), (2, 5, 4)]
 
 

@@ -17,7 +17,7 @@ import zmq
 
 from tests._helpers import FAILURE_BOUND_S, recorded_frames, wait_until
 
-FOREIGN_SENDER = Path(__file__).parent / "foreign" / "wire_v1_sender.py"
+FOREIGN_SENDER = Path(__file__).resolve().parents[1] / "foreign" / "wire_v1_sender.py"
 
 
 def _orstream(*args: str) -> subprocess.Popen[str]:

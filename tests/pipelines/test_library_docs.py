@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "library.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "library.md"
 
 
 def _blocks() -> list[str]:

@@ -155,7 +155,7 @@ TARGETED: dict[str, list[list[Any]]] = {
         [header_bytes(shm="anything"), b""],
     ],
 }
-UNTARGETED = {"overrun"}  # needs a live shared-memory ring: tests/test_shm.py
+UNTARGETED = {"overrun"}  # needs a live shared-memory ring: tests/stream/test_shm.py
 
 
 def test_targeted_messages_cover_every_kind() -> None:

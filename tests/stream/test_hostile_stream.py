@@ -81,7 +81,7 @@ def test_each_hostile_message_is_what_it_claims() -> None:
             decode(parts)
         assert info.value.kind == kind, name
         kinds.add(kind)
-    assert kinds == set(DROP_KINDS) - {"overrun"}  # not a defect: tests/test_shm.py
+    assert kinds == set(DROP_KINDS) - {"overrun"}  # not a defect: tests/stream/test_shm.py
     assert len(HOSTILE["deeply nested JSON"][0][0]) <= MAX_HEADER_BYTES
 
 

@@ -14,7 +14,7 @@ import cv2
 
 from tests._helpers import orstream_cli, wait_until
 
-PNG_SENDER = Path(__file__).parent / "foreign" / "wire_v1_png_sender.py"
+PNG_SENDER = Path(__file__).resolve().parents[1] / "foreign" / "wire_v1_png_sender.py"
 FRAMES = 12
 
 
