@@ -165,8 +165,8 @@ def run(
             "orstream": "ZmqFrameSender(pub, bind) -> LatestFrameSource(ZmqFrameSource(sub))",
             "orstream-shm": (
                 "ZmqFrameSender(pub, bind, shm=1: payloads >= 512 KiB through a ring of"
-                f" {SHM_DEFAULT_SLOTS} /dev/shm slots, header on the socket) ->"
-                " LatestFrameSource(ZmqFrameSource(sub))"
+                f" {SHM_DEFAULT_SLOTS} /dev/shm slots, header on the socket until every"
+                " subscriber follows the ring) -> LatestFrameSource(ZmqFrameSource(sub))"
                 if has_shm
                 else f"skipped: no writable {SHM_DIR}"
             ),
