@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import TypeGuard
 
 from ._gate_settings import AxisLimits
 from ._gate_types import AxisClip, GateCommand, GateReason, GateReasonCode
@@ -16,7 +17,8 @@ def _is_number(value: object) -> bool:
     return not isinstance(value, bool) and isinstance(value, int | float)
 
 
-def _is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
+    """True for an ``int`` that is not a ``bool``."""
     return not isinstance(value, bool) and isinstance(value, int)
 
 
@@ -41,12 +43,12 @@ def _mapping_problem(
     return None
 
 
-def command_problem(command: GateCommand, axes: Sequence[AxisLimits]) -> GateReason | None:
+def command_problem(command: object, axes: Sequence[AxisLimits]) -> GateReason | None:
     """Why ``command`` cannot be judged at all (``bad_command``, ``not_finite``), or None."""
     bad = GateReasonCode.BAD_COMMAND
     if not isinstance(command, GateCommand):
         return GateReason(bad, f"not a GateCommand but {type(command).__name__}")
-    if not (_is_int(command.frame_seq) and _is_int(command.t_capture_ns)):
+    if not (is_int(command.frame_seq) and is_int(command.t_capture_ns)):
         return GateReason(bad, "frame_seq and t_capture_ns must be integers")
     if not _is_number(command.confidence):
         return GateReason(bad, "confidence is not a number")

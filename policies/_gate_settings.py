@@ -123,7 +123,8 @@ class GateSettings:
             raise _fail("gate.min_confidence", "must be within 0-1", self.min_confidence)
         lookahead = self.workspace_lookahead_ms
         if not (math.isfinite(lookahead) and lookahead >= self.max_frame_age_ms):
-            raise _fail("gate.workspace_lookahead_ms", "must be >= gate.max_frame_age_ms", lookahead)
+            rule = "must be >= gate.max_frame_age_ms"
+            raise _fail("gate.workspace_lookahead_ms", rule, lookahead)
         if isinstance(self.stop_after_faults, bool) or self.stop_after_faults < 1:
             raise _fail("gate.stop_after_faults", "must be >= 1", self.stop_after_faults)
 
@@ -144,9 +145,7 @@ class GateSettings:
 def _check_keys(table: Mapping[str, Any], known: tuple[str, ...], prefix: str) -> None:
     for key in table:
         if key not in known:
-            raise GateSettingsError(
-                f"unknown key {prefix}{key} (known: {', '.join(known)})"
-            )
+            raise GateSettingsError(f"unknown key {prefix}{key} (known: {', '.join(known)})")
     for key in known:
         if key not in table:
             raise GateSettingsError(f"{prefix}{key} is missing")

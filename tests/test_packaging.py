@@ -91,6 +91,7 @@ def test_the_wheel_holds_every_subpackage_and_the_models_but_no_tests(wheel: Pat
         entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt")))
     for package in PACKAGES:
         assert f"orstream/{package}/__init__.py" in names, package
+    assert "orstream/policies/gate.toml" in names  # the safety gate's default settings
     for model in (ROOT / "kernels" / "models").glob("*.onnx"):
         assert f"orstream/kernels/models/{model.name}" in names
         assert f"orstream/kernels/models/{model.stem}.json" in names
