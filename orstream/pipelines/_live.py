@@ -119,7 +119,7 @@ class Engine:
     ) -> PipelineSummary:
         """Run until stopped, ``duration_s`` passed, ``max_frames`` were processed, or the
         source is exhausted; then close the source, sinks and stages; the final summary."""
-        status = None if on_status is None else (lambda _raw: on_status(self.summary()))
+        status = None if on_status is None else (lambda raw: on_status(self._summary(raw, False)))
         raw = self.runtime.run(
             duration_s=duration_s,
             max_frames=max_frames,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import select
 import signal
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from orstream.stream import (
     make_frame,
     shm_available,
 )
-from tests._helpers import orstream_main
+from tests._helpers import orstream_main, stderr_line
 
 TIMEOUT_S = 60
 
@@ -219,15 +218,8 @@ def test_replay_realtime_keeps_the_original_timing_for_a_late_receiver(tmp_path:
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stderr is not None
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:  # the receiver binds only once the replay waits for it
-        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
-        if ready and "waiting for a receiver" in proc.stderr.readline():
-            break
-    else:
-        proc.kill()
-        pytest.fail("replay did not report that it waits for a receiver")
+    # the receiver binds only once the replay waits for it
+    stderr_line(proc, "waiting for a receiver", TIMEOUT_S)
     context = zmq.Context()
     pull = context.socket(zmq.PULL)
     pull.bind(f"ipc://{feed}")
@@ -258,15 +250,8 @@ def test_replay_waits_for_a_late_receiver_and_loses_nothing(tmp_path: Path) -> N
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stderr is not None
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:  # the replay says it is waiting, and sends nothing yet
-        ready, _, _ = select.select([proc.stderr], [], [], 1.0)
-        if ready and "waiting for a receiver" in proc.stderr.readline():
-            break
-    else:
-        proc.kill()
-        pytest.fail("replay did not report that it waits for a receiver")
+    # the replay says it is waiting, and sends nothing yet
+    stderr_line(proc, "waiting for a receiver", TIMEOUT_S)
     context = zmq.Context()
     pull = context.socket(zmq.PULL)
     pull.bind(f"ipc://{feed}")
