@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "orstream.cli._demo",
     "orstream.cli._run",
     "orstream.cli._record",
+    "orstream.cli._replay",
     "orstream.cli._sim",
     "orstream.cli._measure",
     "orstream.cli._segment",

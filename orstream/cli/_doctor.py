@@ -23,6 +23,8 @@ _COMPONENTS = (
     ("pydicom", "pydicom", None, "DICOM cines (pydicom 3 or later)"),
     ("cv2", "opencv-python-headless", None, "image files, resizing"),
     ("array_api_compat", "array-api-compat", None, "one code path for CPU and GPU arrays"),
+    ("pyigtl", "pyigtl", None, "OpenIGTLink (3D Slicer, PLUS)"),
+    ("crcmod", "crcmod-plus", None, "OpenIGTLink CRC-64 (C extension)"),
     ("torch", "torch", "train", "reference backend, training"),
     ("stable_baselines3", "stable-baselines3", "train", "policy training"),
     ("gymnasium", "gymnasium", "train", "simulator environments"),
@@ -84,6 +86,15 @@ def _gpus() -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def _igtl_crc_extension() -> bool | None:
+    """Whether OpenIGTLink CRCs run in crcmod's C extension; None when crcmod is missing."""
+    try:
+        from ..stream import crc_extension_in_use
+    except ImportError:
+        return None
+    return crc_extension_in_use()
+
+
 def collect() -> dict[str, Any]:
     """Everything doctor reports, as one JSON-able document."""
     components: dict[str, Any] = {}
@@ -114,6 +125,7 @@ def collect() -> dict[str, Any]:
 
         report["libzmq"] = zmq.zmq_version()
         report["zmq_curve"] = bool(zmq.has("curve"))
+    report["igtl_crc_extension"] = _igtl_crc_extension()
     if components["onnxruntime"]["ok"]:
         import onnxruntime
 
@@ -127,6 +139,16 @@ def _print_human(report: dict[str, Any]) -> None:
     if "libzmq" in report:
         print(
             f"libzmq {report['libzmq']}, CURVE encryption: {'yes' if report['zmq_curve'] else 'NO'}"
+        )
+    crc = report.get("igtl_crc_extension")
+    if crc is not None:
+        print(
+            "OpenIGTLink CRC: "
+            + (
+                "C extension"
+                if crc
+                else "pure Python (slow: pip install --force-reinstall crcmod-plus)"
+            )
         )
     if "onnxruntime_providers" in report:
         print(f"ONNX Runtime providers: {', '.join(report['onnxruntime_providers'])}")
