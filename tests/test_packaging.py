@@ -92,6 +92,8 @@ def test_the_wheel_holds_every_subpackage_and_the_models_but_no_tests(wheel: Pat
     for package in PACKAGES:
         assert f"orstream/{package}/__init__.py" in names, package
     assert "orstream/policies/gate.toml" in names  # the safety gate's default settings
+    for page in ("index.html", "login.html", "display.js", "display.css"):  # the OR display
+        assert f"orstream/stream/display/{page}" in names, page
     for model in (ROOT / "kernels" / "models").glob("*.onnx"):
         assert f"orstream/kernels/models/{model.name}" in names
         assert f"orstream/kernels/models/{model.stem}.json" in names

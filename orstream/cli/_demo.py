@@ -21,6 +21,7 @@ def run(args: argparse.Namespace) -> int:
         fps=args.fps,
         seed=args.seed,
         show=not args.headless,
+        display=None if args.no_display else args.display,
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -66,4 +67,12 @@ def register(subparsers: Any) -> None:
         "--fps", type=positive_float, help="device frame rate (default: the modality's)"
     )
     parser.add_argument("--seed", type=int, default=1, help="simulator seed")
+    parser.add_argument(
+        "--display",
+        default="auto",
+        metavar="HOST:PORT",
+        help="where the OR display listens (default: 127.0.0.1:8080, or a free port when it is "
+        "taken); its link with the access token is printed on stderr",
+    )
+    parser.add_argument("--no-display", action="store_true", help="no OR display")
     parser.set_defaults(func=run)

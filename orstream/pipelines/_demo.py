@@ -73,7 +73,7 @@ def _spawn(name: str, args: list[str], show_stderr: bool, ready_word: str | None
         for line in stream:
             if ready_word is not None and ready_word in line:
                 child.ready.set()
-            if show_stderr:
+            if show_stderr or line.startswith("display: "):  # the display's link, always
                 sys.stderr.write(line)
                 sys.stderr.flush()
 
@@ -130,12 +130,15 @@ def run_demo(
     seed: int = 1,
     show: bool = False,
     workdir: Path | None = None,
+    display: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run the device, the engine and the recorder until the device has sent ``duration_s``
     seconds of frames (or Ctrl-C); (the summary, whether Ctrl-C stopped it).
 
     ``show``: the engine's status line on stderr; ``workdir``: where the recording goes
-    (default: a new temporary folder, kept for the user).
+    (default: a new temporary folder, kept for the user); ``display``: the engine serves the
+    OR display at ``HOST:PORT`` (``"auto"``: 127.0.0.1:8080, or a free port when 8080 is
+    taken) and its link ``display: http://...?token=...`` is passed on to stderr.
     """
     if duration_s is not None and duration_s <= 0:
         raise ValueError("--duration must be positive")
@@ -144,6 +147,8 @@ def run_demo(
     workdir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="orstream-demo-"))
     recording = workdir / "demo.orsrec"
     pipeline = ["--pipeline", modality]
+    if display is not None:
+        pipeline += ["--display", display_address(display)]
     engine = _spawn(
         "engine",
         ["run", "--source", feed, "--json", *pipeline] + ([] if show else ["--quiet"]),
@@ -189,6 +194,20 @@ def run_demo(
                 child.process.kill()
                 child.process.wait()
     return _summary(modality, device_summary, engine_summary, record_summary), interrupted
+
+
+def display_address(display: str) -> str:
+    """``HOST:PORT`` for the demo's display: ``"auto"`` is 127.0.0.1:8080 when that port is
+    free, else 127.0.0.1 on a free port; anything else is passed as it is."""
+    if display != "auto":
+        return display
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 8080))
+            return "127.0.0.1:8080"
+        except OSError:
+            probe.bind(("127.0.0.1", 0))
+            return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
 def _default_fps(modality: str) -> float:
