@@ -191,7 +191,8 @@ def mask_confidence(probs: npt.NDArray[Any], mask: npt.NDArray[Any], axis: int =
 class FrameMeasurement:
     """LV measurements on one frame (mm, mm^2, ml; nan when the LV was not found).
 
-    ``confidence``: mean max-softmax over the cavity (nan without probabilities);
+    ``confidence``: in [0, 1], the caller's (``segment_images_scored``) or the mean
+    max-softmax over the cavity (nan without either);
     ``flags``: quality flags, a subset of "lv_not_found", "low_confidence", "foreshortened".
     """
 
@@ -236,10 +237,13 @@ def measure_frame(
     n_discs: int = 20,
     min_confidence: float = 0.7,
     edge_px: int = 1,
+    confidence: float | None = None,
 ) -> FrameMeasurement:
     """All per-frame LV measurements of a (H, W) cavity mask.
 
     ``probs``: optional (C, H, W) class probabilities of the model (for the confidence);
+    ``confidence``: the frame's confidence in [0, 1] when the caller has it (e.g.
+    ``orstream.kernels.segment_images_scored``), used instead of ``probs``;
     ``min_confidence``: below it the frame is flagged "low_confidence"; ``edge_px``: an apex
     within this many pixels of the image border flags "foreshortened" (the apex is cut off).
     The clip-level check (long axis much shorter than the clip's longest) is in
@@ -247,7 +251,10 @@ def measure_frame(
     """
     sp = _spacing(spacing_mm)
     cav = _cavity(mask)
-    conf = math.nan if probs is None else mask_confidence(probs, cav)
+    if confidence is not None:
+        conf = float(confidence)
+    else:
+        conf = math.nan if probs is None else mask_confidence(probs, cav)
     flags: list[str] = []
     if math.isfinite(conf) and conf < min_confidence:
         flags.append("low_confidence")

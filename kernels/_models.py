@@ -53,6 +53,8 @@ class ModelSpec:
     description: str = ""
     tip_channel: int | None = None
     """Output channel holding a tip heatmap logit (after the K class logits), or None."""
+    licence: str = ""
+    """The weights' licence when it is not the project's (e.g. from the training data)."""
 
     @property
     def n_classes(self) -> int:
@@ -100,6 +102,7 @@ class ModelSpec:
             "class_names": list(self.class_names),
             "architecture": self.architecture,
             "training": self.training,
+            **({"licence": self.licence} if self.licence else {}),
             "not_for_clinical_use": True,
         }
 
@@ -201,6 +204,7 @@ def spec_from_json(doc: dict[str, Any], onnx_path: Path) -> ModelSpec:
             training=dict(doc.get("training", {})),
             description=str(doc.get("description", "")),
             tip_channel=None if tip is None else int(tip),
+            licence=str(doc.get("licence", "")),
         )
     except (KeyError, TypeError, IndexError) as exc:
         raise ValueError(f"model sidecar for {onnx_path.name} lacks or mistypes {exc}") from exc

@@ -151,6 +151,7 @@ def fit_and_export(
         training=training,
         description=r.description,
         tip_channel=len(r.class_names) if r.tip_heatmap else None,
+        licence=r.licence,
     )
     write_sidecar(spec)
     spec = load_model(onnx_path)

@@ -57,6 +57,8 @@ class SegRecipe:
     in_channels: int = 1
     dice_over_batch: bool = False
     """Pool the Dice loss over the batch, foreground only (see ``SegTrainConfig``)."""
+    licence: str = ""
+    """The trained weights' licence when the data impose one (the sidecar's ``licence``)."""
 
     @property
     def out_channels(self) -> int:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Final
 
 from ..kernels import SegTask
+from ._train_camus import CAMUS_TASK
 from ._train_echo import ECHO_TASK
 from ._train_fluoro_eval import FLUORO_TASK
 from ._train_needle_eval import NEEDLE_TASK
 from ._train_usgra import USGRA_TASK
 
 _TASKS: Final = {
-    task.recipe.name: task for task in (ECHO_TASK, FLUORO_TASK, USGRA_TASK, NEEDLE_TASK)
+    task.recipe.name: task for task in (ECHO_TASK, CAMUS_TASK, FLUORO_TASK, USGRA_TASK, NEEDLE_TASK)
 }
 
 TRAINING_TASKS: Final = tuple(_TASKS)

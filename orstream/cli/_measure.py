@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..pipelines import (
+    ECHO_MODEL,
     InputReader,
     check_target,
     echo_document,
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     with InputReader(args.input) as reader:
         cine, names = load_clip(reader, args.fps, args.spacing_mm)
     try:
-        result, masks = measure_echo_clip(cine, args.backend)
+        result, masks = measure_echo_clip(cine, args.backend, args.model)
     except RuntimeError as exc:  # a backend this machine cannot run: one line
         raise UsageError(str(exc)) from exc
     if args.masks_out:
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         for name, mask in zip(names, masks, strict=True):
             if not cv2.imwrite(str(out / name), mask * np.uint8(255)):
                 raise OSError(f"cannot write {out / name}")
-    document = echo_document(result, cine)
+    document = echo_document(result, cine, args.model)
     if args.report:
         write_report(Path(args.report), document, cine.frames, masks)
     if args.sr:
@@ -91,5 +92,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--backend", default="auto", choices=("auto", "onnxruntime", "torch", "tensorrt")
+    )
+    parser.add_argument(
+        "--model",
+        default=ECHO_MODEL,
+        help=f"echo LV model (default {ECHO_MODEL}, CC BY-NC-SA weights; echo-lv: Apache-2.0, "
+        "simulator-trained)",
     )
     parser.set_defaults(func=run)

@@ -124,8 +124,40 @@ def print_usgra(report: Report) -> None:
     print(_speed_line(report, "segment_frames_per_s_batch1", "image to mask"))
 
 
+def print_folder(report: Report) -> None:
+    """``eval seg --data`` (and ``echo-lv-camus``): Dice per class, per view and phase for
+    CAMUS-named images, EF from the masks, the confidence's AUROC."""
+    print(f"{report['model']} on {report['frames']} images of {report['data']}:")
+    for name, s in report["dice"].items():
+        if s.get("n"):
+            print(
+                f"  {name:14s} Dice mean {s['mean']:.3f} median {s['median']:.3f} p5 {s['p5']:.3f}"
+            )
+    for name, phases in report.get("dice_by_view_phase", {}).items():
+        cells = ", ".join(f"{k} {d['mean']:.3f}" for k, d in phases.items() if d.get("n"))
+        print(f"  {name:14s} {cells}")
+    ef = report.get("ef_from_masks", {}).get("discs_biplane_mean")
+    if ef and ef["mae"] is not None:
+        print(
+            f"  EF from masks (biplane discs) vs truth masks: MAE {ef['mae']:.3f}, bias "
+            f"{ef['bias']:+.3f} ({ef['patients']} patients)"
+        )
+    c = report["confidence"]
+    auroc = "n/a" if c["auroc"] is None else f"{c['auroc']:.3f}"
+    print(
+        f"  confidence ({c['method']}, {c['class']}): AUROC {auroc} for Dice >= "
+        f"{c['wrong_means_dice_below']} ({c['wrong_frames']} of {c['frames']} below)"
+    )
+    print(
+        f"  {report['frames_per_s_batch1']:.0f} frames/s at batch 1 (model only), "
+        f"{report['threads']} thread(s); model {report['model_bytes'] / 1e6:.2f} MB"
+    )
+
+
 PRINTERS: Final[dict[str, Callable[[Report], None]]] = {
     "echo-lv": print_echo,
+    "echo-lv-camus": print_folder,
+    "folder": print_folder,
     "fluoro-catheter": print_fluoro,
     "us-nerve-vessel": print_usgra,
     "us-needle": print_needle,

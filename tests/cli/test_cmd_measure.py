@@ -21,11 +21,22 @@ def test_measure_a_dicom_clip_gives_ef_and_heart_rate_near_the_truth(echo_clip: 
     assert {"index", "t_s", "lv_area_mm2", "lv_volume_ml", "quality"} <= set(doc["frames"][0])
     assert len(doc["beats"]) >= 1
     assert {"ed_frame", "es_frame", "edv_ml", "esv_ml", "ef"} <= set(doc["beats"][0])
-    assert abs(doc["ef"] - 0.55) <= 0.08
+    assert abs(doc["ef"] - 0.55) <= 0.08 and doc["model"] == "echo-lv-camus"
     assert abs(doc["heart_rate_bpm"] - 75) <= 3
     mask = cv2.imread(str(echo_clip / "lv" / "0000.png"), cv2.IMREAD_UNCHANGED)
     frame = cv2.imread(str(echo_clip / "frames" / "0000.png"), cv2.IMREAD_UNCHANGED)
     assert mask.shape == frame.shape and set(mask.ravel().tolist()) <= {0, 255}
+
+
+def test_the_apache_licensed_model_can_be_chosen_and_the_document_names_it(
+    echo_clip: Path,
+) -> None:
+    result = orstream_cli("measure", str(echo_clip / "clip.dcm"), "--json", "--model", "echo-lv")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["model"] == "echo-lv" and abs(doc["ef"] - 0.55) <= 0.08
+    bad = orstream_cli("measure", str(echo_clip / "clip.dcm"), "--model", "no-such-model")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
 
 def test_a_png_folder_needs_fps_and_spacing(echo_clip: Path) -> None:
