@@ -18,6 +18,7 @@ import cv2
 from orstream.sim import make_simulator
 
 from ._common import format_table, machine_stamp
+from ._nav_steps import measure_nav
 
 CASES: Final[tuple[tuple[str, str, dict[str, Any], float | None], ...]] = (
     ("echo-128", "echo", {"size": (128, 128)}, 500.0),
@@ -85,6 +86,7 @@ def run(
         "settings": {"duration_s": duration, "seeds": list(SEEDS), "opencv_threads": 1},
         "peer": "none: no installable package renders these modalities with ground truth",
         "cases": cases,
+        "nav": measure_nav(duration),
         "errors": [],
     }
 
@@ -104,7 +106,16 @@ def render(report: dict[str, Any]) -> str:
     ]
     header = ["case", "frames/CPU-s", "frames/s", "build s", "goal", "result"]
     m = report["machine"]
+    nav = report.get("nav", {}).get("cases", [])
+    nav_rows = [
+        [c["case"], c["steps_per_cpu_s"], c["steps_per_s"], c["ms_per_step_cpu"],
+         "-" if c["goal_ms"] is None else f"<= {c['goal_ms']:g} ms",
+         "-" if c["goal_met"] is None else ("met" if c["goal_met"] else "MISSED")]
+        for c in nav
+    ]  # fmt: skip
+    nav_header = ["env case", "steps/CPU-s", "steps/s", "ms/step", "goal", "result"]
     return (
         f"orstream bench sim ({m['date']}; {m['cpu']}, {m['cores']} cores; one OpenCV thread)\n"
         + format_table(header, rows)
+        + ("\n" + format_table(nav_header, nav_rows) if nav_rows else "")
     )

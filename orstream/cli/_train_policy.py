@@ -1,0 +1,116 @@
+"""``orstream train policy`` and ``orstream eval policy``: train a navigation policy with
+stable-baselines3 and export it to ONNX; score a policy (learned, scripted or random) on
+episodes with 95 % intervals. Parsing and printing only: the work is ``orstream.policies``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from ..policies import (
+    NAV_ALGOS,
+    NavTrainConfig,
+    evaluate_nav_policy,
+    load_nav_config,
+    train_nav_policy,
+)
+from ..sim import NAV_ENV_IDS
+from ._argtypes import positive_int
+
+
+def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
+    """Add ``policy`` to the ``train`` and ``eval`` subcommands."""
+    tp = train_kinds.add_parser("policy", help="a navigation policy (stable-baselines3 -> ONNX)")
+    tp.add_argument("--env", default=NAV_ENV_IDS[0], choices=NAV_ENV_IDS, help="environment id")
+    tp.add_argument("--algo", choices=NAV_ALGOS, default="ppo")
+    tp.add_argument("--steps", type=positive_int, default=1_000_000, help="environment steps")
+    tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument("--n-envs", type=positive_int, default=8, help="vectorized environments")
+    tp.add_argument("--checkpoint-steps", type=positive_int, default=50_000)
+    tp.add_argument("--threads", type=positive_int, default=1, help="torch threads")
+    tp.add_argument("--out", type=Path, default=None, help="run folder (runs/policy-ENV-SEED)")
+    tp.add_argument("--resume", type=Path, default=None, metavar="DIR", help="continue a run")
+    tp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tp.set_defaults(func=train_policy)
+
+    ep = eval_kinds.add_parser("policy", help="success, SPL, force and safety with 95%% intervals")
+    ep.add_argument("--env", default=NAV_ENV_IDS[0], choices=NAV_ENV_IDS, help="environment id")
+    ep.add_argument(
+        "--policy",
+        action="append",
+        default=None,
+        help="PATH.onnx (repeat for several training seeds), scripted or random "
+        "(default: the shipped policy of --env)",
+    )
+    ep.add_argument("--episodes", type=positive_int, default=100, help="episodes per policy")
+    ep.add_argument("--seed", type=int, default=0, help="first episode seed")
+    ep.add_argument("--held-out", action="store_true", help="evaluation-only anatomies")
+    ep.add_argument("--anatomy", type=Path, default=None, help="a 3D centerline-tree file")
+    ep.add_argument(
+        "--anatomy-mm-per-unit", type=float, default=1.0, help="mm per coordinate unit of it"
+    )
+    ep.add_argument(
+        "--perception",
+        action="store_true",
+        help="the policy sees the tip tracked by the shipped fluoro-catheter model on rendered "
+        "frames instead of the true tip",
+    )
+    ep.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    ep.add_argument("--out", type=Path, default=None, help="also save the report here (JSON)")
+    ep.set_defaults(func=eval_policy)
+
+
+def train_policy(args: argparse.Namespace) -> int:
+    if args.resume is not None:
+        cfg = load_nav_config(args.resume)
+        report = train_nav_policy(cfg, args.resume, resume=True, progress=not args.no_progress)
+    else:
+        out: Path = args.out or Path("runs") / f"policy-{args.env.split('/')[-1]}-{args.seed}"
+        command = (
+            f"orstream train policy --env {args.env} --algo {args.algo} --steps {args.steps} "
+            f"--seed {args.seed} --n-envs {args.n_envs} "
+            f"--checkpoint-steps {args.checkpoint_steps} --threads {args.threads} "
+            f"--out {shlex.quote(str(out))}"
+        )
+        cfg = NavTrainConfig(
+            env_id=args.env,
+            algo=args.algo,
+            steps=args.steps,
+            seed=args.seed,
+            n_envs=args.n_envs,
+            checkpoint_steps=args.checkpoint_steps,
+            threads=args.threads,
+            command=command,
+        )
+        report = train_nav_policy(cfg, out, progress=not args.no_progress)
+    print(json.dumps(report))
+    return 0
+
+
+def eval_policy(args: argparse.Namespace) -> int:
+    report = evaluate_nav_policy(
+        args.env,
+        args.policy or ["shipped"],
+        episodes=args.episodes,
+        seed=args.seed,
+        held_out=args.held_out,
+        anatomy=args.anatomy,
+        anatomy_mm_per_unit=args.anatomy_mm_per_unit,
+        perception=args.perception,
+    )
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"{args.env}: {report['episodes']} episodes of {', '.join(report['policies'])}")
+    for name, value in report.items():
+        if isinstance(value, dict) and "mean" in value:
+            lo, hi = value["ci95"]
+            print(f"  {name:18s} {value['mean']:10.3f}  [{lo:.3f}, {hi:.3f}]")
+    return 0

@@ -1,0 +1,152 @@
+"""Train a navigation policy with stable-baselines3 (PPO or SAC) and export its actor to ONNX.
+
+A run folder holds ``config.json`` (every setting and the command), ``checkpoints/`` (SB3
+zips every ``checkpoint_steps``), ``tb/`` (TensorBoard logs), ``final.zip`` and
+``<name>.onnx``. ``resume`` continues a run from its newest checkpoint up to its step target.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..sim import NAV_ENV_IDS, make_nav_env
+from ._nav_export import export_nav_actor
+
+ALGOS = ("ppo", "sac")
+
+
+@dataclass(frozen=True)
+class NavTrainConfig:
+    """Settings of one training run (saved as ``config.json`` beside its checkpoints)."""
+
+    env_id: str = "orstream/CatheterNav-v0"
+    algo: str = "ppo"
+    steps: int = 1_000_000
+    seed: int = 0
+    n_envs: int = 8
+    checkpoint_steps: int = 50_000
+    learning_rate: float = 3e-4
+    n_steps: int = 256
+    batch_size: int = 256
+    gamma: float = 0.99
+    net_arch: list[int] = field(default_factory=lambda: [64, 64])
+    log_std_init: float = -0.5
+    threads: int = 1
+    name: str = "catheter-nav"
+    command: str = ""
+
+    def check(self) -> None:
+        """ValueError on a setting that cannot train."""
+        if self.env_id not in NAV_ENV_IDS:
+            raise ValueError(f"unknown environment {self.env_id!r}: use {', '.join(NAV_ENV_IDS)}")
+        if self.algo not in ALGOS:
+            raise ValueError(f"--algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
+        if min(self.steps, self.n_envs, self.checkpoint_steps, self.threads) < 1:
+            raise ValueError("steps, n_envs, checkpoint_steps and threads must be positive")
+
+
+def load_nav_config(run: Path) -> NavTrainConfig:
+    """The config of run folder ``run``; ValueError when it has none or it is malformed."""
+    path = Path(run) / "config.json"
+    try:
+        raw = json.loads(path.read_text())
+        return NavTrainConfig(**raw)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"cannot resume from {run}: no readable config.json ({exc})") from exc
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    """The checkpoint of ``run`` with the most steps, or None."""
+    found = []
+    for p in (Path(run) / "checkpoints").glob("*_steps.zip"):
+        m = re.search(r"_(\d+)_steps\.zip$", p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def _model(cfg: NavTrainConfig, env: Any, run: Path) -> Any:
+    from stable_baselines3 import PPO, SAC
+
+    tb = str(run / "tb")
+    if cfg.algo == "ppo":
+        return PPO(
+            "MlpPolicy",
+            env,
+            learning_rate=cfg.learning_rate,
+            n_steps=cfg.n_steps,
+            batch_size=cfg.batch_size,
+            gamma=cfg.gamma,
+            policy_kwargs={"net_arch": cfg.net_arch, "log_std_init": cfg.log_std_init},
+            tensorboard_log=tb,
+            seed=cfg.seed,
+            device="cpu",
+            verbose=0,
+        )
+    return SAC(
+        "MlpPolicy",
+        env,
+        learning_rate=cfg.learning_rate,
+        batch_size=cfg.batch_size,
+        gamma=cfg.gamma,
+        policy_kwargs={"net_arch": cfg.net_arch},
+        tensorboard_log=tb,
+        seed=cfg.seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def train_nav_policy(
+    cfg: NavTrainConfig, run: Path, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Train (or, with ``resume``, continue) ``cfg`` in folder ``run``; export the actor.
+
+    Returns ``{"run", "onnx", "steps", "resumed_from"}``.
+    """
+    import torch
+    from stable_baselines3 import PPO, SAC
+    from stable_baselines3.common.callbacks import CheckpointCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    cfg.check()
+    torch.set_num_threads(cfg.threads)
+    run = Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    env = make_vec_env(lambda: make_nav_env(cfg.env_id), n_envs=cfg.n_envs, seed=cfg.seed)
+    start = latest_checkpoint(run) if resume else None
+    if resume and start is None:
+        raise ValueError(f"cannot resume from {run}: it has no checkpoints/*_steps.zip")
+    if start is not None:
+        algo = PPO if cfg.algo == "ppo" else SAC
+        model = algo.load(str(start), env=env, device="cpu", tensorboard_log=str(run / "tb"))
+    else:
+        model = _model(cfg, env, run)
+        (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+    left = cfg.steps - int(model.num_timesteps)
+    saver = CheckpointCallback(
+        save_freq=max(cfg.checkpoint_steps // cfg.n_envs, 1),
+        save_path=str(run / "checkpoints"),
+        name_prefix=cfg.name,
+    )
+    if left > 0:
+        model.learn(
+            total_timesteps=left,
+            callback=saver,
+            progress_bar=progress,
+            reset_num_timesteps=start is None,
+            tb_log_name=cfg.algo,
+        )
+    model.save(str(run / "final.zip"))
+    onnx_path = export_nav_actor(model, cfg.env_id, run / f"{cfg.name}.onnx", cfg.name)
+    env.close()
+    return {
+        "run": str(run),
+        "onnx": str(onnx_path),
+        "steps": int(model.num_timesteps),
+        "resumed_from": str(start) if start else None,
+    }

@@ -1,0 +1,33 @@
+"""Registers the navigation environments with gymnasium under versioned ``orstream/`` ids.
+
+gymnasium is in the ``train`` extra only: without it nothing is registered and ``orstream.sim``
+still imports; ``make_nav_env`` then says how to install it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._nav_spec import NAV_ENV_IDS
+
+
+def register_nav_envs() -> bool:
+    """Register ``NAV_ENV_IDS`` with gymnasium (idempotent); False when gymnasium is missing."""
+    try:
+        import gymnasium
+    except ImportError:
+        return False
+    if NAV_ENV_IDS[0] not in gymnasium.registry:
+        gymnasium.register(id=NAV_ENV_IDS[0], entry_point="orstream.sim._nav_env:CatheterNavEnv")
+    return True
+
+
+def make_nav_env(env_id: str, **kwargs: Any) -> Any:
+    """``gymnasium.make(env_id, **kwargs)`` for one of ``NAV_ENV_IDS``; ValueError otherwise."""
+    if env_id not in NAV_ENV_IDS:
+        raise ValueError(f"unknown environment {env_id!r}: use one of {', '.join(NAV_ENV_IDS)}")
+    if not register_nav_envs():
+        raise ImportError("gymnasium is missing: pip install 'orstream[train]'")
+    import gymnasium
+
+    return gymnasium.make(env_id, **kwargs)

@@ -1,0 +1,74 @@
+"""``orstream train policy`` and ``orstream eval policy`` (a tiny run, not real training)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orstream.policies import NAV_METRICS
+from tests._helpers import orstream_main
+
+pytest.importorskip("stable_baselines3")
+
+
+def _y_tree(path: Path) -> Path:
+    xyz = [(0, 0), (0, 10), (0, 20), (0, 30), (7, 37), (14, 44), (-7, 37), (-14, 44)]
+    nbrs = [[1], [0, 2], [1, 3], [2, 4, 6], [3, 5], [4], [3, 7], [6]]
+    lines = [str(len(xyz)), "0"]
+    for (x, y), nb in zip(xyz, nbrs, strict=True):
+        lines += [f"{x};{y};{0.1 * x};0;0;0;2.0;", ";".join(map(str, nb)) + ";"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_eval_policy_scripted_held_out_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code = orstream_main(
+        "eval", "policy", "--policy", "scripted", "--episodes", "3", "--held-out", "--json"
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["held_out"] is True and report["episodes"] == 3
+    assert report["policies"] == ["scripted"]
+    for name in NAV_METRICS:
+        assert set(report[name]) == {"mean", "ci95"}
+
+
+def test_eval_policy_on_a_tree_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = _y_tree(tmp_path / "y.txt")
+    code = orstream_main(
+        "eval", "policy", "--policy", "random", "--anatomy", str(tree), "--episodes", "2", "--json"
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["anatomies"] == {"y": 2} and report["anatomy"] == str(tree)
+
+
+@pytest.mark.parametrize("kind", ["anatomy", "policy"])
+def test_bad_files_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a tree\n")
+    code = orstream_main("eval", "policy", f"--{kind}", str(bad), "--episodes", "1")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "error" in err
+
+
+def test_train_policy_tiny_run_then_resume_then_eval(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    args = ["--steps", "64", "--n-envs", "2", "--checkpoint-steps", "256", "--no-progress"]
+    assert orstream_main("train", "policy", *args, "--seed", "3", "--out", str(out)) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["steps"] >= 64 and Path(report["onnx"]).is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["seed"] == 3 and config["command"].startswith("orstream train policy")
+    assert orstream_main("train", "policy", "--resume", str(out), "--no-progress") == 0
+    resumed = json.loads(capsys.readouterr().out)
+    assert resumed["resumed_from"] is not None and resumed["steps"] == report["steps"]
+    code = orstream_main("eval", "policy", "--policy", report["onnx"], "--episodes", "1")
+    assert code == 0
+    assert "success_rate" in capsys.readouterr().out
