@@ -20,6 +20,12 @@ BENCHMARKS: Final[dict[str, str]] = {
     "time against the same stages in a plain loop: drops, latency p50/p99, against the goals",
     "streams": "how many 50-fps echo streams one engine holds with zero drops",
     "overhead": "per-frame cost of our Pipeline with identity stages against Holoscan's",
+    "igtl": "OpenIGTLink transform latency, frame capture -> TRANSFORM at pyigtl's client: the "
+    "fluoro pipeline, our server alone, and pyigtl's own server",
+    "robot_feed": "stall-to-HOLD latency on the robot feed (30 fps source, 20 Hz heartbeats, the "
+    "gate's watchdog) against a fixed-rate tick, and feed silence to the simulated robot's halt",
+    "display": "the OR display (WebRTC to headless chromium) on the us pipeline at 30 fps with "
+    "0, 1 and 3 viewers: added latency p50/p99 and the engine's p99 side by side",
     "all": "every benchmark, writing docs/benchmarks/<name>.md, .json, plots and README.md",
 }
 """Benchmark name (its module in ``orstream.bench`` and ``orstream bench`` subcommand) to its

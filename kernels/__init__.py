@@ -3,7 +3,8 @@
 Arrays in, arrays out: pre/post-processing with one code path for numpy, CuPy and torch
 (``_prepost``), tip tracking (``_track``) and ROI tracking with a tip-heatmap model
 (``_roi_track``), LV measurements on masks (``_cardiac``) and the cardiac cycle of a clip
-(``_cycle``), model backends behind one protocol (``_backends*``), the shipped models
+(``_cycle``), a segment's confidence from the model's probabilities and its AUROC
+(``_confidence``), model backends behind one protocol (``_backends*``), the shipped models
 (``_models``) and segmentation training: recipes and the shared network configuration
 (``_train_recipe``), batching (``_batching``), augmentation (``_augment``), the loop
 (``_train_seg``), export (``_train_export``), fit-export-score (``_train_fit``) and the
@@ -55,6 +56,17 @@ from ._cardiac import (
     mask_confidence,
     measure_frame,
 )
+from ._confidence import (
+    CONFIDENCE_CUES,
+    CONFIDENCE_METHOD,
+    auroc,
+    class_probabilities,
+    confidence_cues,
+    confidence_report,
+    segment_images_scored,
+    shape_score,
+    structure_confidence,
+)
 from ._cycle import (
     BeatMeasurement,
     ClipMeasurement,
@@ -65,6 +77,17 @@ from ._cycle import (
     gaussian_smooth,
     measure_clip,
     summarize_clip,
+)
+from ._feedback import (
+    FEEDBACK_FORMAT,
+    FEEDBACK_VERSION,
+    FeedbackError,
+    FeedbackItem,
+    FeedbackSet,
+    feedback_pairs,
+    mask_to_model_input,
+    read_feedback,
+    write_feedback_item,
 )
 from ._models import (
     MODELS_DIR,
@@ -108,6 +131,7 @@ from ._train_eval import (
     summary_stats,
 )
 from ._train_export import export_onnx
+from ._train_feedback import FeedbackTuneConfig, finetune_segmentation
 from ._train_fit import fit_and_export
 from ._train_progress import Progress
 from ._train_recipe import SegRecipe, SegTask, TrainingData, TrainOptions, p99_normalization, unet
@@ -115,8 +139,12 @@ from ._train_seg import EpochRecord, SegTrainConfig, TrainResult, train_segmenta
 
 __all__ = [
     "BACKENDS",
+    "CONFIDENCE_CUES",
+    "CONFIDENCE_METHOD",
     "DETECT_PROB",
     "DISC_METHOD",
+    "FEEDBACK_FORMAT",
+    "FEEDBACK_VERSION",
     "MODELS_DIR",
     "PUBLIC_API",
     "Backend",
@@ -124,6 +152,10 @@ __all__ = [
     "ClipMeasurement",
     "CycleEvents",
     "EpochRecord",
+    "FeedbackError",
+    "FeedbackItem",
+    "FeedbackSet",
+    "FeedbackTuneConfig",
     "FrameMeasurement",
     "IntensityJitter",
     "LVLandmarks",
@@ -146,12 +178,16 @@ __all__ = [
     "TrainResult",
     "TrainingData",
     "argmax_labels",
+    "auroc",
     "available_backends",
     "available_models",
     "batches",
     "beats",
     "build_network",
+    "class_probabilities",
     "clip_beats",
+    "confidence_cues",
+    "confidence_report",
     "contours",
     "cpu_graph",
     "crop",
@@ -163,6 +199,8 @@ __all__ = [
     "eval_backend",
     "eval_report_header",
     "export_onnx",
+    "feedback_pairs",
+    "finetune_segmentation",
     "fit_and_export",
     "fixed_batches",
     "frames_per_second",
@@ -181,6 +219,7 @@ __all__ = [
     "lv_volume_discs_ml",
     "mask_confidence",
     "mask_dice",
+    "mask_to_model_input",
     "match_library",
     "max_probability",
     "mean_ef",
@@ -193,6 +232,7 @@ __all__ = [
     "prefetch",
     "random_blur",
     "random_noise",
+    "read_feedback",
     "resize",
     "resize_array_api",
     "scalar_prelu_as_leaky_relu",
@@ -201,11 +241,14 @@ __all__ = [
     "segment",
     "segment_frames_per_second",
     "segment_images",
+    "segment_images_scored",
     "segment_on_device",
     "segment_scored",
     "select_backend",
     "sha256_file",
+    "shape_score",
     "softmax",
+    "structure_confidence",
     "subpixel_peak",
     "summarize_clip",
     "summary_stats",
@@ -222,5 +265,6 @@ __all__ = [
     "warmup_cosine",
     "warp_pair",
     "window_beats",
+    "write_feedback_item",
     "write_sidecar",
 ]

@@ -20,11 +20,40 @@ from ._gate_types import (
     GateState,
     GateTransition,
 )
+from ._guidance import (
+    FollowTargetGuidance,
+    Guidance,
+    GuidanceNote,
+    GuidanceObservation,
+    GuidanceProposal,
+)
+from ._guidance_loop import CONTROL_OPS, GuidanceLoop
+from ._guidance_result import GuidanceResult, transition_fields, unit_key
+from ._nav_eval import (
+    NAV_METRICS,
+    NavEpisode,
+    bootstrap_interval,
+    evaluate_nav,
+    evaluate_nav_policy,
+    nav_policy_from_spec,
+    run_nav_episode,
+    summarize_nav,
+)
+from ._nav_perception import PerceivedTip
+from ._nav_runtime import SHIPPED_POLICIES, OnnxPolicy, shipped_policy_path
+from ._nav_scripted import NavPolicy, RandomNavPolicy, ScriptedNavPolicy
+from ._nav_train import ALGOS as NAV_ALGOS
+from ._nav_train import NavTrainConfig, latest_checkpoint, load_nav_config, train_nav_policy
 
 __all__ = [
+    "CONTROL_OPS",
+    "NAV_ALGOS",
+    "NAV_METRICS",
     "SETTINGS_VERSION",
+    "SHIPPED_POLICIES",
     "AxisClip",
     "AxisLimits",
+    "FollowTargetGuidance",
     "GateCommand",
     "GateDecision",
     "GateEvent",
@@ -35,7 +64,32 @@ __all__ = [
     "GateState",
     "GateSubscriber",
     "GateTransition",
+    "Guidance",
+    "GuidanceLoop",
+    "GuidanceNote",
+    "GuidanceObservation",
+    "GuidanceProposal",
+    "GuidanceResult",
+    "NavEpisode",
+    "NavPolicy",
+    "NavTrainConfig",
+    "OnnxPolicy",
+    "PerceivedTip",
+    "RandomNavPolicy",
     "SafetyGate",
+    "ScriptedNavPolicy",
+    "bootstrap_interval",
+    "evaluate_nav",
+    "evaluate_nav_policy",
+    "latest_checkpoint",
     "load_gate_settings",
+    "load_nav_config",
+    "nav_policy_from_spec",
     "parse_gate_settings",
+    "run_nav_episode",
+    "shipped_policy_path",
+    "summarize_nav",
+    "train_nav_policy",
+    "transition_fields",
+    "unit_key",
 ]

@@ -3,6 +3,18 @@
 from ._bmode import SectorGeometry
 from ._catheter import load_real_centerlines
 from ._data import data_dir, data_path
+from ._dataset_camus import (
+    CAMUS_CITATION,
+    CAMUS_LICENCE,
+    CAMUS_TO_ECHO_LV,
+    CamusSet,
+    MaskFolder,
+    load_camus,
+    map_labels,
+    parse_camus_name,
+    parse_label_map,
+    read_mask_folder,
+)
 from ._dataset_usgra import (
     USGRA_SPLIT_SEED,
     UsgraSet,
@@ -21,9 +33,28 @@ from ._echo_rf import RfEchoSimulator
 from ._fluoro import FluoroSimulator
 from ._fluoro_physics import FluoroPhysics
 from ._heart import CardiacCycle
+from ._nav_anatomy import HELD_OUT_TREE_SEED, NAV_ANATOMIES, load_centerline_tree
+from ._nav_register import make_nav_env, register_nav_envs
+from ._nav_render import NavFluoroRenderer
+from ._nav_spec import (
+    CONTROL_HZ,
+    MAX_FORCE_N,
+    NAV_ENV_IDS,
+    NAV_OBS_LAYOUT,
+    NAV_OBS_SIZE,
+    SAFE_FORCE_N,
+    STEP_MM,
+    STEP_RAD,
+    SUCCESS_MM,
+)
+from ._nav_tree import BEND_RAD, NavTree
 from ._protocol import SimFrame, Simulator
 from ._registry import MODALITIES, make_simulator
+from ._robot import DEFAULT_TIMEOUT_MS as ROBOT_TIMEOUT_MS
+from ._robot import HaltEvent, SimRobot, parse_command
 from ._source import SimSource, open_sim_source, sim_frame_to_frame
+from ._train_camus import CAMUS_SIM_SEEDS, ECHO_LV_CAMUS, camus_inputs
+from ._train_camus_eval import camus_ef, evaluate_folder, worst_cases_panel
 from ._train_echo import (
     ECHO_LV,
     ECHO_RENDER_SIZES,
@@ -70,8 +101,17 @@ from ._train_usgra import (
 from ._us import UltrasoundSimulator
 from ._us_panel import truth_overlay
 
+register_nav_envs()  # gymnasium ids under orstream/ (nothing without the train extra)
+
 __all__ = [
+    "BEND_RAD",
+    "CAMUS_CITATION",
+    "CAMUS_LICENCE",
+    "CAMUS_SIM_SEEDS",
+    "CAMUS_TO_ECHO_LV",
+    "CONTROL_HZ",
     "ECHO_LV",
+    "ECHO_LV_CAMUS",
     "ECHO_RANGES",
     "ECHO_RENDER_SIZES",
     "ECHO_SPLIT_SEEDS",
@@ -79,24 +119,41 @@ __all__ = [
     "FLUORO_CATHETER",
     "FLUORO_SPLIT_SEEDS",
     "FLUORO_TRAIN_CROP",
+    "HELD_OUT_TREE_SEED",
+    "MAX_FORCE_N",
     "MODALITIES",
+    "NAV_ANATOMIES",
+    "NAV_ENV_IDS",
+    "NAV_OBS_LAYOUT",
+    "NAV_OBS_SIZE",
     "NEEDLE_FPS",
     "NEEDLE_HEAT_SIGMA_PX",
     "NEEDLE_SPLIT_SEEDS",
+    "ROBOT_TIMEOUT_MS",
+    "SAFE_FORCE_N",
+    "STEP_MM",
+    "STEP_RAD",
+    "SUCCESS_MM",
     "TRAINING_TASKS",
     "USGRA_SPLIT_SEED",
     "US_NEEDLE",
     "US_NERVE_VESSEL",
+    "CamusSet",
     "CardiacCycle",
     "EchoSet",
     "EchoSimulator",
     "FluoroPhysics",
     "FluoroSimulator",
     "FluoroView",
+    "HaltEvent",
+    "MaskFolder",
+    "NavFluoroRenderer",
+    "NavTree",
     "NeedleSet",
     "RfEchoSimulator",
     "SectorGeometry",
     "SimFrame",
+    "SimRobot",
     "SimSource",
     "Simulator",
     "UltrasoundSimulator",
@@ -106,10 +163,13 @@ __all__ = [
     "augment_needle",
     "augment_usgra",
     "augment_usgra_geometry",
+    "camus_ef",
+    "camus_inputs",
     "data_dir",
     "data_path",
     "decode_usgra_mask",
     "echo_panel",
+    "evaluate_folder",
     "find_usgra",
     "flip_needle",
     "fluoro_frame_indices",
@@ -117,14 +177,23 @@ __all__ = [
     "fluoro_run",
     "fluoro_subcrop",
     "fluoro_view",
+    "load_camus",
+    "load_centerline_tree",
     "load_real_centerlines",
     "load_usgra",
+    "make_nav_env",
     "make_simulator",
+    "map_labels",
     "mask_to_input",
     "near_duplicate_groups",
     "needle_frame_shape",
     "open_sim_source",
+    "parse_camus_name",
+    "parse_command",
+    "parse_label_map",
+    "read_mask_folder",
     "read_usgra_mask",
+    "register_nav_envs",
     "render_echo",
     "render_needle",
     "render_needle_seed",
@@ -136,4 +205,5 @@ __all__ = [
     "truth_overlay",
     "usgra_split",
     "usgra_squares",
+    "worst_cases_panel",
 ]

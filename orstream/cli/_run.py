@@ -5,11 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
 from typing import Any
 
-from ..pipelines import PIPELINES, Engine, PipelineSummary
-from ..stream import install_stop_signals
+from ..pipelines import (
+    DEFAULT_CONTROL_ENDPOINT,
+    DEFAULT_ROBOT_ENDPOINT,
+    PIPELINES,
+    Engine,
+    PipelineSummary,
+    RobotLink,
+)
+from ..stream import display_uri, install_stop_signals
 from ._argtypes import DEFAULT_ENDPOINT, positive_float, positive_int
 from ._errors import warn_if_no_frames
 
@@ -36,7 +45,35 @@ def format_status(summary: PipelineSummary) -> str:
     return line
 
 
+def pixel_point(text: str) -> tuple[float, float]:
+    """``X,Y`` in frame pixels (column, row)."""
+    parts = text.split(",")
+    try:
+        x, y = (float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y (two numbers, pixels)") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise argparse.ArgumentTypeError(f"{text!r} must be finite pixels")
+    return x, y
+
+
+def robot_link(args: argparse.Namespace) -> RobotLink | None:
+    """The robot link ``--robot`` and its options ask for (None without ``--robot``)."""
+    if args.robot is None:
+        if args.target is not None or args.robot_enable or args.robot_gate is not None:
+            raise ValueError("--target, --robot-enable and --robot-gate need --robot")
+        return None
+    return RobotLink(
+        args.robot,
+        control=None if args.robot_control == "none" else args.robot_control,
+        target_px=args.target,
+        enable=args.robot_enable,
+        gate_settings=args.robot_gate,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    robot = robot_link(args)
     engine = Engine(
         args.source,
         args.pipeline,
@@ -44,7 +81,20 @@ def run(args: argparse.Namespace) -> int:
         results=args.results,
         record=args.record,
         workers=args.workers,
+        sinks=[f"igtl+server://{args.igtl}"] if args.igtl else [],
+        robot=robot,
+        display=None
+        if args.display is None
+        else display_uri(
+            args.display,
+            token=args.token,
+            feedback_dir=args.feedback_dir,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+        ),
     )
+    for url in engine.display_urls:
+        print(f"display: {url}", file=sys.stderr, flush=True)
     install_stop_signals(engine.stop_event)
     logging.getLogger("orstream.run").info(
         "pipeline %s on %s: models loaded, taking frames", args.pipeline, args.source
@@ -112,6 +162,68 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--record", metavar="PATH", help="also record every frame, losslessly")
     parser.add_argument("--results", metavar="PATH.jsonl", help="per-frame results as JSON Lines")
+    parser.add_argument(
+        "--igtl",
+        nargs="?",
+        const="18944",
+        metavar="[HOST:]PORT",
+        help="serve OpenIGTLink (3D Slicer) on PORT (18944 is the usual one; host 127.0.0.1 "
+        "unless given; add ?labels=1 to send label maps every frame): image, tip transforms, "
+        "guidance status (docs/openigtlink.md)",
+    )
+    parser.add_argument(
+        "--robot",
+        nargs="?",
+        const=DEFAULT_ROBOT_ENDPOINT,
+        metavar="ENDPOINT",
+        help="publish guidance behind the safety gate on a ZeroMQ robot feed, bound (default "
+        f"{DEFAULT_ROBOT_ENDPOINT}; beyond loopback add ?curve_secret=..&curve_allow=DIR); "
+        "docs/robot-feed.md",
+    )
+    parser.add_argument(
+        "--robot-control",
+        default=DEFAULT_CONTROL_ENDPOINT,
+        metavar="ENDPOINT",
+        help="the operator's control socket for enable, keepalive, release, stop, reset "
+        f"(default {DEFAULT_CONTROL_ENDPOINT}; none: no socket)",
+    )
+    parser.add_argument(
+        "--robot-enable",
+        action="store_true",
+        help="a simulated operator pedal (tests, demos): pressed once the tracking first looks "
+        "good, then held down; any later HOLD needs an enable on the control socket",
+    )
+    parser.add_argument(
+        "--target",
+        type=pixel_point,
+        metavar="X,Y",
+        help="where guidance steers the tip (frame pixels; default: the simulator's truth "
+        "target, if its frames carry one)",
+    )
+    parser.add_argument(
+        "--robot-gate", metavar="PATH.toml", help="safety gate settings (default: the shipped)"
+    )
+    parser.add_argument(
+        "--display",
+        nargs="?",
+        const="127.0.0.1:8080",
+        metavar="HOST:PORT",
+        help="serve the OR display in the browser (default 127.0.0.1:8080; the address with its "
+        "access token is printed on stderr); docs/display.md",
+    )
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("ORSTREAM_TOKEN"),
+        help="the display's access token (default: env ORSTREAM_TOKEN, else a new random one)",
+    )
+    parser.add_argument(
+        "--feedback-dir",
+        default="feedback",
+        metavar="DIR",
+        help="where the display stores clinician feedback (docs/feedback-format.md)",
+    )
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve the display over HTTPS")
+    parser.add_argument("--tls-key", metavar="PEM", help="the key of --tls-cert")
     parser.add_argument("--duration", type=positive_float, metavar="S", help="stop after S seconds")
     parser.add_argument(
         "--frames", type=positive_int, metavar="N", help="stop after N processed frames"

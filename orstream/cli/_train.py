@@ -5,7 +5,10 @@ export it; score a model on data its training never saw (Dice per class, tip err
 (ready to copy into ``kernels/models/``), ``DIR/best.pt`` (the best state dict) and
 ``DIR/report.json`` (settings, per-epoch history, test scores). What data each model learns
 from is its task's business (``orstream.sim.training_task``); the training itself is
-``orstream.kernels.fit_and_export``. This module parses and prints only.
+``orstream.kernels.fit_and_export``. ``train seg --model NAME --feedback DIR`` fine-tunes a
+shipped model on a clinician feedback folder instead
+(``orstream.pipelines.finetune_from_feedback``).
+This module parses and prints only.
 """
 
 from __future__ import annotations
@@ -17,9 +20,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..kernels import BACKENDS, TrainOptions, fit_and_export, load_backend, load_model
-from ..sim import TRAINING_TASKS, training_task
+from ..kernels import (
+    BACKENDS,
+    FeedbackTuneConfig,
+    TrainOptions,
+    fit_and_export,
+    load_backend,
+    load_model,
+)
+from ..pipelines import REPLAY_FRAMES, finetune_from_feedback
+from ..sim import TRAINING_TASKS, evaluate_folder, parse_label_map, training_task
 from ._argtypes import positive_int
+from ._train_policy import register_policy
 from ._train_report import print_report
 
 
@@ -28,12 +40,19 @@ def register(subparsers: Any) -> None:
     kinds = train.add_subparsers(dest="kind", metavar="KIND", required=True)
     seg = kinds.add_parser("seg", help="a segmentation model (MONAI UNet, exported to ONNX)")
     seg.add_argument("--model", required=True, help=f"model to train ({', '.join(TRAINING_TASKS)})")
-    seg.add_argument("--epochs", type=positive_int, default=14)
+    seg.add_argument(
+        "--epochs", type=positive_int, default=None, help="default 14; 8 with --feedback"
+    )
     seg.add_argument("--samples", type=positive_int, default=8000, help="training frames")
     seg.add_argument("--val-samples", type=positive_int, default=400, help="validation frames")
     seg.add_argument("--test-samples", type=positive_int, default=600, help="test frames")
     seg.add_argument("--batch-size", type=positive_int, default=16)
-    seg.add_argument("--lr", type=float, default=2e-3, help="peak AdamW learning rate")
+    seg.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="peak AdamW learning rate (default 2e-3; 2e-4 with --feedback)",
+    )
     seg.add_argument("--seed", type=int, default=0, help="weights init, shuffling, augmentation")
     seg.add_argument("--threads", type=positive_int, default=2, help="torch threads")
     seg.add_argument("--workers", type=positive_int, default=1, help="rendering processes")
@@ -49,6 +68,22 @@ def register(subparsers: Any) -> None:
         metavar="MODEL",
         help="start from these weights (fine-tuning): a shipped model name or PATH.onnx of the "
         "same architecture; default: a fresh seeded init",
+    )
+    seg.add_argument(
+        "--feedback",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="fine-tune shipped model MODEL on this clinician feedback folder (redraw and accept "
+        "items; reject items are counted only), with simulator frames replayed; default --out "
+        "runs/MODEL-feedback",
+    )
+    seg.add_argument(
+        "--replay",
+        type=positive_int,
+        default=REPLAY_FRAMES,
+        help=f"with --feedback: simulator frames of the model's own task replayed "
+        f"(default {REPLAY_FRAMES})",
     )
     seg.set_defaults(func=train_seg)
 
@@ -73,12 +108,34 @@ def register(subparsers: Any) -> None:
     )
     es.add_argument("--json", action="store_true", help="one JSON document on stdout")
     es.add_argument("--out", type=Path, default=None, help="also save the report here (JSON)")
+    es.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="score on DIR/images/*.png and DIR/masks/*.png (class indices, same names) "
+        "instead of the model's own test data",
+    )
+    es.add_argument(
+        "--labels",
+        default=None,
+        metavar="MAP",
+        help="with --data: folder class -> model class, e.g. 1:1,2:2,3:4 (CAMUS to echo-lv); "
+        "unnamed indices become background; default: as is",
+    )
+    es.add_argument(
+        "--panel", type=Path, default=None, help="with --data: save the worst images (PNG)"
+    )
     es.set_defaults(func=eval_seg)
+    register_policy(kinds, ev_kinds)
 
 
 def eval_seg(args: argparse.Namespace) -> int:
     spec = load_model(args.model)
-    task = training_task(spec.name)
+    if (args.labels or args.panel) and args.data is None:
+        raise ValueError("--labels and --panel go with --data DIR")
+    labels = parse_label_map(args.labels) if args.labels else None
+    task = training_task(spec.name) if args.data is None else None
     if args.backend in ("torch", "tensorrt"):  # a missing package fails before data is made
         load_backend(spec, args.backend)
     options = TrainOptions(
@@ -88,14 +145,17 @@ def eval_seg(args: argparse.Namespace) -> int:
         threads=args.threads,
         speed_frames=args.speed_frames,
     )
-    report = task.evaluate(spec, options)
+    if task is None:
+        report = evaluate_folder(spec, args.data, options, labels, args.panel)
+    else:
+        report = task.evaluate(spec, options)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     if args.json:
         print(json.dumps(report))
     else:
-        print_report(spec.name, report)
+        print_report(spec.name if task is not None else "folder", report)
     return 0
 
 
@@ -121,6 +181,10 @@ def _check_device(name: str) -> None:
 
 
 def train_seg(args: argparse.Namespace) -> int:
+    if args.feedback is not None:
+        return train_from_feedback(args)
+    args.epochs = 14 if args.epochs is None else args.epochs
+    args.lr = 2e-3 if args.lr is None else args.lr
     task = training_task(args.model)
     _check_device(args.device)
     out: Path = args.out or Path("runs") / args.model
@@ -150,3 +214,56 @@ def train_seg(args: argparse.Namespace) -> int:
     )
     print_report(args.model, report["test"])
     return 0
+
+
+def train_from_feedback(args: argparse.Namespace) -> int:
+    """``train seg --feedback DIR``: fine-tune, then print what it learnt from and the Dice."""
+    _check_device(args.device)
+    out: Path = args.out or Path("runs") / f"{args.model}-feedback"
+    config = FeedbackTuneConfig(
+        epochs=8 if args.epochs is None else args.epochs,
+        lr=2e-4 if args.lr is None else args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+    )
+    command = (
+        f"orstream train seg --model {shlex.quote(args.model)} "
+        f"--feedback {shlex.quote(str(args.feedback))} --epochs {config.epochs} "
+        f"--lr {config.lr:g} --replay {args.replay} --batch-size {config.batch_size} "
+        f"--seed {config.seed} --threads {config.threads} --workers {args.workers} "
+        f"--out {shlex.quote(str(out))}"
+        + (f" --device {shlex.quote(args.device)}" if args.device != "cpu" else "")
+    )
+    report = finetune_from_feedback(
+        args.model,
+        args.feedback,
+        out=out,
+        config=config,
+        replay_frames=args.replay,
+        workers=args.workers,
+        command=command,
+        progress=sys.stderr,
+    )
+    t = report["training"]
+    fb, verdicts = t["feedback"], t["feedback"]["verdicts"]
+    print(
+        f"{report['model']} fine-tuned on {fb['pairs']} feedback pair(s) from {fb['folder']} "
+        f"(redraw {verdicts['redraw']}, accept {verdicts['accept']}; reject "
+        f"{verdicts['reject']} and move_tip {verdicts['move_tip']} counted, not trained on; "
+        f"{fb['skipped']} malformed or other-model item(s) skipped) with "
+        f"{t['replay']['frames_per_epoch']} replayed simulator frames per epoch"
+    )
+    for part in ("feedback", "replay_val"):
+        before, after = t["dice_before"][part], t["dice_after"][part]
+        cells = ", ".join(
+            f"{name} {_dice(before[name])} -> {_dice(after[name])}" for name in before
+        )
+        print(f"  Dice on {part.replace('_', ' ')}: {cells}")
+    print(f"  best epoch {t['best_epoch']}/{config.epochs}; wrote {report['onnx']}")
+    return 0
+
+
+def _dice(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

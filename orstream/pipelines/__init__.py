@@ -14,9 +14,17 @@ from ._clips import (
     track_clip,
 )
 from ._demo import run_demo
+from ._echo_beats import LiveBeatsResult
 from ._echo_offline import ECHO_MODEL, echo_document, measure_echo_clip
 from ._echo_stages import EchoMeasureStage, EchoSegmentStage, default_workers
+from ._feedback_tune import FEEDBACK_AUGMENT, REPLAY_FRAMES, finetune_from_feedback
 from ._fluoro_stages import FluoroTrackStage, TipStats
+from ._guidance_stage import (
+    DEFAULT_CONTROL_ENDPOINT,
+    DEFAULT_ROBOT_ENDPOINT,
+    GuidanceStage,
+    RobotLink,
+)
 from ._live import PIPELINES, Engine, LivePipeline, make_pipeline
 from ._report import ef_category, write_report
 from ._results import (
@@ -30,17 +38,24 @@ from ._sr import check_target, read_source, require_highdicom, write_sr
 from ._us_stages import UltrasoundStage
 
 __all__ = [
+    "DEFAULT_CONTROL_ENDPOINT",
+    "DEFAULT_ROBOT_ENDPOINT",
     "ECHO_MODEL",
+    "FEEDBACK_AUGMENT",
     "PIPELINES",
+    "REPLAY_FRAMES",
     "EchoMeasureStage",
     "EchoSegmentStage",
     "Engine",
     "FluoroTrackStage",
+    "GuidanceStage",
     "InputFrame",
     "InputReader",
+    "LiveBeatsResult",
     "LivePipeline",
     "MaskSummary",
     "PipelineSummary",
+    "RobotLink",
     "SegmentationResult",
     "TipResult",
     "TipStats",
@@ -50,6 +65,7 @@ __all__ = [
     "default_workers",
     "echo_document",
     "ef_category",
+    "finetune_from_feedback",
     "load_clip",
     "make_pipeline",
     "measure_echo_clip",

@@ -2,8 +2,9 @@
 
 ``EchoSegmentStage`` puts the LV cavity mask in ``frame.results["lv_mask"]``;
 ``EchoMeasureStage`` measures the frame (``frame.results["lv"]``: LV area in mm2 and volume in
-ml) and, once a second per stream, finds the beats in that stream's last ``window_s`` seconds
-in a worker thread, so the frame path never waits for it (the bookkeeping is
+ml; ``frame.results["beats"]``: the stream's beats, EF and heart rate found so far, a
+:class:`LiveBeatsResult`) and, once a second per stream, finds the beats in that stream's last
+``window_s`` seconds in a worker thread, so the frame path never waits for it (the bookkeeping is
 :class:`~orstream.kernels.LiveBeatAccumulator`).
 
 Several streams: ``orstream run`` gives the pipeline ``workers`` (one per core), so frames
@@ -34,8 +35,11 @@ from ..kernels import (
     load_backend,
     measure_frame,
     segment_images,
+    segment_images_scored,
 )
 from ..stream import Frame
+from ._echo_beats import BeatsBoard
+from ._echo_offline import ECHO_MODEL
 
 _MAX_WORKERS: Final = 4
 
@@ -50,7 +54,10 @@ def default_workers() -> int:
 
 
 class EchoSegmentStage:
-    """LV cavity mask (uint8 (H, W), 1 = LV) of each frame, at the frame's size.
+    """LV cavity mask (uint8 (H, W), 1 = LV) of each frame, at the frame's size, in
+    ``frame.results["lv_mask"]``, and its confidence in [0, 1] in ``["lv_confidence"]``
+    (``orstream.kernels.segment_images_scored``), by ``model`` (default :data:`ECHO_MODEL`;
+    ``"echo-lv"`` for the simulator-trained, Apache-2.0 weights).
 
     ``workers``: threads a batch of frames is split across on a CPU backend (default
     :func:`default_workers`; 1 runs a batch in the calling thread).
@@ -58,8 +65,10 @@ class EchoSegmentStage:
 
     name = "echo-lv"
 
-    def __init__(self, backend: str = "auto", workers: int | None = None) -> None:
-        self.backend = load_backend("echo-lv", backend)
+    def __init__(
+        self, backend: str = "auto", workers: int | None = None, model: str = ECHO_MODEL
+    ) -> None:
+        self.backend = load_backend(model, backend)
         self._lv = self.backend.class_names.index("lv_cavity")
         self.workers = default_workers() if workers is None else workers
         if self.workers < 1:
@@ -69,19 +78,21 @@ class EchoSegmentStage:
         next(segment_images(self.backend, [blank], batch_size=1))
 
     def __call__(self, frame: Frame) -> Frame:
-        mask = next(segment_images(self.backend, [frame.pixels], batch_size=1))
-        frame.results["lv_mask"] = (mask == self._lv).astype(np.uint8)
+        ((mask, confidence),) = self._lv_masks([frame.pixels])
+        frame.results["lv_mask"] = mask
+        frame.results["lv_confidence"] = confidence
         return frame
 
     def batch(self, frames: Sequence[Frame]) -> list[Frame]:
         """:meth:`__call__` on several frames at once; every mask is computed before any
         frame is changed (an error leaves the frames as they were)."""
         masks = self._masks([frame.pixels for frame in frames])
-        for frame, mask in zip(frames, masks, strict=True):
+        for frame, (mask, confidence) in zip(frames, masks, strict=True):
             frame.results["lv_mask"] = mask
+            frame.results["lv_confidence"] = confidence
         return list(frames)
 
-    def _masks(self, images: list[npt.NDArray[Any]]) -> list[npt.NDArray[np.uint8]]:
+    def _masks(self, images: list[npt.NDArray[Any]]) -> list[tuple[npt.NDArray[np.uint8], float]]:
         parts = min(self.workers, len(images)) if self.backend.name == "onnxruntime" else 1
         if parts <= 1:
             return self._lv_masks(images)
@@ -91,11 +102,11 @@ class EchoSegmentStage:
         chunks = [images[a:b] for a, b in itertools.pairwise(bounds)]
         return [mask for masks in self._pool.map(self._lv_masks, chunks) for mask in masks]
 
-    def _lv_masks(self, images: list[npt.NDArray[Any]]) -> list[npt.NDArray[np.uint8]]:
-        return [
-            (mask == self._lv).astype(np.uint8)
-            for mask in segment_images(self.backend, images, batch_size=len(images))
-        ]
+    def _lv_masks(
+        self, images: list[npt.NDArray[Any]]
+    ) -> list[tuple[npt.NDArray[np.uint8], float]]:
+        scored = segment_images_scored(self.backend, images, self._lv, batch_size=len(images))
+        return [((mask == self._lv).astype(np.uint8), s["confidence"]) for mask, s in scored]
 
     def close(self) -> None:
         """Stop the segmentation threads (a later batch starts them again)."""
@@ -115,6 +126,7 @@ class EchoMeasureStage:
 
     def __init__(self, window_s: float = 8.0, every_s: float = 1.0) -> None:
         self.beats = LiveBeatAccumulator(window_s, every_s)
+        self.board = BeatsBoard(self.beats)
         self._searches: list[threading.Thread] = []
         self._lock = threading.Lock()
 
@@ -124,18 +136,29 @@ class EchoMeasureStage:
             frame.results["lv"] = None
             return frame
         t_s = frame.t_capture_ns / 1e9
-        lv = measure_frame(frame.results["lv_mask"], frame.spacing_mm, index=frame.seq, t_s=t_s)
+        lv = measure_frame(
+            frame.results["lv_mask"],
+            frame.spacing_mm,
+            index=frame.seq,
+            t_s=t_s,
+            confidence=frame.results.get("lv_confidence"),
+        )
         frame.results["lv"] = lv
         window = self.beats.add(frame.stream_id, frame.seq, lv)
+        frame.results["beats"] = self.board.get(frame.stream_id)
         if window is not None:
             search = threading.Thread(
-                target=self.beats.search, args=(frame.stream_id, window), daemon=True
+                target=self._search, args=(frame.stream_id, window), daemon=True
             )
             with self._lock:
                 self._searches = [t for t in self._searches if t.is_alive()]
                 self._searches.append(search)
             search.start()
         return frame
+
+    def _search(self, stream: str, window: Sequence[Any]) -> None:
+        self.beats.search(stream, window)
+        self.board.refresh(stream)
 
     def summary(self, final: bool = False) -> LiveEchoSummary:
         """The beats so far; ``final`` first waits for searches still running (never call it

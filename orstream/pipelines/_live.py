@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..stream import Pipeline, RecordingSink, Sink, Source, Stage, open_sink, open_source
+from ._echo_offline import ECHO_MODEL
 from ._echo_stages import EchoMeasureStage, EchoSegmentStage, default_workers
 from ._fluoro_stages import FluoroTrackStage, TipStats
+from ._guidance_stage import RobotLink
 from ._results import PipelineSummary
 from ._us_stages import UltrasoundStage
 
@@ -30,6 +32,8 @@ class LivePipeline:
     name: str
     stages: list[Stage]
     measure: Callable[[bool], dict[str, Any] | None] = field(default=lambda _final: None)
+    mask_models: dict[str, str] = field(default_factory=dict)
+    """Mask result key to the model that made it (clinician feedback names the model)."""
 
 
 def make_pipeline(name: str, backend: str = "auto") -> LivePipeline:
@@ -41,13 +45,22 @@ def make_pipeline(name: str, backend: str = "auto") -> LivePipeline:
             name,
             [EchoSegmentStage(backend), measure],
             lambda final: measure.summary(final).to_json(),
+            {"lv_mask": ECHO_MODEL},
         )
     if name == "fluoro":
         stats = TipStats("tip", "tip_px")
-        return LivePipeline(name, [FluoroTrackStage(backend), stats], lambda _f: stats.summary())
+        track = FluoroTrackStage(backend)
+        return LivePipeline(
+            name,
+            [track, stats],
+            lambda _f: stats.summary(),
+            {"catheter_mask": track.backend.model.name},
+        )
     if name == "us":
         stats = TipStats("us", "needle_tip_px")
-        return LivePipeline(name, [UltrasoundStage(backend), stats], lambda _f: stats.summary())
+        us = UltrasoundStage(backend)
+        models = {"needle_mask": us.needle.model.name, "anatomy_mask": us.anatomy.model.name}
+        return LivePipeline(name, [us, stats], lambda _f: stats.summary(), models)
     if name == "none":
         return LivePipeline(name, [])
     raise ValueError(f"unknown pipeline {name!r}: choose one of {', '.join(PIPELINES)} or none")
@@ -66,7 +79,9 @@ class Engine:
     :class:`LivePipeline`; ``results``: a path for per-frame results as JSON Lines;
     ``record``: a recording of every frame received (lossless); ``sinks``: more sinks (URIs or
     objects); ``workers``: frames of different streams in the stages at once (default: the
-    cores for echo on a live source, else 1).
+    cores for echo on a live source, else 1); ``robot``: a :class:`RobotLink` (guidance
+    behind the safety gate on every frame, published on the robot feed); ``display``: the OR
+    display at ``HOST:PORT`` (or a ``display://`` URI with options, see docs/display.md).
     """
 
     def __init__(
@@ -79,10 +94,14 @@ class Engine:
         record: str | None = None,
         sinks: Sequence[str | Sink] = (),
         workers: int | None = None,
+        robot: RobotLink | None = None,
+        display: str | None = None,
     ) -> None:
         live_pipeline = (
             pipeline if isinstance(pipeline, LivePipeline) else make_pipeline(pipeline, backend)
         )
+        if robot is not None:  # guidance behind the gate after the stages, its feed first
+            live_pipeline.stages.append(robot.stage)
         opened = open_source(source) if isinstance(source, str) else source
         live = bool(getattr(opened, "live", False))
         if workers is None:
@@ -91,6 +110,13 @@ class Engine:
             opened.close()
             raise ValueError("workers above 1 need a live source (not a recording or file)")
         outs = [open_sink(s) if isinstance(s, str) else s for s in sinks]
+        if display is not None:
+            outs.append(open_sink(display if "://" in display else f"display://{display}"))
+        for out in outs:  # the OR display names the model of a mask in clinician feedback
+            if isinstance(getattr(out, "mask_models", None), dict):
+                out.mask_models.update(live_pipeline.mask_models)  # type: ignore[attr-defined]
+        if robot is not None:
+            outs.insert(0, robot)
         if results is not None:
             outs.append(open_sink(f"jsonl:{results}"))
         self.pipeline = live_pipeline
@@ -103,6 +129,11 @@ class Engine:
             live=live,
             workers=workers,
         )
+
+    @property
+    def display_urls(self) -> list[str]:
+        """The addresses (with the access token) of the OR displays among the sinks."""
+        return [str(getattr(s, "url", "")) for s in self.runtime.sinks if s.name == "display"]
 
     @property
     def stop_event(self) -> Any:
