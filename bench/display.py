@@ -118,11 +118,16 @@ def _run(pipeline: str, viewers: int, duration_s: float, browser: Any) -> dict[s
                               "S.matched = 0; S.frames = 0; }")  # fmt: skip
             probe.armed.set()
             logs: list[list[list[float]]] = [[] for _ in pages]
-            t_end = time.monotonic() + duration_s
+            by_minute: dict[int, list[float]] = {}  # added latency per minute of the run
+            t_start = time.monotonic()
+            t_end = t_start + duration_s
             while time.monotonic() < t_end:  # drain now and then: the page keeps 100k at most
                 time.sleep(min(2.0, max(0.0, t_end - time.monotonic())))
+                minute = int((time.monotonic() - t_start) // 60)
                 for log, page in zip(logs, pages, strict=True):
-                    log.extend(page.evaluate("window.orstream.drain()"))
+                    rows = page.evaluate("window.orstream.drain()")
+                    log.extend(rows)
+                    by_minute.setdefault(minute, []).extend(row[0] for row in rows)
             probe.armed.clear()
             stats = [page.evaluate("window.orstream.stats()") for page in pages]
         finally:
@@ -139,6 +144,7 @@ def _run(pipeline: str, viewers: int, duration_s: float, browser: Any) -> dict[s
         "engine_frames": len(probe.latencies_ms),
         "added_ms": _percentiles(added),
         "capture_to_display_ms": _percentiles(total),
+        "added_ms_by_minute": [_percentiles(by_minute[m]) for m in sorted(by_minute)],
         "frames_shown": [s["frames"] for s in stats],
         "frames_matched": [s["matched"] for s in stats],
     }

@@ -59,9 +59,7 @@ def measure_echo_clip(
     return summarize_clip(frames, cine.fps), masks
 
 
-def echo_document(
-    result: ClipMeasurement, cine: Cine, model: str = ECHO_MODEL
-) -> dict[str, Any]:
+def echo_document(result: ClipMeasurement, cine: Cine, model: str = ECHO_MODEL) -> dict[str, Any]:
     """The clip's JSON: per-frame LV area and volume, beats, means, heart rate, provenance
     (``model``: the model that drew the LV masks)."""
     clip = result.to_json()

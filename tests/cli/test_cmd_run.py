@@ -65,7 +65,12 @@ def test_live_source_with_recording_stops_cleanly_on_sigterm(tmp_path: Path) -> 
 
 
 def test_unsupported_or_bad_sources_get_one_line() -> None:
-    for source in ("rtsp://127.0.0.1:8554", "webrtc://127.0.0.1:1?nokey=1", "zmq+tcp://nohost", "file:/does/not/exist"):
+    for source in (
+        "rtsp://127.0.0.1:8554",
+        "webrtc://127.0.0.1:1?nokey=1",
+        "zmq+tcp://nohost",
+        "file:/does/not/exist",
+    ):
         process = _run("--source", source)
         _, err = process.communicate(timeout=30)
         assert process.returncode == 2, (source, err)
