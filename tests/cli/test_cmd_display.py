@@ -8,10 +8,14 @@ import json
 import re
 import signal
 import socket
+import time
 import urllib.error
 import urllib.request
 from contextlib import suppress
 
+import pytest
+
+from tests._browser import VIDEO_PLAYING, chromium_browser, open_display
 from tests._helpers import free_port, orstream_spawn, stderr_line, wait_until
 
 LINK = r"^display: (http://127\.0\.0\.1:(\d+)/\?token=(\S+))$"
@@ -70,3 +74,33 @@ def test_demo_prints_the_display_link_and_leaves_a_taken_port_8080() -> None:
     assert match is not None and match.group(2) != "8080"
     assert process.returncode == 0, err
     assert json.loads(out)["frames"]["sent"] == 60
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_echo_demo_in_a_browser_plays_video_and_shows_ef_and_heart_rate() -> None:
+    """What a user does first: ``orstream demo``, then the printed link in a browser. The time
+    from the link to playing video is printed (a figure, not a gate)."""
+    process = orstream_spawn("demo", "--modality", "echo", "--duration", "120", "--headless")
+    try:
+        line = stderr_line(process, LINK, timeout_s=120)
+        match = re.match(LINK, line.strip())
+        assert match is not None
+        with chromium_browser() as browser:
+            linked = time.monotonic()
+            page = open_display(browser, match.group(1))
+            page.wait_for_function(VIDEO_PLAYING, timeout=90_000)
+            playing_s = time.monotonic() - linked
+            numbers = "window.orstream.stats().numbers"
+            page.wait_for_function(
+                f"() => {{ const n = {numbers}; return ['EF', 'Heart rate'].every("
+                "k => n[k] !== undefined && n[k] !== '\\u2013'); }",
+                timeout=90_000,
+            )
+            first = page.evaluate(f"{numbers}['LV area']")
+            page.wait_for_function(f"() => {numbers}['LV area'] !== {first!r}", timeout=30_000)
+        print(f"echo demo: video playing {playing_s:.2f} s after the link was printed")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=120)
+    assert process.returncode in (0, 130)
