@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._data import data_dir
-from ._dataset_usgra import read_grey_image
+from ._dataset_usgra import read_grey_image, read_image_mask_pairs
 
 U8 = npt.NDArray[np.uint8]
 
@@ -98,21 +98,9 @@ def read_mask_folder(folder: Path, labels: Mapping[int, int] | None = None) -> M
     images_dir, masks_dir = folder / "images", folder / "masks"
     if not images_dir.is_dir() or not masks_dir.is_dir():
         raise ValueError(f"{folder} needs images/ and masks/ folders of PNGs with the same names")
-    files = sorted(images_dir.glob("*.png"))
-    if not files:
-        raise ValueError(f"no images (*.png) in {images_dir}")
-    names, images, masks = [], [], []
-    for path in files:
-        mask_path = masks_dir / path.name
-        if not mask_path.exists():
-            raise ValueError(f"image {path.name} has no mask in {masks_dir}")
-        image, mask = read_grey_image(path), read_grey_image(mask_path)
-        if image.shape != mask.shape:
-            raise ValueError(f"{path.name}: image {image.shape} and mask {mask.shape} differ")
-        names.append(path.stem)
-        images.append(image)
-        masks.append(map_labels(mask, labels))
-    return MaskFolder(tuple(names), tuple(images), tuple(masks))
+    return MaskFolder(
+        *read_image_mask_pairs(folder, lambda path: map_labels(read_grey_image(path), labels))
+    )
 
 
 @dataclass(frozen=True, eq=False)

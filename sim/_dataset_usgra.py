@@ -19,7 +19,7 @@ not used anywhere.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -118,24 +118,33 @@ class UsgraSet:
         )
 
 
-@functools.lru_cache(maxsize=2)
-def _load(folder: Path) -> UsgraSet:
+def read_image_mask_pairs(
+    folder: Path, read_mask: Callable[[Path], U8]
+) -> tuple[tuple[str, ...], tuple[U8, ...], tuple[U8, ...]]:
+    """Names, grey images and masks (``read_mask`` of the namesake) of every
+    ``folder/images/*.png`` with its ``folder/masks/`` namesake; ValueError (one line) for no
+    images, a missing mask or a size mismatch."""
     images_dir, masks_dir = folder / "images", folder / "masks"
     files = sorted(images_dir.glob("*.png"))
     if not files:
         raise ValueError(f"no images (*.png) in {images_dir}")
-    names, images, labels = [], [], []
+    names, images, masks = [], [], []
     for path in files:
         mask_path = masks_dir / path.name
         if not mask_path.exists():
             raise ValueError(f"image {path.name} has no mask in {masks_dir}")
-        image, label = read_grey_image(path), read_usgra_mask(mask_path)
-        if image.shape != label.shape:
-            raise ValueError(f"{path.name}: image {image.shape} and mask {label.shape} differ")
+        image, mask = read_grey_image(path), read_mask(mask_path)
+        if image.shape != mask.shape:
+            raise ValueError(f"{path.name}: image {image.shape} and mask {mask.shape} differ")
         names.append(path.stem)
         images.append(image)
-        labels.append(label)
-    return UsgraSet(tuple(names), tuple(images), tuple(labels))
+        masks.append(mask)
+    return tuple(names), tuple(images), tuple(masks)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(folder: Path) -> UsgraSet:
+    return UsgraSet(*read_image_mask_pairs(folder, read_usgra_mask))
 
 
 def load_usgra(root: Path | None = None) -> UsgraSet:

@@ -15,16 +15,11 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    "--autoplay-policy=no-user-gesture-required",
-]
+from orstream.bench.display import CHROMIUM as BENCH_CHROMIUM
+from orstream.bench.display import CHROMIUM_ARGS
+
+CHROMIUM = Path(BENCH_CHROMIUM)
+"""Debian's chromium; its flags (``CHROMIUM_ARGS``) are the display benchmark's."""
 VIDEO_PLAYING = """() => {
     const v = document.getElementById('video');
     return v.videoWidth > 0 && v.currentTime > 0;
