@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zmq
 
 from orstream.stream import Frame, ZmqFrameSender, ZmqFrameSource, generate_keypair, make_frame
 from tests._helpers import (
@@ -26,6 +27,17 @@ from tests._helpers import (
 )
 
 MARKER = b"PLAINTEXT-MARKER"
+REFUSED_SEND_WAIT_MS = 200
+
+
+def send_refused(sender: ZmqFrameSender, frame: Frame) -> None:
+    """Send from a peer the server refuses: after the failed handshake libzmq may hold no pipe
+    to queue on, and a PUSH with no pipe blocks, so the send waits a bounded time at most."""
+    sender.socket.sndtimeo = REFUSED_SEND_WAIT_MS
+    try:
+        sender.send(frame)
+    except zmq.Again:
+        pass  # nothing queued: the refusal came first
 
 
 @dataclass
@@ -130,7 +142,7 @@ def test_a_client_not_in_the_allow_list_sends_nothing(keys: Keys, server: ZmqFra
     )
     try:
         for seq in range(5):
-            stranger.send(numbered_frame(seq, "stranger"))
+            send_refused(stranger, numbered_frame(seq, "stranger"))
         client.send(numbered_frame(0, "client"))  # sent after the stranger's, arrives alone
         got = recv_n(server, 1)
         assert [(f.stream_id, f.seq) for f in got] == [("client", 0)]
@@ -145,7 +157,7 @@ def test_a_client_not_in_the_allow_list_sends_nothing(keys: Keys, server: ZmqFra
 def test_a_client_without_curve_gets_nothing_through(keys: Keys, server: ZmqFrameSource) -> None:
     plain = ZmqFrameSender(uri(server.last_endpoint), pattern="push")
     try:
-        plain.send(numbered_frame(0))
+        send_refused(plain, numbered_frame(0))
         assert server.recv(timeout_s=0.5) is None
         assert server.stats()["malformed"] == 0  # refused in the handshake, not as a message
     finally:
@@ -196,7 +208,7 @@ def test_a_client_with_the_wrong_server_key_gets_nothing_through(keys: Keys) -> 
         uri(source.last_endpoint, curve_server=str(keys.client_public)), pattern="push"
     )
     try:
-        sender.send(numbered_frame(0))
+        send_refused(sender, numbered_frame(0))
         assert source.recv(timeout_s=0.5) is None
     finally:
         sender.socket.linger = 0
