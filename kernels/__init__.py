@@ -87,7 +87,6 @@ from ._feedback import (
     feedback_pairs,
     mask_to_model_input,
     read_feedback,
-    write_feedback_item,
 )
 from ._models import (
     MODELS_DIR,
@@ -265,6 +264,5 @@ __all__ = [
     "warmup_cosine",
     "warp_pair",
     "window_beats",
-    "write_feedback_item",
     "write_sidecar",
 ]

@@ -30,7 +30,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from orstream.kernels import load_backend, load_model, segment_images, write_feedback_item
+from orstream.kernels import load_backend, load_model, segment_images
+from orstream.stream import write_feedback_item
 
 CAMUS = Path("/work/shared/data/camus")
 KINDS = ("4CH_ED", "2CH_ES", "4CH_ES", "2CH_ED")

@@ -10,11 +10,18 @@ is when a frame is due and delivered, its rendering happens before). Query keys:
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
-from ..stream import Frame, Geometry, GeometryKind, Modality, ResourceUri, register_source
+from ..stream import (
+    Frame,
+    FramePacer,
+    Geometry,
+    GeometryKind,
+    Modality,
+    ResourceUri,
+    register_source,
+)
 from ._protocol import SimFrame, Simulator
 from ._registry import make_simulator
 
@@ -47,7 +54,10 @@ def sim_frame_to_frame(
 
 class SimSource:
     """Frames of ``sim`` paced at its frame rate; ``frames``: stop after that many (None:
-    endless). ``recv`` waits at most ``timeout_s`` for the next frame to fall due."""
+    endless). ``recv`` waits at most ``timeout_s`` for the next frame to fall due. A frame
+    delivered more than a period late (rendering or the consumer could not keep the frame
+    rate) counts in ``late`` and the schedule moves on from it (:class:`FramePacer`): no burst
+    to catch up."""
 
     live = True
 
@@ -61,31 +71,24 @@ class SimSource:
         self.stream_id = stream_id or f"sim-{sim.modality}"
         self.exhausted = False
         self.received = 0
-        self.late = 0
-        self._period_ns = round(1e9 / sim.fps)
-        self._t0_ns: int | None = None
+        period_ns = round(1e9 / sim.fps)
+        self._pacer = FramePacer.every(period_ns, slack_ns=period_ns)
         self._next: SimFrame | None = None
-        self._closed = threading.Event()
+
+    @property
+    def late(self) -> int:
+        """Frames delivered more than a period after their time."""
+        return self._pacer.late
 
     def recv(self, timeout_s: float | None = None) -> Frame | None:
         """The next frame once it is due; None if it is not due within ``timeout_s``, or
         once the source is exhausted or closed."""
-        if self.exhausted or self._closed.is_set():
+        if self.exhausted or self._pacer.closed:
             return None
-        index = self.received
         if self._next is None:
-            self._next = self.sim.render(index)
-        if self._t0_ns is None:
-            self._t0_ns = time.time_ns()
-        wait_s = (self._t0_ns + index * self._period_ns - time.time_ns()) / 1e9
-        if timeout_s is not None and wait_s > timeout_s:
-            self._closed.wait(timeout_s)
+            self._next = self.sim.render(self.received)
+        if not self._pacer.wait(self.received, timeout_s):
             return None
-        if wait_s > 0:
-            if self._closed.wait(wait_s):
-                return None
-        elif wait_s < -self._period_ns / 1e9:
-            self.late += 1  # rendering could not keep the frame rate
         rendered, self._next = self._next, None
         frame = sim_frame_to_frame(
             self.sim, rendered, self.stream_id, time.time_ns(), with_truth=True
@@ -103,7 +106,7 @@ class SimSource:
         return self.sim.describe()
 
     def close(self) -> None:
-        self._closed.set()
+        self._pacer.close()
 
 
 def open_sim_source(uri: ResourceUri) -> SimSource:

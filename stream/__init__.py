@@ -19,6 +19,7 @@ from ._display_scheme import display_uri, open_display_sink
 from ._display_telemetry import frame_telemetry, mask_contours, video_pts
 from ._drops import DropCounter
 from ._endpoint import Endpoint, parse_endpoint
+from ._feedback_store import write_feedback_item
 from ._frame import Frame, Geometry, GeometryKind, Modality, make_frame
 from ._futex import futex_available
 from ._igtl_codec import DEFAULT_IGTL_PORT, StatusMessage, crc_extension_in_use
@@ -29,6 +30,7 @@ from ._igtl_source import IgtlSource
 from ._jsonl import JsonLinesSink
 from ._latest import LatestFrameSource
 from ._paced import PacedSource
+from ._pacing import FramePacer
 from ._patterns import default_pattern
 from ._pipeline import Pipeline, install_stop_signals
 from ._plus_mha import PlusFrameFields, PlusSequence, read_plus_sequence
@@ -108,6 +110,7 @@ __all__ = [
     "DropCounter",
     "Endpoint",
     "Frame",
+    "FramePacer",
     "Geometry",
     "GeometryKind",
     "IgtlServerSink",
@@ -175,6 +178,7 @@ __all__ = [
     "serve_plus_igtl",
     "shm_available",
     "video_pts",
+    "write_feedback_item",
     "write_us_cine",
 ]
 

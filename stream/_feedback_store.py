@@ -2,10 +2,12 @@
 
 :func:`parse_feedback` checks a request body (a JSON object) and gives a
 :class:`FeedbackRequest`, or raises :class:`FeedbackError` with the HTTP status to answer;
-:func:`write_feedback` writes one item for a frame the display still holds: a folder
-``DIR/<stream_id>-<seq:08d>-<created_ns>/`` with ``image.png``, ``mask.png`` (accept, redraw)
-and ``feedback.json``, written under a temporary name and renamed, so a reader never sees half
-an item. The format is docs/feedback-format.md.
+:func:`write_feedback` writes one item for a frame the display still holds through
+:func:`write_feedback_item`, the one writer of the format (scripts and tests write items with
+it too): a folder ``DIR/<stream_id>-<seq:08d>-<created_ns>/`` with ``image.png``, ``mask.png``
+(accept, redraw) and ``feedback.json``, written under a temporary name and renamed, so a reader
+never sees half an item. The format is docs/feedback-format.md; its reader is
+``orstream.kernels.read_feedback``.
 """
 
 from __future__ import annotations
@@ -112,13 +114,71 @@ def _png(image: npt.NDArray[Any]) -> bytes:
     pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
     ok, encoded = cv2.imencode(".png", pixels)
     if not ok:
-        raise FeedbackError(422, f"cannot store pixels of {image.dtype} {image.shape} as PNG")
+        raise ValueError(f"cannot store pixels of {image.dtype} {image.shape} as PNG")
     return encoded.tobytes()
 
 
 def safe_stream_id(stream: str) -> str:
     """``stream`` reduced to [A-Za-z0-9_.-] (others become ``_``), for a folder name."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", stream)
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", stream) or "_"
+
+
+def _whole(meta: Mapping[str, Any], key: str) -> int:
+    value = meta.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"feedback {key} must be a whole number >= 0; got {value!r}")
+    return value
+
+
+def write_feedback_item(
+    root: str | os.PathLike[str],
+    image: npt.ArrayLike,
+    mask: npt.ArrayLike | None,
+    meta: Mapping[str, Any],
+) -> Path:
+    """Write one item of the format into ``root`` (created) and return its folder.
+
+    ``image``: uint8 grey (H, W) or RGB (H, W, 3); ``mask``: class indices (H, W), stored as
+    uint8, or None; ``meta``: the feedback.json fields (``format`` and ``version`` are set here;
+    ``verdict``, ``stream_id``, ``seq`` and ``created_ns`` are required, other keys are kept).
+    ValueError, and nothing written, for an unknown verdict, a missing name field, an image
+    that is not uint8 grey or RGB, or a mask of another size than the image.
+    """
+    doc: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+    doc.update((key, value) for key, value in meta.items() if key not in doc)
+    if doc.get("verdict") not in VERDICTS:
+        raise ValueError(f"verdict {doc.get('verdict')!r} is not one of {', '.join(VERDICTS)}")
+    stream_id = doc.get("stream_id")
+    if not isinstance(stream_id, str):
+        raise ValueError(f"feedback stream_id must be a string; got {stream_id!r}")
+    seq, created_ns = _whole(doc, "seq"), _whole(doc, "created_ns")
+    pixels = np.ascontiguousarray(image)
+    if pixels.dtype != np.uint8 or not (
+        pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)
+    ):
+        raise ValueError(
+            f"image must be uint8 (H, W) or (H, W, 3); got {pixels.dtype} {pixels.shape}"
+        )
+    labels = None if mask is None else np.ascontiguousarray(mask, np.uint8)
+    if labels is not None and labels.shape != pixels.shape[:2]:
+        raise ValueError(f"mask is {labels.shape}; the image is {pixels.shape[:2]}")
+    files = {"image.png": _png(pixels), "feedback.json": json.dumps(doc, indent=1).encode()}
+    if labels is not None:
+        files["mask.png"] = _png(labels)
+    root_path = Path(root)
+    root_path.mkdir(parents=True, exist_ok=True)
+    name = f"{safe_stream_id(stream_id)}-{seq:08d}-{created_ns}"
+    temporary = root_path / f".tmp-{name}"
+    temporary.mkdir()
+    try:
+        for file_name, data in files.items():
+            (temporary / file_name).write_bytes(data)
+        final = root_path / name
+        temporary.rename(final)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return final
 
 
 def write_feedback(
@@ -146,10 +206,7 @@ def write_feedback(
         mask[mask == request.label] = 0
         polygon = np.round(np.array(request.polygon_px)).astype(np.int32)
         cv2.fillPoly(mask, [polygon], int(request.label or 0))
-    created_ns = time.time_ns()
     meta = {
-        "format": FORMAT,
-        "version": VERSION,
         "verdict": request.verdict,
         "model": None if request.mask is None else (mask_models or {}).get(request.mask),
         "modality": held.modality,
@@ -160,26 +217,9 @@ def write_feedback(
         "label": request.label,
         "polygon_px": None if request.polygon_px is None else [list(p) for p in request.polygon_px],
         "tip_px": None if request.tip_px is None else list(request.tip_px),
-        "created_ns": created_ns,
+        "created_ns": time.time_ns(),
     }
     try:  # uint8 as the format says; 16-bit frames are stretched from their own min..max
-        image = to_grey_or_rgb8(held.pixels)
+        return write_feedback_item(root, to_grey_or_rgb8(held.pixels), mask, meta)
     except ValueError as exc:
         raise FeedbackError(422, str(exc)) from None
-    files = {"image.png": _png(image), "feedback.json": json.dumps(meta, indent=1).encode()}
-    if mask is not None:
-        files["mask.png"] = _png(mask)
-    root_path = Path(root)
-    root_path.mkdir(parents=True, exist_ok=True)
-    name = f"{safe_stream_id(held.stream_id)}-{held.seq:08d}-{created_ns}"
-    temporary = root_path / f".tmp-{name}"
-    temporary.mkdir()
-    try:
-        for file_name, data in files.items():
-            (temporary / file_name).write_bytes(data)
-        final = root_path / name
-        temporary.rename(final)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    return final

@@ -3,25 +3,21 @@
 Frame k is due one period after frame k-1 on the monotonic clock and is emitted (stamped
 ``t_capture_ns`` = the wall-clock time it leaves) when its time has come, never before. A
 consumer that falls behind by more than a tenth of a period makes the schedule move on from
-the late frame rather than catch up in a burst, so consecutive capture times are never
-closer than 0.9 periods and the rate never exceeds the frame rate.
+the late frame rather than catch up in a burst (:class:`FramePacer`), so consecutive capture
+times are never closer than 0.9 periods and the rate never exceeds the frame rate.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any
 
 import numpy.typing as npt
 
 from ._frame import Frame, Geometry, Modality, make_frame
-
-SLACK: Final = 0.1
-"""Lateness, as a fraction of a period, after which the schedule moves on from the late frame
-(consecutive capture times are at least ``1 - SLACK`` periods apart)."""
+from ._pacing import FramePacer
 
 
 class PacedSource:
@@ -62,39 +58,24 @@ class PacedSource:
         self.geometry = geometry if geometry is not None else Geometry()
         self.loop = loop
         self.emitted = 0
-        self.late = 0
         self.exhausted = False
-        self._slack_ns = round(SLACK * self.period_ns)
-        self._due_ns: int | None = None  # monotonic time the next frame is due
-        self._closed = threading.Event()
+        self._pacer = FramePacer.every(self.period_ns)
+
+    @property
+    def late(self) -> int:
+        """Frames emitted more than a tenth of a period after their time."""
+        return self._pacer.late
 
     def recv(self, timeout_s: float | None = None) -> Frame | None:
         """The next frame once its time has come; None when it is not due within ``timeout_s``
         seconds (None: wait for it), after the last frame (``exhausted``) or once closed."""
-        if self.exhausted or self._closed.is_set():
+        if self.exhausted or self._pacer.closed:
             return None
         if not self.loop and self.emitted >= len(self.images):
             self.exhausted = True
             return None
-        now = time.monotonic_ns()
-        due = now if self._due_ns is None else self._due_ns
-        deadline = None if timeout_s is None else now + max(0, round(timeout_s * 1e9))
-        while now < due:
-            if deadline is not None and now >= deadline:
-                return None
-            until = due if deadline is None else min(due, deadline)
-            if self._closed.wait((until - now) / 1e9):
-                return None
-            now = time.monotonic_ns()
-        return self._emit(now, due)
-
-    def _emit(self, now_ns: int, due_ns: int) -> Frame:
-        """The frame due at ``due_ns`` (monotonic), emitted at ``now_ns``; schedules the next."""
-        if now_ns - due_ns > self._slack_ns:  # behind: move on, never a burst
-            self.late += 1
-            self._due_ns = now_ns + self.period_ns - self._slack_ns
-        else:
-            self._due_ns = due_ns + self.period_ns
+        if not self._pacer.wait(self.emitted, timeout_s):
+            return None
         index = self.emitted % len(self.images)
         t_ns = time.time_ns()
         frame = make_frame(
@@ -115,5 +96,5 @@ class PacedSource:
 
     def close(self) -> None:
         """Stop: a waiting :meth:`recv` returns None at once; idempotent."""
-        self._closed.set()
+        self._pacer.close()
         self.exhausted = True

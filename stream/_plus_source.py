@@ -15,12 +15,12 @@ needs ``fps`` to loop).
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any, Final
 
 from ._frame import Frame, Geometry, Modality, make_frame
+from ._pacing import FramePacer
 from ._plus_mha import PlusSequence, read_plus_sequence
 from ._registry import ResourceUri, register_source
 from ._wire import MAX_STREAM_ID_CHARS
@@ -74,38 +74,27 @@ class PlusSource:
         self.stream_id = stream_id
         self.modality = Modality(modality)
         self.loop = loop
-        self.emitted = self.late = 0
+        self.emitted = 0
         self.exhausted = False
-        self._start_ns: int | None = None  # monotonic time of frame 0
-        self._closed = threading.Event()
+        # A single frame played once has no cycle: any positive one stands in for it.
+        cycle = self.cycle_ns or 1
+        self._pacer = FramePacer(self.offsets_ns, cycle, slack_ns=round(SLACK_S * 1e9))
 
-    def _due_ns(self, k: int) -> int:
-        count = len(self.offsets_ns)
-        return (self._start_ns or 0) + (k // count) * self.cycle_ns + self.offsets_ns[k % count]
+    @property
+    def late(self) -> int:
+        """Frames emitted more than :data:`SLACK_S` after their time."""
+        return self._pacer.late
 
     def recv(self, timeout_s: float | None = None) -> Frame | None:
         """The next frame once its time has come; None when not due within ``timeout_s``
         seconds, after the last frame (``exhausted``) or once closed."""
-        if self.exhausted or self._closed.is_set():
+        if self.exhausted or self._pacer.closed:
             return None
         if not self.loop and self.emitted >= len(self.offsets_ns):
             self.exhausted = True
             return None
-        now = time.monotonic_ns()
-        if self._start_ns is None:
-            self._start_ns = now
-        due = self._due_ns(self.emitted)
-        deadline = None if timeout_s is None else now + max(0, round(timeout_s * 1e9))
-        while now < due:
-            if deadline is not None and now >= deadline:
-                return None
-            until = due if deadline is None else min(due, deadline)
-            if self._closed.wait((until - now) / 1e9):
-                return None
-            now = time.monotonic_ns()
-        if now - due > SLACK_S * 1e9:  # behind: shift the schedule, never a burst
-            self.late += 1
-            self._start_ns += now - due
+        if not self._pacer.wait(self.emitted, timeout_s):
+            return None
         return self._emit()
 
     def _emit(self) -> Frame:
@@ -136,7 +125,7 @@ class PlusSource:
 
     def close(self) -> None:
         """Stop: a waiting :meth:`recv` returns None at once; idempotent."""
-        self._closed.set()
+        self._pacer.close()
         self.exhausted = True
 
 

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +25,11 @@ from orstream.stream import (
     make_frame,
     shm_available,
 )
-from tests._helpers import orstream_main, stderr_line
+from tests._helpers import orstream_main, orstream_spawn, stderr_line
 
 TIMEOUT_S = 60
+
+Spawn = Callable[..., subprocess.Popen[str]]
 
 
 def _cli(*args: str) -> list[str]:
@@ -72,23 +76,79 @@ def _summary(proc: subprocess.Popen[str]) -> dict[str, object]:
     return summary
 
 
-def test_record_until_sigint_keeps_every_frame(tmp_path: Path) -> None:
-    feed = tmp_path / "feed.ipc"
+def _write_recording(path: Path, frames: list[Frame]) -> Path:
+    with RecordingWriter(path) as writer:
+        for frame in frames:
+            writer.append(frame)
+    return path
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Starts ``orstream ARGS`` in the background (pipes, text); a command still running when
+    the test ends (a failed test) is killed, so none outlives it."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        started.append(orstream_spawn(*args))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+@contextmanager
+def _recorder_behind_a_sender(
+    spawn: Spawn, endpoint: str, out: Path, *args: str
+) -> Iterator[tuple[ZmqFrameSender, subprocess.Popen[str]]]:
+    """A PUSH sender bound at ``endpoint`` (``zmq+ipc://PATH``, ``zmq+tcp://127.0.0.1:0``) and
+    ``orstream record --source <it> --out OUT --json ARGS`` started after it: the sender's sends
+    block until the late recorder has connected, and fail after TIMEOUT_S instead of hanging if
+    it never does. On leaving, the sender closes, lingering until its queued frames are out."""
+    sender = ZmqFrameSender(f"{endpoint}?bind=1", pattern="push")
+    sender.socket.sndtimeo = TIMEOUT_S * 1000
+    source = f"zmq+{sender.last_endpoint}?pattern=pull"
+    try:
+        yield sender, spawn("record", "--source", source, "--out", str(out), "--json", *args)
+    finally:
+        sender.close()
+
+
+@contextmanager
+def _receiver(address: str) -> Iterator[zmq.Socket[bytes]]:
+    """A PULL socket bound at ``address`` (``tcp://127.0.0.1:*``: a free port), closed after."""
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    try:
+        pull.bind(address)
+        yield pull
+    finally:
+        pull.close(0)
+        context.term()
+
+
+@contextmanager
+def _replay_to_a_late_receiver(
+    spawn: Spawn, recording: Path, feed: Path, *args: str
+) -> Iterator[tuple[subprocess.Popen[str], zmq.Socket[bytes]]]:
+    """``orstream replay RECORDING --to zmq+ipc://FEED --json ARGS`` started with nobody
+    listening; the receiver binds only once the replay says it is waiting for one."""
+    proc = spawn("replay", str(recording), "--to", f"zmq+ipc://{feed}", "--json", *args)
+    stderr_line(proc, "waiting for a receiver", TIMEOUT_S)
+    with _receiver(f"ipc://{feed}") as pull:
+        yield proc, pull
+
+
+def test_record_until_sigint_keeps_every_frame(tmp_path: Path, spawn: Spawn) -> None:
     out = tmp_path / "rec.orsrec"
     frames = _frames(40)
-    sender = ZmqFrameSender(f"zmq+ipc://{feed}?bind=1", pattern="push")
-    sender.socket.sndtimeo = TIMEOUT_S * 1000  # a recorder that never comes fails, not hangs
-    proc = subprocess.Popen(
-        _cli("record", "--source", f"zmq+ipc://{feed}?pattern=pull", "--out", str(out), "--json"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    feed = f"zmq+ipc://{tmp_path / 'feed.ipc'}"
+    with _recorder_behind_a_sender(spawn, feed, out) as (sender, proc):
         for frame in frames:
             sender.send(frame)  # blocks until the recorder has connected
-    finally:
-        sender.close()  # lingers until the queued frames have left
     proc.send_signal(signal.SIGINT)
     summary = _summary(proc)
     assert summary["frames"] == 40 and summary["stopped_by"] == "signal"
@@ -99,35 +159,18 @@ def test_record_until_sigint_keeps_every_frame(tmp_path: Path) -> None:
         assert reader.tail_bytes == 0
 
 
-def test_record_counts_malformed_and_gaps_and_stops_after_n_frames(tmp_path: Path) -> None:
+def test_record_counts_malformed_and_gaps_and_stops_after_n_frames(
+    tmp_path: Path, spawn: Spawn
+) -> None:
     out = tmp_path / "rec.orsrec"
-    sender = ZmqFrameSender("zmq+tcp://127.0.0.1:0?bind=1", pattern="push")
-    sender.socket.sndtimeo = TIMEOUT_S * 1000
-    port = sender.last_endpoint.rsplit(":", 1)[1]
-    proc = subprocess.Popen(
-        _cli(
-            "record",
-            "--source",
-            f"zmq+tcp://127.0.0.1:{port}?pattern=pull",
-            "--out",
-            str(out),
-            "--frames",
-            "5",
-            "--json",
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
     frames = [f for f in _frames(6) if f.seq != 502]  # one frame lost upstream: a gap
-    try:
+    feed = "zmq+tcp://127.0.0.1:0"
+    with _recorder_behind_a_sender(spawn, feed, out, "--frames", "5") as (sender, proc):
         sender.send(frames[0])
         sender.send_parts([b"not json", b"\x00"])
         sender.send_parts([b"{}", b"\x00", b"extra part"])
         for frame in frames[1:]:
             sender.send(frame)
-    finally:
-        sender.close()
     summary = _summary(proc)
     assert summary["frames"] == 5 and summary["stopped_by"] == "frames"
     assert summary["malformed_by_kind"] == {"json": 1, "parts": 1}
@@ -136,29 +179,15 @@ def test_record_counts_malformed_and_gaps_and_stops_after_n_frames(tmp_path: Pat
         _assert_bit_exact(frames, list(reader))
 
 
-def test_replay_fast_sends_the_recorded_bytes_unchanged(tmp_path: Path) -> None:
-    path = tmp_path / "rec.orsrec"
+def test_replay_fast_sends_the_recorded_bytes_unchanged(tmp_path: Path, spawn: Spawn) -> None:
     frames = _frames(30)
-    with RecordingWriter(path) as writer:
-        for frame in frames:
-            writer.append(frame)
-    context = zmq.Context()
-    pull = context.socket(zmq.PULL)
-    pull.bind("tcp://127.0.0.1:*")
-    port = pull.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1]
-    try:
-        proc = subprocess.Popen(
-            _cli("replay", str(path), "--to", f"zmq+tcp://127.0.0.1:{port}", "--fast", "--json"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    path = _write_recording(tmp_path / "rec.orsrec", frames)
+    with _receiver("tcp://127.0.0.1:*") as pull:
+        port = pull.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1]
+        proc = spawn("replay", str(path), "--to", f"zmq+tcp://127.0.0.1:{port}", "--fast", "--json")
         assert pull.poll(TIMEOUT_S * 1000)
         messages = [pull.recv_multipart() for _ in frames]
         summary = _summary(proc)
-    finally:
-        pull.close(0)
-        context.term()
     assert summary["frames"] == 30 and summary["complete"] is True
     with RecordingReader(path) as reader:
         stored = [[m.header, bytes(m.payload)] for m in reader.messages()]
@@ -166,33 +195,26 @@ def test_replay_fast_sends_the_recorded_bytes_unchanged(tmp_path: Path) -> None:
     _assert_bit_exact(frames, [decode(m) for m in messages])
 
 
-def test_replay_realtime_keeps_the_original_timing(tmp_path: Path) -> None:
-    path = tmp_path / "rec.orsrec"
+def _frames_gap_apart(gap_s: float) -> list[Frame]:
+    """4 frames captured ``gap_s`` apart (pixels = seq): 3 gaps from the first to the last."""
+    return [
+        make_frame(np.full((2, 2), i, np.uint8), "s", i, t_capture_ns=i * round(gap_s * 1e9))
+        for i in range(4)
+    ]
+
+
+def test_replay_realtime_keeps_the_original_timing(tmp_path: Path, spawn: Spawn) -> None:
     gap_s = 0.25
-    with RecordingWriter(path) as writer:
-        for i in range(4):  # captured 250 ms apart: 750 ms from the first to the last
-            pixels = np.full((2, 2), i, np.uint8)
-            writer.append(make_frame(pixels, "s", i, t_capture_ns=i * round(gap_s * 1e9)))
+    path = _write_recording(tmp_path / "rec.orsrec", _frames_gap_apart(gap_s))
     feed = tmp_path / "out.ipc"
-    context = zmq.Context()
-    pull = context.socket(zmq.PULL)
-    pull.bind(f"ipc://{feed}")
-    try:
-        proc = subprocess.Popen(
-            _cli("replay", str(path), "--to", f"zmq+ipc://{feed}", "--json"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    with _receiver(f"ipc://{feed}") as pull:
+        proc = spawn("replay", str(path), "--to", f"zmq+ipc://{feed}", "--json")
         arrivals, got = [], []
         for _ in range(4):
             assert pull.poll(TIMEOUT_S * 1000)
             got.append(decode(pull.recv_multipart()))
             arrivals.append(time.monotonic())
         summary = _summary(proc)
-    finally:
-        pull.close(0)
-        context.term()
     assert summary["timing"] == "realtime" and summary["frames"] == 4
     assert [(f.seq, int(f.pixels[0, 0])) for f in got] == [(i, i) for i in range(4)]
     # Frame k leaves no earlier than k gaps after frame 0 did, and the replay's own run
@@ -203,65 +225,31 @@ def test_replay_realtime_keeps_the_original_timing(tmp_path: Path) -> None:
     assert arrivals[-1] - arrivals[0] >= 2 * gap_s
 
 
-def test_replay_realtime_keeps_the_original_timing_for_a_late_receiver(tmp_path: Path) -> None:
-    path = tmp_path / "rec.orsrec"
+def test_replay_realtime_keeps_the_original_timing_for_a_late_receiver(
+    tmp_path: Path, spawn: Spawn
+) -> None:
     gap_s = 0.25
-    with RecordingWriter(path) as writer:
-        for i in range(4):
-            writer.append(
-                make_frame(np.zeros((2, 2), np.uint8), "s", i, t_capture_ns=i * 250_000_000)
-            )
-    feed = tmp_path / "late.ipc"
-    proc = subprocess.Popen(
-        _cli("replay", str(path), "--to", f"zmq+ipc://{feed}", "--json"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # the receiver binds only once the replay waits for it
-    stderr_line(proc, "waiting for a receiver", TIMEOUT_S)
-    context = zmq.Context()
-    pull = context.socket(zmq.PULL)
-    pull.bind(f"ipc://{feed}")
-    try:
+    path = _write_recording(tmp_path / "rec.orsrec", _frames_gap_apart(gap_s))
+    with _replay_to_a_late_receiver(spawn, path, tmp_path / "late.ipc") as (proc, pull):
         arrivals = []
         for _ in range(4):
             assert pull.poll(TIMEOUT_S * 1000)
             pull.recv_multipart()
             arrivals.append(time.monotonic())
         summary = _summary(proc)
-    finally:
-        pull.close(0)
-        context.term()
     assert summary["frames"] == 4
     assert arrivals[-1] - arrivals[0] >= 2 * gap_s  # 750 ms recorded; one gap of slack
 
 
-def test_replay_waits_for_a_late_receiver_and_loses_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "rec.orsrec"
+def test_replay_waits_for_a_late_receiver_and_loses_nothing(tmp_path: Path, spawn: Spawn) -> None:
     frames = _frames(10)
-    with RecordingWriter(path) as writer:
-        for frame in frames:
-            writer.append(frame)
+    path = _write_recording(tmp_path / "rec.orsrec", frames)
     feed = tmp_path / "late.ipc"
-    proc = subprocess.Popen(
-        _cli("replay", str(path), "--to", f"zmq+ipc://{feed}", "--fast", "--json"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # the replay says it is waiting, and sends nothing yet
-    stderr_line(proc, "waiting for a receiver", TIMEOUT_S)
-    context = zmq.Context()
-    pull = context.socket(zmq.PULL)
-    pull.bind(f"ipc://{feed}")
-    try:
+    # the replay says it is waiting, and sends nothing yet; then the receiver binds
+    with _replay_to_a_late_receiver(spawn, path, feed, "--fast") as (proc, pull):
         assert pull.poll(TIMEOUT_S * 1000)
         got = [decode(pull.recv_multipart()) for _ in frames]
         summary = _summary(proc)
-    finally:
-        pull.close(0)
-        context.term()
     assert summary["frames"] == 10 and summary["complete"] is True
     _assert_bit_exact(frames, got)
 

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from orstream.kernels import load_backend, load_model, write_feedback_item
+from orstream.kernels import load_backend, load_model
 from orstream.sim import EchoSimulator
+from orstream.stream import write_feedback_item
 from tests._helpers import orstream_main
 
 

@@ -14,13 +14,12 @@ import pytest
 from orstream.kernels import (
     FEEDBACK_FORMAT,
     FEEDBACK_VERSION,
-    FeedbackError,
     feedback_pairs,
     mask_to_model_input,
     read_feedback,
     to_model_input,
-    write_feedback_item,
 )
+from orstream.stream import write_feedback_item
 
 
 def meta(seq: int, verdict: str = "redraw", **extra: Any) -> dict[str, Any]:
@@ -133,7 +132,7 @@ def test_malformed_items_are_skipped_counted_and_named_in_one_line(
 def test_missing_folder_and_bad_writes_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         read_feedback(tmp_path / "nowhere")
-    with pytest.raises(FeedbackError, match="verdict"):
+    with pytest.raises(ValueError, match="verdict 'maybe'"):
         write_feedback_item(tmp_path, grey(), None, meta(1, "maybe"))
     with pytest.raises(ValueError, match="mask is"):
         write_feedback_item(tmp_path, grey(), square_mask(20, 20), meta(1))
