@@ -34,24 +34,29 @@ from ._fluoro import FluoroSimulator
 from ._fluoro_physics import FluoroPhysics
 from ._heart import CardiacCycle
 from ._nav_anatomy import HELD_OUT_TREE_SEED, NAV_ANATOMIES, load_centerline_tree
+from ._nav_obs import along_tree_mm, nav_observation, route_flags
 from ._nav_register import make_nav_env, register_nav_envs
 from ._nav_render import NavFluoroRenderer
+from ._nav_roadmap import NavRoadmap, read_roadmap, roadmap_from_json, write_roadmap
 from ._nav_spec import (
+    ADVANCE_MM_S,
     CONTROL_HZ,
     MAX_FORCE_N,
     NAV_ENV_IDS,
     NAV_OBS_LAYOUT,
     NAV_OBS_SIZE,
+    ROTATE_RAD_S,
     SAFE_FORCE_N,
     STEP_MM,
     STEP_RAD,
     SUCCESS_MM,
 )
-from ._nav_tree import BEND_RAD, NavTree
+from ._nav_tree import BEND_RAD, NavTree, Tip
 from ._protocol import SimFrame, Simulator
 from ._registry import MODALITIES, make_simulator
 from ._robot import DEFAULT_TIMEOUT_MS as ROBOT_TIMEOUT_MS
 from ._robot import HaltEvent, SimRobot, parse_command
+from ._robot_fluoro import RobotFluoroSimulator
 from ._source import SimSource, open_sim_source, sim_frame_to_frame
 from ._train_camus import CAMUS_SIM_SEEDS, ECHO_LV_CAMUS, camus_inputs
 from ._train_camus_eval import camus_ef, evaluate_folder, worst_cases_panel
@@ -104,6 +109,7 @@ from ._us_panel import truth_overlay
 register_nav_envs()  # gymnasium ids under orstream/ (nothing without the train extra)
 
 __all__ = [
+    "ADVANCE_MM_S",
     "BEND_RAD",
     "CAMUS_CITATION",
     "CAMUS_LICENCE",
@@ -130,6 +136,7 @@ __all__ = [
     "NEEDLE_HEAT_SIGMA_PX",
     "NEEDLE_SPLIT_SEEDS",
     "ROBOT_TIMEOUT_MS",
+    "ROTATE_RAD_S",
     "SAFE_FORCE_N",
     "STEP_MM",
     "STEP_RAD",
@@ -148,16 +155,20 @@ __all__ = [
     "HaltEvent",
     "MaskFolder",
     "NavFluoroRenderer",
+    "NavRoadmap",
     "NavTree",
     "NeedleSet",
     "RfEchoSimulator",
+    "RobotFluoroSimulator",
     "SectorGeometry",
     "SimFrame",
     "SimRobot",
     "SimSource",
     "Simulator",
+    "Tip",
     "UltrasoundSimulator",
     "UsgraSet",
+    "along_tree_mm",
     "augment_echo",
     "augment_fluoro_view",
     "augment_needle",
@@ -185,6 +196,7 @@ __all__ = [
     "make_simulator",
     "map_labels",
     "mask_to_input",
+    "nav_observation",
     "near_duplicate_groups",
     "needle_frame_shape",
     "open_sim_source",
@@ -192,11 +204,14 @@ __all__ = [
     "parse_command",
     "parse_label_map",
     "read_mask_folder",
+    "read_roadmap",
     "read_usgra_mask",
     "register_nav_envs",
     "render_echo",
     "render_needle",
     "render_needle_seed",
+    "roadmap_from_json",
+    "route_flags",
     "score_echo",
     "score_needle",
     "score_usgra",
@@ -206,4 +221,5 @@ __all__ = [
     "usgra_split",
     "usgra_squares",
     "worst_cases_panel",
+    "write_roadmap",
 ]

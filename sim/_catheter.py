@@ -65,6 +65,19 @@ def sample_at(points: F64, s: F64) -> F64:
     return np.stack([np.interp(s, cum, points[:, 0]), np.interp(s, cum, points[:, 1])], axis=1)
 
 
+class FixedTrack:
+    """A catheter that stays where it was put: ``at(t)`` is always ``points`` ((N, 2) px at
+    rest, tip first, links ``step_px`` long)."""
+
+    step_px = 2.0
+
+    def __init__(self, points: F64) -> None:
+        self.points = points
+
+    def at(self, t: float) -> F64:
+        return self.points
+
+
 def resample(points: F64, step_px: float) -> F64:
     """Resample a polyline at a fixed link length: (N, 2) -> (M, 2), starting at points[0]."""
     total = float(arc_length(points)[-1])

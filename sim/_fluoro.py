@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ._catheter import (
+    FixedTrack,
     arc_length,
     field_suffix_px,
     load_real_centerlines,
@@ -36,7 +37,7 @@ from ._fluoro_body import (
 )
 from ._fluoro_catheter import draw_catheter
 from ._fluoro_motion import ContrastSchedule, Physiology
-from ._fluoro_physics import FluoroPhysics
+from ._fluoro_physics import FluoroPhysics, check_settings
 from ._protocol import SimFrame
 from ._vessels import (
     ANATOMIES,
@@ -73,6 +74,8 @@ class FluoroSimulator:
     approximation of the Poisson law, from a seeded noise bank), "poisson" (exact, slower) or
     "none". ``randomize``: seed-driven scene jitter, physiology and timing (else nominal).
     ``physics``: the X-ray constants (:class:`FluoroPhysics`; default: its defaults).
+    ``breath_hold`` and ``contrast=False``: no breathing, no injections (navigation under a
+    stored roadmap); :meth:`set_catheter` puts the catheter instead of its own motion.
     One instance renders one frame at a time (it reuses work buffers): one per thread.
     """
 
@@ -94,12 +97,14 @@ class FluoroSimulator:
         collimation: str = "circle",
         vessel_label: str = "lumen",
         physics: FluoroPhysics | None = None,
+        breath_hold: bool = False,
+        contrast: bool = True,
     ) -> None:
-        _check(fps, size, dose, noise, response, collimation, vessel_label)
+        check_settings(fps, size, dose, noise, response, collimation, vessel_label)
         self.physics = FluoroPhysics() if physics is None else physics
         self.seed, self.fps, self.dose = int(seed), float(fps), float(dose)
         self.randomize, self.noise, self.response = randomize, noise, response
-        self.collimation, self.vessel_label = collimation, vessel_label
+        self.collimation, self.vessel_label, self.contrast = collimation, vessel_label, contrast
         rng = np.random.default_rng([self.seed, 0xF1])
         if anatomy == "random":
             anatomy = str(rng.choice(ANATOMIES))
@@ -131,9 +136,10 @@ class FluoroSimulator:
         self._scene = np.c_[rot, np.array([w / 2, h / 2]) - rot @ ctr]
         heart = {"hepatic": (0.4, 0.0), "arch": (1.2, 0.0), "coronary": (2.5, 0.07)}[anatomy]
         cx, cy = self._scene @ [600.0, 650.0, 1.0]
+        breath_period_s, breath_mm = u(3.4, 5.0), u(3.0, 8.0)  # drawn either way: same scene
         self._physio = Physiology(
-            u(3.4, 5.0),
-            u(3.0, 8.0),
+            breath_period_s,
+            0.0 if breath_hold else breath_mm,
             u(0, 1),
             60 / u(60, 90),
             u(0, 1),
@@ -185,6 +191,14 @@ class FluoroSimulator:
         self._work = {n: np.empty((h, w), np.float32) for n in ("neg", "prim", "scat", "sd")}
         self._moved = (np.empty(crop, np.float32), np.empty(crop, np.uint8))
 
+    def set_catheter(self, points_px: F64) -> None:
+        """Draw the catheter along ``points_px`` ((N, 2) px at rest, tip first, N >= 2) in
+        every frame rendered from now on, instead of the simulator's own catheter motion."""
+        points = np.asarray(points_px, dtype=np.float64)
+        if points.ndim != 2 or points.shape[0] < 2 or points.shape[1] != 2:
+            raise ValueError(f"catheter points must be (N >= 2, 2) px, got {points.shape}")
+        self._track = FixedTrack(resample(points, FixedTrack.step_px))  # type: ignore[assignment]
+
     def describe(self) -> dict[str, Any]:
         """JSON-able run truth: settings, physiology, contrast timing, vessel graph at rest (px)."""
         p, c = self._physio, self._contrast
@@ -210,7 +224,9 @@ class FluoroSimulator:
             "breathing_period_s": p.breath_period_s,
             "breathing_amplitude_mm": p.breath_mm,
             "heart_rate_bpm": 60.0 / p.heart_period_s,
-            "contrast": {
+            "contrast": None
+            if not self.contrast
+            else {
                 "period_s": c.period_s,
                 "first_injection_s": c.start_s,
                 "injection_s": c.inject_s,
@@ -306,7 +322,7 @@ class FluoroSimulator:
         """Subtract iodine line integrals from ``neg``; mark the lumen (2) in ``labels``."""
         r, (h, w) = self._raster, self.size
         ch, cw = r.chord_mm.shape
-        k, tc = self._contrast.cycle(t)
+        k, tc = self._contrast.cycle(t) if self.contrast else (-1, 0.0)
         fill: F32 | None = None
         phase, level = "none", 0.0
         if k >= 0:
@@ -364,21 +380,3 @@ class FluoroSimulator:
         cv2.sqrt(total, dst=sd)
         np.multiply(sd, self._bank[k, dy : dy + h, dx : dx + w], out=sd)
         return as_f32(cv2.add(total, sd, dst=total))
-
-
-def _check(fps: float, size: tuple[int, int], dose: float, *choices: str) -> None:
-    if not 0 < fps <= 60:
-        raise ValueError(f"fps must be in (0, 60] (fluoroscopy runs at 7.5-30), got {fps}")
-    if len(size) != 2 or min(size) < 64 or max(size) > 4096:
-        raise ValueError(f"size must be (rows, columns) between 64 and 4096, got {size}")
-    if not dose > 0:
-        raise ValueError(f"dose (photons per pixel) must be > 0, got {dose}")
-    allowed = (
-        ("noise", ("fast", "poisson", "none")),
-        ("response", ("log", "linear")),
-        ("collimation", ("circle", "rect", "none")),
-        ("vessel_label", ("lumen", "opacified")),
-    )
-    for (name, ok), value in zip(allowed, choices, strict=True):
-        if value not in ok:
-            raise ValueError(f"{name} must be one of {ok}, got {value!r}")

@@ -49,3 +49,22 @@ class FluoroPhysics:
         lo, hi = self.log_window
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ValueError(f"log_window must be (low, high) with low < high, got {(lo, hi)}")
+
+
+def check_settings(fps: float, size: tuple[int, int], dose: float, *choices: str) -> None:
+    """ValueError (one line) for a FluoroSimulator setting out of range."""
+    if not 0 < fps <= 60:
+        raise ValueError(f"fps must be in (0, 60] (fluoroscopy runs at 7.5-30), got {fps}")
+    if len(size) != 2 or min(size) < 64 or max(size) > 4096:
+        raise ValueError(f"size must be (rows, columns) between 64 and 4096, got {size}")
+    if not dose > 0:
+        raise ValueError(f"dose (photons per pixel) must be > 0, got {dose}")
+    allowed = (
+        ("noise", ("fast", "poisson", "none")),
+        ("response", ("log", "linear")),
+        ("collimation", ("circle", "rect", "none")),
+        ("vessel_label", ("lumen", "opacified")),
+    )
+    for (name, ok), value in zip(allowed, choices, strict=True):
+        if value not in ok:
+            raise ValueError(f"{name} must be one of {ok}, got {value!r}")

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._nav_anatomy import draw_anatomy, draw_target
+from ._nav_obs import along_tree_mm, nav_observation, route_flags
 from ._nav_spec import (
     MAX_FORCE_N,
     NAV_OBS_SIZE,
@@ -71,9 +72,7 @@ class CatheterNavEnv(gym.Env[F32, F32]):
         nav = self.nav
         self.dist = nav.distances_from(self.target)
         self.route = nav.path_to(self.target)
-        self.on_route = [False] * len(nav.parent)
-        for a in self.route:
-            self.on_route[a] = True
+        self.on_route = route_flags(nav, self.target)
         self.tip = nav.place(self.route, min(START_MM, 0.25 * nav.arc_mm[self.target]))
         self.roll = float(rng.uniform(-0.3, 0.3))
         self.shortest_mm = self._to_target()
@@ -83,12 +82,8 @@ class CatheterNavEnv(gym.Env[F32, F32]):
         return self._observe(), self._info("")
 
     def _to_target(self) -> float:
-        nav, t, d = self.nav, self.tip, self.dist
-        assert nav is not None
-        p = nav.parent[t.node]
-        if p < 0:
-            return d[t.node]
-        return min(d[p] + t.along_mm, d[t.node] + nav.seg_mm[t.node] - t.along_mm)
+        assert self.nav is not None
+        return along_tree_mm(self.nav, self.tip, self.dist)
 
     def bend(self) -> float:
         """The tip's projected bend off the lumen heading, rad."""
@@ -149,34 +144,20 @@ class CatheterNavEnv(gym.Env[F32, F32]):
     def _observe(self) -> F32:
         nav, tip = self.nav, self.tip
         assert nav is not None
-        x, y = nav.tip_xy(tip)
-        conf = 1.0
+        seen, conf = nav.tip_xy(tip), 1.0
         if self.observer is not None:
             x, y, conf = self.observer(self)
-        head = nav.angle[tip.node]
-        fork = nav.next_fork[tip.node]
-        kids = sorted(nav.kids[fork], key=lambda k: wrap(nav.branch_angle[k] - nav.angle[fork]))
-        kids = kids[:3]
-        kid_feats = [0.0] * 9
-        for i, k in enumerate(kids if len(kids) > 1 else []):
-            rel = wrap(nav.branch_angle[k] - nav.angle[fork])
-            kid_feats[3 * i : 3 * i + 3] = [math.cos(rel), math.sin(rel), float(self.on_route[k])]
-        to_fork = nav.arc_mm[fork] - nav.tip_arc(tip)
-        obs = [
-            (nav.x[self.target] - x) / 100.0,
-            (nav.y[self.target] - y) / 100.0,
-            math.cos(head),
-            math.sin(head),
-            math.cos(self.roll),
-            math.sin(self.roll),
-            conf,
-            *kid_feats,
-            self._to_target() / 100.0,
-            min(to_fork / 20.0, 5.0),
-            *self.last_action,
-            float(self.on_route[tip.node]),
-            min(nav.radius_mm[tip.node] / 5.0, 5.0),
-            nav.turn_ahead(tip, self.bend()),
-            min(self.force / MAX_FORCE_N, 5.0),
-        ]
-        return np.clip(np.array(obs, dtype=np.float32), -10.0, 10.0)
+            seen = (x, y)
+        return nav_observation(
+            nav,
+            tip,
+            roll=self.roll,
+            target=self.target,
+            to_target_mm=self._to_target(),
+            on_route=self.on_route,
+            seen_xy=seen,
+            confidence=conf,
+            last_action=self.last_action,
+            force_n=self.force,
+            bend=self.bend(),
+        )

@@ -18,18 +18,6 @@ from ._fluoro import FluoroSimulator
 from ._vessels import F64, REF_SIZE
 
 
-class _FixedTrack:
-    """A catheter that is wherever it was last put (tip first, px)."""
-
-    step_px = 2.0  # what the contrast timing reads off a track
-
-    def __init__(self) -> None:
-        self.points: F64 = np.zeros((2, 2))
-
-    def at(self, t: float) -> F64:
-        return self.points
-
-
 class NavFluoroRenderer:
     """Frames (``size`` px square) of a catheter given in episode mm (see the module docstring).
 
@@ -45,8 +33,6 @@ class NavFluoroRenderer:
             randomize=False,
             use_real_centerlines=False,
         )
-        self._track = _FixedTrack()
-        self.sim._track = self._track  # type: ignore[assignment]
         self.zoom, self.half, self.mm_per_px = size / REF_SIZE, size / 2, mm_per_px
 
     def to_px(self, mm: F64) -> F64:
@@ -62,6 +48,6 @@ class NavFluoroRenderer:
     def render(self, catheter_mm: F64, index: int) -> tuple[Any, F64]:
         """Frame ``index`` with the catheter (N, 2) mm, tip first: (image (H, W) uint16, the
         true tip px (2,), breathing included)."""
-        self._track.points = self.to_px(catheter_mm)
+        self.sim.set_catheter(self.to_px(catheter_mm))
         frame = self.sim.render(index)
         return frame.image, np.asarray(frame.truth["tip_px"], dtype=np.float64)

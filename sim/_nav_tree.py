@@ -29,6 +29,8 @@ FORCE_PER_RAD = 1.5
 """Contact force per rad of bend/lumen mismatch beyond the tolerance while advancing, N/rad."""
 FORCE_PER_MM_END = 0.5
 """Contact force per mm pushed against a closed end, N/mm."""
+TIE_MM = 1.0
+"""Places on the tree this close to the closest one count as ties for :meth:`NavTree.nearest`."""
 
 
 def wrap(a: float) -> float:
@@ -255,6 +257,27 @@ class NavTree:
             if self.arc_mm[a] >= arc_mm:
                 return Tip(a, max(arc_mm - (self.arc_mm[a] - self.seg_mm[a]), 0.0))
         return Tip(path[-1], self.seg_mm[path[-1]] if len(path) > 1 else 0.0)
+
+    def nearest(self, x_mm: float, y_mm: float, near: Tip | None = None) -> Tip:
+        """The place on the tree closest to (``x_mm``, ``y_mm``); among places within
+        ``TIE_MM`` of the closest, the one nearest along the tree to ``near`` (a tracked tip
+        near a bifurcation stays on the branch it was on)."""
+        nodes = np.array(self.order[1:], dtype=np.int64)
+        parents = np.array([self.parent[a] for a in self.order[1:]], dtype=np.int64)
+        a, b = self.pos[parents], self.pos[nodes]
+        ab = b - a
+        u = np.clip(((np.array([x_mm, y_mm]) - a) * ab).sum(1) / (ab * ab).sum(1).clip(1e-12), 0, 1)
+        gap = np.hypot(*(a + u[:, None] * ab - [x_mm, y_mm]).T)
+        close = np.flatnonzero(gap <= gap.min() + TIE_MM)
+        if near is not None:
+            here = self.tip_arc(near)
+            seg = np.array(self.seg_mm)[nodes[close]]
+            arcs = np.array(self.arc_mm)[nodes[close]] - (1 - u[close]) * seg
+            best = int(close[np.argmin(np.abs(arcs - here) + gap[close])])
+        else:
+            best = int(close[np.argmin(gap[close])])
+        node = int(nodes[best])
+        return Tip(node, float(u[best]) * self.seg_mm[node])
 
     def contact_force(self, tip: Tip, bend: float, advanced_mm: float, step_mm: float) -> float:
         """Wall contact force (N) after a move of ``advanced_mm`` (negative: retraction) with
