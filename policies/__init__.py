@@ -3,6 +3,7 @@ docs/safety-gate.md."""
 
 from ._gate import GateSubscriber, SafetyGate
 from ._gate_settings import (
+    GATE_PRESETS,
     SETTINGS_VERSION,
     AxisLimits,
     GateSettings,
@@ -39,6 +40,7 @@ from ._nav_eval import (
     run_nav_episode,
     summarize_nav,
 )
+from ._nav_guidance import NavPolicyGuidance, gate_speed_scale
 from ._nav_perception import PerceivedTip
 from ._nav_runtime import SHIPPED_POLICIES, OnnxPolicy, shipped_policy_path
 from ._nav_scripted import NavPolicy, RandomNavPolicy, ScriptedNavPolicy
@@ -47,6 +49,7 @@ from ._nav_train import NavTrainConfig, latest_checkpoint, load_nav_config, trai
 
 __all__ = [
     "CONTROL_OPS",
+    "GATE_PRESETS",
     "NAV_ALGOS",
     "NAV_METRICS",
     "SETTINGS_VERSION",
@@ -72,6 +75,7 @@ __all__ = [
     "GuidanceResult",
     "NavEpisode",
     "NavPolicy",
+    "NavPolicyGuidance",
     "NavTrainConfig",
     "OnnxPolicy",
     "PerceivedTip",
@@ -81,6 +85,7 @@ __all__ = [
     "bootstrap_interval",
     "evaluate_nav",
     "evaluate_nav_policy",
+    "gate_speed_scale",
     "latest_checkpoint",
     "load_gate_settings",
     "load_nav_config",

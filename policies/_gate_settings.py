@@ -38,6 +38,11 @@ _GATE_KEYS = (
 _AXIS_KEYS = ("unit", "max_rate", "max_accel", "min_position", "max_position")
 
 
+GATE_PRESETS = {"default": "gate.toml", "fluoro": "gate-fluoro.toml"}
+"""Shipped settings by name: the default (a 100 ms frame age), and fluoroscopy at 15 fps
+(two frame periods and a margin: docs/safety-gate.md, "Presets")."""
+
+
 class GateSettingsError(ValueError):
     """A settings file (or value) the gate cannot run with; the message is one line."""
 
@@ -206,18 +211,21 @@ def parse_gate_settings(text: str, source: str = "gate.toml") -> GateSettings:
 
 
 def load_gate_settings(path: str | Path | None = None) -> GateSettings:
-    """Settings from the TOML file at ``path``; the shipped default (``gate.toml`` of this
-    package) when ``path`` is None."""
-    if path is None:
-        default = resources.files(__package__ or "orstream.policies").joinpath("gate.toml")
+    """Settings from the TOML file at ``path``, or a shipped preset by name (``GATE_PRESETS``,
+    when no such file exists); the shipped default (``gate.toml``) when ``path`` is None."""
+    preset = "default" if path is None else str(path)
+    if preset in GATE_PRESETS and (path is None or not Path(preset).exists()):
+        name = GATE_PRESETS[preset]
+        shipped = resources.files(__package__ or "orstream.policies").joinpath(name)
         try:
-            text = default.read_text(encoding="utf-8")
+            text = shipped.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise GateSettingsError(
-                "gate.toml: the default settings are missing from this install "
+                f"{name}: the shipped settings are missing from this install "
                 "(package data of orstream.policies)"
             ) from None
-        return parse_gate_settings(text, "gate.toml")
+        return parse_gate_settings(text, name)
+    assert path is not None
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")

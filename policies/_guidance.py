@@ -17,9 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol, runtime_checkable
 
-GuidanceNote = Literal["following", "arrived", "no_target", "no_tip", "no_spacing"]
+GuidanceNote = Literal["following", "arrived", "no_target", "no_tip", "no_spacing", "implausible"]
 """What a proposal is about: moving toward the target, there already, or why it asks for no
-motion (no target given, no tip found, no pixel spacing to measure a distance in mm)."""
+motion (no target given, no tip found, no pixel spacing to measure a distance in mm, a
+tracked tip that cannot be where the robot's motion puts it)."""
 
 Point = tuple[float, float]
 
@@ -43,11 +44,14 @@ class GuidanceObservation:
 @dataclass(frozen=True, slots=True)
 class GuidanceProposal:
     """The velocities guidance asks for (axis -> unit/s; axes left out are 0), the remaining
-    ``distance_to_target_mm`` (None without a tip, a target or a spacing) and a ``note``."""
+    ``distance_to_target_mm`` (None without a tip, a target or a spacing) and a ``note``.
+    ``confidence``: the guidance's own trust (0-1) in what it saw (None: no opinion); the gate
+    judges the lower of it and the perception's."""
 
     velocity: Mapping[str, float]
     distance_to_target_mm: float | None
     note: GuidanceNote
+    confidence: float | None = None
 
 
 @runtime_checkable

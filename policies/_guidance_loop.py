@@ -21,6 +21,10 @@ from ._gate_types import GateCommand, GateDecision, GateState
 from ._guidance import FollowTargetGuidance, Guidance, GuidanceObservation, GuidanceProposal
 from ._guidance_result import POSITION_DIGITS, GuidanceResult, keyed, target_json
 
+LOCK_SKEW_NS = 100_000_000
+"""A time read before waiting for the lock (and the interpreter) may be this much (ns) older
+than one already used by another thread; such a time counts as that newer one, which only
+makes every age the gate judges larger. Larger regressions reach the gate (clock stepped)."""
 CONTROL_OPS = ("enable", "keepalive", "release", "stop", "reset", "status", "position")
 """What the control socket takes (``{"op": ...}``; docs/robot-feed.md, "Control")."""
 
@@ -32,7 +36,10 @@ class GuidanceLoop:
     when the tracking first looks good (a frame whose confidence reaches the gate's
     ``min_confidence``, until the gate was once ACTIVE) and keeps the pedal down (a keep-alive
     at every heartbeat); after the first ACTIVE it never presses again, so any later HOLD
-    takes a real press (:meth:`control` ``enable``). Thread-safe."""
+    takes a real press (:meth:`control` ``enable``), unless ``repress_after_ms`` is given:
+    then it presses again once the tracking has looked good for that long in HOLD (as an
+    operator watching the screen would; a latched STOP still takes a reset). ``represses``
+    counts those presses. Thread-safe."""
 
     def __init__(
         self,
@@ -41,8 +48,15 @@ class GuidanceLoop:
         *,
         start_position: Mapping[str, float] | None = None,
         pedal: bool = False,
+        repress_after_ms: float | None = None,
     ) -> None:
+        if repress_after_ms is not None and not (0 <= repress_after_ms < math.inf):
+            raise ValueError(f"repress_after_ms must be >= 0 and finite ({repress_after_ms!r})")
         self.gate = gate if gate is not None else SafetyGate()
+        self._repress_ns = None if repress_after_ms is None else round(repress_after_ms * 1e6)
+        self._good_since: int | None = None
+        self._last_now: int | None = None
+        self.represses = 0
         self.guidance: Guidance = guidance if guidance is not None else FollowTargetGuidance()
         self.pedal = pedal
         axes = self.gate.settings.axes
@@ -97,18 +111,24 @@ class GuidanceLoop:
         except Exception as exc:
             self.guidance_errors.drop(type(exc).__name__, f"frame {seen.frame_seq}: {exc}")
             proposal = GuidanceProposal(dict.fromkeys(self._units, math.nan), None, "no_tip")
+        trust = seen.confidence
+        if proposal.confidence is not None:
+            trust = min(trust, proposal.confidence)
         with self._lock:
+            now_ns = self._in_order(now_ns)
             self._advance(now_ns)
             command = GateCommand(
                 seen.frame_seq,
                 seen.t_capture_ns,
-                seen.confidence,
+                trust,
                 proposal.velocity,
                 dict(self._position),
             )
-            confident = seen.confidence >= self.gate.settings.min_confidence
-            if self.pedal and not self._engaged and confident:
-                self.gate.enable(now_ns)
+            confident = trust >= self.gate.settings.min_confidence
+            if self.pedal and confident:
+                self._press_if_due(now_ns)
+            elif not confident:
+                self._good_since = None
             decision = self.gate.submit(command, now_ns)
             if decision.state is GateState.ACTIVE:
                 self._engaged, self._passed_capture = True, seen.t_capture_ns
@@ -124,11 +144,27 @@ class GuidanceLoop:
                 units=self._units,
                 target_px=seen.target_px,
                 distance_to_target_mm=proposal.distance_to_target_mm,
-                confidence=seen.confidence,
+                confidence=trust,
                 position=dict(self._position),
             )
             self._latest = result
             return result
+
+    def _press_if_due(self, now_ns: int) -> None:
+        """The simulated operator on a confident frame (under the lock): the first press, and
+        with ``repress_after_ms`` a press after that long of good tracking in HOLD."""
+        if not self._engaged:
+            self.gate.enable(now_ns)
+            return
+        if self._repress_ns is None or self.gate.state is not GateState.HOLD:
+            self._good_since = None
+            return
+        if self._good_since is None:
+            self._good_since = now_ns
+        if now_ns - self._good_since >= self._repress_ns:
+            self.gate.enable(now_ns)
+            self._good_since = None
+            self.represses += 1
 
     def watchdog_due_ns(self) -> int | None:
         """While ACTIVE, the gate time (ns) at which no fresh frame gives HOLD (the newest
@@ -144,6 +180,7 @@ class GuidanceLoop:
         gate's tick (a stalled source or an expired enable gives HOLD here), and the fields of
         the feed's ``heartbeat`` message: the state, the command in force and its frame."""
         with self._lock:
+            now_ns = self._in_order(now_ns)
             if self.pedal:
                 self.gate.keepalive(now_ns)
             self._advance(now_ns)
@@ -173,6 +210,7 @@ class GuidanceLoop:
                 raise ValueError(f"position.{axis} must be finite")
             values[axis] = float(value)
         with self._lock:
+            now_ns = self._in_order(now_ns)
             self._advance(now_ns)
             self._position.update(values)
 
@@ -204,6 +242,7 @@ class GuidanceLoop:
             except ValueError as exc:
                 return {"ok": False, "error": str(exc)}
         with self._lock:
+            now_ns = self._in_order(now_ns)
             self._advance(now_ns)
             decision = calls[str(op)]()
             self._velocity = dict(decision.velocity)
@@ -212,6 +251,15 @@ class GuidanceLoop:
     def _position_json(self) -> dict[str, float | None]:
         units = {axis: unit.removesuffix("/s") for axis, unit in self._units.items()}
         return keyed(self._position, units, POSITION_DIGITS)
+
+    def _in_order(self, now_ns: int) -> int:
+        """``now_ns``, or the newest time already used when ``now_ns`` is at most
+        ``LOCK_SKEW_NS`` older (read before another thread took the lock; under the lock)."""
+        last = self._last_now
+        if last is not None and last - LOCK_SKEW_NS <= now_ns < last:
+            return last
+        self._last_now = now_ns if last is None else max(now_ns, last)
+        return now_ns
 
     def _advance(self, now_ns: int) -> None:
         """Dead reckoning (under the lock): the velocity in force since the last call."""

@@ -19,7 +19,7 @@ from ..pipelines import (
     RobotLink,
 )
 from ..stream import display_uri, install_stop_signals
-from ._argtypes import DEFAULT_ENDPOINT, positive_float, positive_int
+from ._argtypes import DEFAULT_ENDPOINT, non_negative_float, positive_float, positive_int
 from ._errors import warn_if_no_frames
 
 
@@ -60,8 +60,12 @@ def pixel_point(text: str) -> tuple[float, float]:
 def robot_link(args: argparse.Namespace) -> RobotLink | None:
     """The robot link ``--robot`` and its options ask for (None without ``--robot``)."""
     if args.robot is None:
-        if args.target is not None or args.robot_enable or args.robot_gate is not None:
-            raise ValueError("--target, --robot-enable and --robot-gate need --robot")
+        robot_only = (args.target, args.robot_gate, args.policy, args.roadmap, args.repress)
+        if args.robot_enable or any(v is not None for v in robot_only):
+            raise ValueError(
+                "--target, --robot-enable, --robot-gate, --policy, --roadmap and --repress "
+                "need --robot"
+            )
         return None
     return RobotLink(
         args.robot,
@@ -69,6 +73,9 @@ def robot_link(args: argparse.Namespace) -> RobotLink | None:
         target_px=args.target,
         enable=args.robot_enable,
         gate_settings=args.robot_gate,
+        policy=args.policy,
+        roadmap=args.roadmap,
+        repress_after_ms=args.repress,
     )
 
 
@@ -201,7 +208,29 @@ def register(subparsers: Any) -> None:
         "target, if its frames carry one)",
     )
     parser.add_argument(
-        "--robot-gate", metavar="PATH.toml", help="safety gate settings (default: the shipped)"
+        "--robot-gate",
+        metavar="PATH.toml|PRESET",
+        help="safety gate settings: a TOML file or a shipped preset (default; fluoro: 15 fps "
+        "fluoroscopy); docs/safety-gate.md",
+    )
+    parser.add_argument(
+        "--policy",
+        metavar="shipped|PATH.onnx",
+        help="guidance by a catheter navigation policy (the shipped one, or an exported "
+        "orstream/CatheterNav-v0 policy) along the --roadmap, instead of straight at --target",
+    )
+    parser.add_argument(
+        "--roadmap",
+        metavar="PATH.json",
+        help="the vessel roadmap and target the --policy navigates (orstream sim publish "
+        "--roadmap-out writes one); docs/robot-feed.md",
+    )
+    parser.add_argument(
+        "--repress",
+        type=non_negative_float,
+        metavar="MS",
+        help="with --robot-enable: the simulated operator presses again after a HOLD once "
+        "tracking has looked good for MS milliseconds (default: never)",
     )
     parser.add_argument(
         "--display",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -24,10 +25,14 @@ from ..policies import (
     Guidance,
     GuidanceLoop,
     GuidanceObservation,
+    NavPolicyGuidance,
+    OnnxPolicy,
     SafetyGate,
     load_gate_settings,
+    shipped_policy_path,
     transition_fields,
 )
+from ..sim import NAV_ENV_IDS, read_roadmap
 from ..stream import (
     DEFAULT_HEARTBEAT_HZ,
     Frame,
@@ -104,9 +109,11 @@ class GuidanceStage:
 
 
 class RobotLink:
-    """The robot feed on ``endpoint`` behind the safety gate (``gate_settings``: a TOML path,
-    default the shipped catheter robot), with ``guidance`` (default
-    :class:`~orstream.policies.FollowTargetGuidance`) toward ``target_px``.
+    """The robot feed on ``endpoint`` behind the safety gate (``gate_settings``: a TOML path
+    or a shipped preset name, default the shipped catheter robot), with ``guidance`` (default
+    :class:`~orstream.policies.FollowTargetGuidance`) toward ``target_px``; or with
+    ``policy`` (``shipped`` or an ONNX path, for ``orstream/CatheterNav-v0``) navigating the
+    ``roadmap`` file to its target (:class:`~orstream.policies.NavPolicyGuidance`).
 
     ``control``: the operator's REP socket (None: none); ``enable``: a simulated operator
     pedal (:class:`~orstream.policies.GuidanceLoop`'s ``pedal``: pressed once the tracking
@@ -129,13 +136,29 @@ class RobotLink:
         enable: bool = False,
         gate_settings: str | Path | None = None,
         guidance: Guidance | None = None,
+        policy: str | None = None,
+        roadmap: str | Path | None = None,
+        repress_after_ms: float | None = None,
         heartbeat_hz: float = DEFAULT_HEARTBEAT_HZ,
         watchdog_wake: bool = True,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         settings = None if gate_settings is None else load_gate_settings(Path(gate_settings))
         self.gate = SafetyGate(settings)
-        self.loop = GuidanceLoop(self.gate, guidance, pedal=enable)
+        if (policy is None) != (roadmap is None):
+            raise ValueError("a navigation policy and a roadmap go together (--policy, --roadmap)")
+        if policy is not None and roadmap is not None:
+            if guidance is not None:
+                raise ValueError("give a guidance or a policy, not both")
+            nav_map = read_roadmap(roadmap)
+            env_id = NAV_ENV_IDS[0]
+            path = shipped_policy_path(env_id) if policy == "shipped" else Path(policy)
+            axes = {axis.name: axis for axis in self.gate.settings.axes}
+            guidance = NavPolicyGuidance(OnnxPolicy(path, env_id), nav_map, axes)
+            target_px = target_px or nav_map.target_px
+        self.loop = GuidanceLoop(
+            self.gate, guidance, pedal=enable, repress_after_ms=repress_after_ms
+        )
         self.stage = GuidanceStage(self.loop, target_px=target_px, clock=clock)
         self.enable = enable
         self._clock = clock
@@ -155,9 +178,14 @@ class RobotLink:
         except BaseException:
             self.feed.close()
             raise
+        self._transitions: Counter[str] = Counter()
         self._unsubscribe = self.gate.subscribe(self._publish_transition)
 
     def _publish_transition(self, transition: GateTransition) -> None:
+        key = (
+            f"{transition.previous.value}->{transition.state.value}:{transition.reason.code.value}"
+        )
+        self._transitions[key] += 1
         self.feed.publish("transition", transition_fields(transition))
 
     def open(self) -> None:
@@ -177,7 +205,11 @@ class RobotLink:
         self.feed.write(frame)
 
     def stats(self) -> dict[str, Any]:
-        doc = {"state": self.gate.state.value, "feed": self.feed.stats()}
+        doc: dict[str, Any] = {"state": self.gate.state.value, "feed": self.feed.stats()}
+        doc["guidance"] = self.loop.guidance.name
+        doc["transitions"] = dict(self._transitions)
+        if self.loop.represses:
+            doc["operator_represses"] = self.loop.represses
         if self.control is not None:
             doc["control"] = {
                 "handled": self.control.handled,

@@ -120,6 +120,7 @@ class Engine:
         if results is not None:
             outs.append(open_sink(f"jsonl:{results}"))
         self.pipeline = live_pipeline
+        self.robot = robot
         self.source = opened
         self.runtime = Pipeline(
             opened,
@@ -169,4 +170,5 @@ class Engine:
             paths=raw["paths"],
             source=raw["source"],
             measurements=self.pipeline.measure(final),
+            robot=None if self.robot is None else self.robot.stats(),
         )

@@ -114,16 +114,20 @@ class UltrasoundResult:
 class PipelineSummary:
     """A run of a live pipeline: ``paths`` (per path: frames, fps, latency p50/p99 in ms,
     drops by kind, time per stage), ``source`` (its counters), ``measurements`` (what the
-    pipeline adds up over the run, e.g. echo's beats; None for a pipeline without)."""
+    pipeline adds up over the run, e.g. echo's beats; None for a pipeline without), ``robot``
+    (the robot link's gate state, transitions and feed counters; None without a robot)."""
 
     pipeline: str
     paths: dict[str, Any]
     source: dict[str, Any]
     measurements: dict[str, Any] | None = None
+    robot: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"pipeline": self.pipeline, "paths": self.paths}
         doc["source"] = self.source
         if self.measurements is not None:
             doc["measurements"] = self.measurements
+        if self.robot is not None:
+            doc["robot"] = self.robot
         return doc
