@@ -22,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         show=not args.headless,
         display=None if args.no_display else args.display,
+        robot=False if args.no_robot else None,
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -50,6 +51,19 @@ def _print(s: dict[str, Any]) -> None:
             f"measured: tip found in {m['tip_found']} of {m['frames']} frames, mean "
             f"confidence {m['mean_confidence']}"
         )
+    if "closed_loop" in s:
+        c = s["closed_loop"]
+        gate = c["gate"] or {}
+        reached = (
+            f"reached its target in {c['reached_at_s']:.1f} s"
+            if c["reached"]
+            else f"did not reach its target (closest {c['closest_mm']} mm)"
+        )
+        print(
+            f"closed loop: the policy {reached}, {c['start_error_mm']} mm along the vessels "
+            f"from the start; final error {c['final_error_mm']} mm; gate "
+            f"{gate.get('state', '-')}, robot halts {len(c['robot_halts'])}"
+        )
     if s["truth"]:
         print("simulator truth: " + ", ".join(f"{k} {v:.3g}" for k, v in s["truth"].items()))
     print(f"recording: {s['recording']}")
@@ -75,4 +89,10 @@ def register(subparsers: Any) -> None:
         "taken); its link with the access token is printed on stderr",
     )
     parser.add_argument("--no-display", action="store_true", help="no OR display")
+    parser.add_argument(
+        "--no-robot",
+        action="store_true",
+        help="fluoro: no closed loop (by default a simulated robot moves the catheter as the "
+        "shipped policy steers it through the safety gate)",
+    )
     parser.set_defaults(func=run)

@@ -16,7 +16,16 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..sim import MODALITIES, Simulator, make_simulator, sim_frame_to_frame
+from ..sim import (
+    MODALITIES,
+    ROBOT_TIMEOUT_MS,
+    RobotFluoroSimulator,
+    SimRobot,
+    Simulator,
+    make_simulator,
+    sim_frame_to_frame,
+    write_roadmap,
+)
 from ..stream import (
     ZmqFrameSender,
     ZmqJsonSender,
@@ -55,8 +64,29 @@ def truth_endpoint(frame_endpoint: str) -> str:
     return f"{host_port}:{int(port) + 1}" + (f"?{query}" if query else "")
 
 
+def robot_simulator(args: argparse.Namespace) -> RobotFluoroSimulator:
+    """``--robot FEED``: fluoroscopy whose catheter a simulated robot on FEED moves; writes the
+    roadmap to ``--roadmap-out`` when given."""
+    if args.modality != "fluoro":
+        raise ValueError("--robot drives a catheter: it needs --modality fluoro")
+    if args.ef is not None or args.hr is not None:
+        raise ValueError("--ef and --hr are echo settings")
+    robot = SimRobot(args.robot, timeout_ms=args.robot_timeout)
+    try:
+        sim = RobotFluoroSimulator(args.seed, fps=args.fps or 15.0, robot=robot)
+        if args.roadmap_out is not None:
+            write_roadmap(sim.roadmap(), args.roadmap_out)
+    except BaseException:
+        robot.close()
+        raise
+    robot.start()
+    return sim
+
+
 def publish(args: argparse.Namespace) -> int:
-    sim = simulator_from_args(args)
+    if args.robot is None and args.roadmap_out is not None:
+        raise ValueError("--roadmap-out needs --robot")
+    sim = simulator_from_args(args) if args.robot is None else robot_simulator(args)
     stream_id = args.stream_id or f"sim-{sim.modality}"
     sender = ZmqFrameSender(args.endpoint, pattern="pub")
     truth = ZmqJsonSender(args.truth_endpoint or truth_endpoint(args.endpoint))
@@ -82,6 +112,8 @@ def publish(args: argparse.Namespace) -> int:
     finally:
         sender.close()
         truth.close()
+        if isinstance(sim, RobotFluoroSimulator):
+            sim.robot.close()
     elapsed_s = max((time.time_ns() - t0) / 1e9, 1e-9)
     summary = {
         "frames": index,
@@ -182,6 +214,24 @@ def register(subparsers: Any) -> None:
         default=0.5,
         metavar="S",
         help="seconds to wait for subscribers before the first frame (default 0.5)",
+    )
+    pub.add_argument(
+        "--robot",
+        metavar="ENDPOINT",
+        help="fluoro: a simulated robot on this robot feed (orstream run --robot) moves the "
+        "catheter; docs/robot-feed.md, Closed loop",
+    )
+    pub.add_argument(
+        "--robot-timeout",
+        type=positive_float,
+        default=ROBOT_TIMEOUT_MS,
+        metavar="MS",
+        help=f"the robot halts after MS without a feed message (default {ROBOT_TIMEOUT_MS:g})",
+    )
+    pub.add_argument(
+        "--roadmap-out",
+        metavar="PATH.json",
+        help="with --robot: write the vessel roadmap and target for orstream run --roadmap",
     )
     pub.set_defaults(func=publish)
     exp = commands.add_parser("export", help="frames, masks and truth.json on disk")

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from ..sim import make_simulator
+from ..sim import RobotFluoroSimulator, make_simulator, write_roadmap
 
 _STOP_TIMEOUT_S = 30.0
+REPRESS_MS = 1000.0
+"""The demo's simulated operator presses again after a HOLD once tracking looked good this long."""
 _START_TIMEOUT_S = 120.0
 
 
@@ -131,6 +133,7 @@ def run_demo(
     show: bool = False,
     workdir: Path | None = None,
     display: str | None = None,
+    robot: bool | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run the device, the engine and the recorder until the device has sent ``duration_s``
     seconds of frames (or Ctrl-C); (the summary, whether Ctrl-C stopped it).
@@ -138,10 +141,16 @@ def run_demo(
     ``show``: the engine's status line on stderr; ``workdir``: where the recording goes
     (default: a new temporary folder, kept for the user); ``display``: the engine serves the
     OR display at ``HOST:PORT`` (``"auto"``: 127.0.0.1:8080, or a free port when 8080 is
-    taken) and its link ``display: http://...?token=...`` is passed on to stderr.
+    taken) and its link ``display: http://...?token=...`` is passed on to stderr; ``robot``
+    (default: for fluoro): the closed loop, a simulated robot on the engine's robot feed moves
+    the device's catheter as the shipped policy steers it through the safety gate
+    (``closed_loop`` in the summary; docs/robot-feed.md, "Closed loop").
     """
     if duration_s is not None and duration_s <= 0:
         raise ValueError("--duration must be positive")
+    robot = modality == "fluoro" if robot is None else robot
+    if robot and modality != "fluoro":
+        raise ValueError("the closed loop (--robot) drives a catheter: it needs --modality fluoro")
     port = _free_port_pair()
     feed = f"zmq+tcp://127.0.0.1:{port}"
     workdir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="orstream-demo-"))
@@ -149,6 +158,11 @@ def run_demo(
     pipeline = ["--pipeline", modality]
     if display is not None:
         pipeline += ["--display", display_address(display)]
+    device_robot: list[str] = []
+    if robot:
+        feed_robot = f"zmq+tcp://127.0.0.1:{_free_port_pair()}"
+        pipeline += _closed_loop_engine_args(feed_robot, seed, workdir)
+        device_robot = ["--robot", feed_robot]
     engine = _spawn(
         "engine",
         ["run", "--source", feed, "--json", *pipeline] + ([] if show else ["--quiet"]),
@@ -166,6 +180,7 @@ def run_demo(
         "sim", "publish", "--modality", modality, "--seed", str(seed),
         "--endpoint", f"{feed}?bind=1", "--truth-endpoint", truth, "--warmup", "1.0", "--json",
     ]  # fmt: skip
+    device_args += device_robot
     if fps is not None:
         device_args += ["--fps", str(fps)]
     if duration_s is not None:
@@ -194,6 +209,19 @@ def run_demo(
                 child.process.kill()
                 child.process.wait()
     return _summary(modality, device_summary, engine_summary, record_summary), interrupted
+
+
+def _closed_loop_engine_args(feed: str, seed: int, workdir: Path) -> list[str]:
+    """The engine's side of the closed loop: the robot feed on ``feed`` behind the fluoroscopy
+    gate preset, the shipped policy on the device's roadmap (written to ``workdir``), and a
+    simulated operator who keeps the pedal down and presses again after a HOLD once tracking
+    has looked good for a second."""
+    roadmap = workdir / "roadmap.json"
+    write_roadmap(RobotFluoroSimulator(seed).roadmap(), roadmap)
+    return [
+        "--robot", feed, "--robot-control", "none", "--robot-enable", "--robot-gate", "fluoro",
+        "--policy", "shipped", "--roadmap", str(roadmap), "--repress", str(REPRESS_MS),
+    ]  # fmt: skip
 
 
 def display_address(display: str) -> str:
@@ -241,8 +269,19 @@ def _summary(
         "recording": record["path"],
         **_measurements(engine.get("measurements")),
         "truth": _truth(device["truth"]),
-        "simulator": {k: v for k, v in device["truth"].items() if k != "vessel_graph"},
+        **_closed_loop(device["truth"].get("closed_loop"), engine.get("robot")),
+        "simulator": {
+            k: v for k, v in device["truth"].items() if k not in ("vessel_graph", "closed_loop")
+        },
     }
+
+
+def _closed_loop(device: dict[str, Any] | None, gate: dict[str, Any] | None) -> dict[str, Any]:
+    """The closed loop's outcome: the device's catheter (reached, errors, robot halts) and the
+    engine's gate (state, transitions, operator presses)."""
+    if device is None:
+        return {}
+    return {"closed_loop": {**device, "gate": gate}}
 
 
 def _measurements(measured: dict[str, Any] | None) -> dict[str, Any]:

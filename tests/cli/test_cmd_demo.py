@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 from orstream.stream import RecordingReader
 
@@ -53,3 +54,17 @@ def test_fluoro_and_us_demos_track_their_tips() -> None:
         assert 0.0 <= measured["mean_confidence"] <= 1.0
         if modality == "fluoro":  # the catheter is in view from the first frame
             assert measured["tip_found"] >= frames["processed"] - 2
+            _check_closed_loop(summary["closed_loop"])
+        else:
+            assert "closed_loop" not in summary
+
+
+def _check_closed_loop(loop: dict[str, Any]) -> None:
+    """The demo's closed loop: the policy moved the robot, the robot the catheter, toward the
+    target along the vessels, through the gate (a few seconds do not reach it)."""
+    assert loop["gate"]["guidance"] == "policy:catheter-nav"
+    assert loop["gate"]["transitions"].get("HOLD->ACTIVE:resumed", 0) >= 1
+    assert loop["robot"]["messages"] > 0 and loop["robot"]["malformed"] == 0
+    assert loop["path_mm"] > 5.0
+    assert loop["final_error_mm"] < loop["start_error_mm"] - 5.0
+    assert loop["robot_halts"] == []  # the feed never went silent while the device ran
