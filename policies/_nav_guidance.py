@@ -7,7 +7,9 @@ environment's kinematics: the pre-curved tip picks the branch at a bifurcation);
 tracked tip (px times the frame's spacing) is more than ``relocate_mm`` from it, the place is
 set from the tracked tip (:meth:`NavTree.nearest`); beyond ``jump_mm`` the tracked tip is
 implausible (the tracker jumped to something else): the proposal asks for no motion with
-confidence 0, so the gate holds, and the place is kept. The policy's observation is then the
+confidence 0, so the gate holds, and the place is kept, unless the tracker shows a confident
+tip steadily elsewhere for ``reacquire_frames`` frames (the place was wrong). Only tips of at
+least ``min_confidence`` (the gate's) set or move the place. The policy's observation is then the
 environment's (``nav_observation``): the tracked tip with its confidence, the roadmap around
 the place, the roll from the ``rotate`` axis; contact force is not sensed (0). Its action in
 [-1, 1] is scaled to velocities the gate allows, with the trained ratio of advance to rotate
@@ -42,6 +44,9 @@ RELOCATE_MM = 2.0
 JUMP_MM = 10.0
 """A tracked tip farther than this from the kept place cannot be the catheter the robot moved
 (15 frames of motion at the gate's 10 mm/s): guidance trusts it 0 and asks for no motion."""
+REACQUIRE_FRAMES = 15
+"""Confident, steady tips away from the kept place for this many frames in a row (1 s at 15
+fps, the robot held still meanwhile) move the place to them: the place was the wrong one."""
 
 
 def gate_speed_scale(axes: dict[str, AxisLimits]) -> float:
@@ -65,6 +70,8 @@ class NavPolicyGuidance:
         speed_scale: float | None = None,
         lookahead_s: float = 0.15,
         jump_mm: float = JUMP_MM,
+        min_confidence: float = 0.5,
+        reacquire_frames: int = REACQUIRE_FRAMES,
     ) -> None:
         missing = {"advance", "rotate"} - set(axes)
         if missing:
@@ -75,6 +82,8 @@ class NavPolicyGuidance:
         if not 0 < self.scale <= 1:
             raise ValueError(f"speed_scale must be in (0, 1] (got {self.scale})")
         self.lookahead_s, self.jump_mm = lookahead_s, jump_mm
+        self.min_confidence, self.reacquire_frames = min_confidence, reacquire_frames
+        self._unexplained: list[tuple[float, float]] = []
         nav = roadmap.nav
         self._dist = nav.distances_from(roadmap.target)
         self._on_route = route_flags(nav, roadmap.target)
@@ -104,13 +113,18 @@ class NavPolicyGuidance:
         elif tip is not None and advance < self._advance_mm:
             nav.retract(tip, self._advance_mm - advance)
         self._advance_mm = advance
+        confident = observation.confidence >= self.min_confidence
+        if tip is None and not confident:
+            return GuidanceProposal({}, None, "no_tip")  # no place on the roadmap yet
         gap = math.inf if tip is None else math.dist(nav.tip_xy(tip), seen)
-        if tip is not None and gap > self.jump_mm:
+        if tip is not None and gap > self.jump_mm and not self._steady(seen, confident):
             self.implausible += 1
             return GuidanceProposal({}, along_tree_mm(nav, tip, self._dist), "implausible", 0.0)
-        if tip is None or gap > RELOCATE_MM:
-            tip = self.tip = nav.nearest(*seen, near=tip)
+        self._unexplained = []
+        if confident and (tip is None or gap > RELOCATE_MM):
+            tip = self.tip = nav.nearest(*seen, near=None if gap > self.jump_mm else tip)
             self.relocations += 1
+        assert tip is not None
         to_target = along_tree_mm(nav, tip, self._dist)
         if to_target <= SUCCESS_MM:
             return GuidanceProposal({}, to_target, "arrived")
@@ -140,6 +154,18 @@ class NavPolicyGuidance:
             ),
         }
         return GuidanceProposal(velocity, to_target, "following")
+
+    def _steady(self, seen: tuple[float, float], confident: bool) -> bool:
+        """Whether the tracker has shown a confident tip, steady within ``RELOCATE_MM``, away
+        from the kept place for ``reacquire_frames`` frames in a row: then the kept place is
+        the one that is wrong (a bad first fix), and the tracked tip is taken."""
+        if not confident or (
+            self._unexplained and math.dist(self._unexplained[-1], seen) > RELOCATE_MM
+        ):
+            self._unexplained = []
+        if confident:
+            self._unexplained.append(seen)
+        return len(self._unexplained) >= self.reacquire_frames
 
     def _inside(self, axis: str, velocity: float, observation: GuidanceObservation) -> float:
         """``velocity``, or 0 when it would take ``axis`` out of its workspace within the

@@ -80,6 +80,19 @@ def _index(doc: dict[str, Any], key: str, n: int, where: str) -> int:
     return value
 
 
+def _edges(value: object, n: int, where: str) -> Any:
+    """(E, 2) int64 node ids from ``[[parent, child], ...]`` of integers in ``0..n-1``."""
+    ok = isinstance(value, list) and all(
+        isinstance(e, list)
+        and len(e) == 2
+        and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n for i in e)
+        for e in value
+    )
+    if not ok:
+        raise ValueError(f"{where}: edges must be [[parent, child], ...] of node ids 0..{n - 1}")
+    return np.asarray(value, dtype=np.int64).reshape(-1, 2)
+
+
 def roadmap_from_json(doc: object, where: str = "roadmap") -> NavRoadmap:
     """A roadmap from its JSON document; ValueError (one line, naming ``where``) if malformed."""
     if not isinstance(doc, dict) or doc.get("format") != ROADMAP_FORMAT:
@@ -93,13 +106,10 @@ def roadmap_from_json(doc: object, where: str = "roadmap") -> NavRoadmap:
     radius = _array(doc, "radius_px", (), where)
     entry = _array(doc, "entry_px", (2,), where)
     n = len(nodes)
-    try:
-        edges = np.asarray(doc.get("edges"), dtype=np.int64).reshape(-1, 2)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: edges must be [[parent, child], ...] node ids") from None
+    edges = _edges(doc.get("edges"), n, where)
     if len(radius) != n or np.any(radius <= 0):
         raise ValueError(f"{where}: radius_px needs one positive radius per node ({n})")
-    if len(edges) != n - 1 or edges.min(initial=0) < 0 or edges.max(initial=0) >= n:
+    if len(edges) != n - 1:
         raise ValueError(f"{where}: edges must form one tree over the {n} nodes")
     tree = VesselTree(
         str(doc.get("name", "roadmap")),
@@ -120,8 +130,8 @@ def read_roadmap(path: str | Path) -> NavRoadmap:
     """The roadmap in the JSON file at ``path``; ValueError (one line) if unreadable or bad."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"cannot read the roadmap {path}: {exc}") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"cannot read the roadmap {path}: {type(exc).__name__}") from None
     return roadmap_from_json(doc, f"roadmap {path}")
 
 

@@ -29,6 +29,24 @@ FORCE_PER_RAD = 1.5
 """Contact force per rad of bend/lumen mismatch beyond the tolerance while advancing, N/rad."""
 FORCE_PER_MM_END = 0.5
 """Contact force per mm pushed against a closed end, N/mm."""
+
+
+def along_tree_from(nav: NavTree, tip: Tip, node: int) -> float:
+    """Path length (mm) along ``nav`` from ``tip`` to the reachable ``node``, by arc lengths
+    from the entry and their lowest common ancestor."""
+    c, arc = tip.node, nav.arc_mm
+    chain, a = set(), c
+    while a >= 0:
+        chain.add(a)
+        a = nav.parent[a]
+    lca = node
+    while lca not in chain:
+        lca = nav.parent[lca]
+    if lca == c:  # node is below the tip
+        return nav.seg_mm[c] - tip.along_mm + arc[node] - arc[c]
+    return tip.along_mm + arc[nav.parent[c]] - arc[lca] + arc[node] - arc[lca]
+
+
 TIE_MM = 1.0
 """Places on the tree this close to the closest one count as ties for :meth:`NavTree.nearest`."""
 
@@ -270,14 +288,23 @@ class NavTree:
         gap = np.hypot(*(a + u[:, None] * ab - [x_mm, y_mm]).T)
         close = np.flatnonzero(gap <= gap.min() + TIE_MM)
         if near is not None:
-            here = self.tip_arc(near)
-            seg = np.array(self.seg_mm)[nodes[close]]
-            arcs = np.array(self.arc_mm)[nodes[close]] - (1 - u[close]) * seg
-            best = int(close[np.argmin(np.abs(arcs - here) + gap[close])])
+            along = u[close] * np.array(self.seg_mm)[nodes[close]]
+            places = zip(nodes[close].tolist(), along.tolist(), strict=True)
+            apart = [self._along_tree(near, n, a) for n, a in places]
+            best = int(close[np.argmin(np.asarray(apart) + gap[close])])
         else:
             best = int(close[np.argmin(gap[close])])
         node = int(nodes[best])
         return Tip(node, float(u[best]) * self.seg_mm[node])
+
+    def _along_tree(self, near: Tip, node: int, along_mm: float) -> float:
+        """Path length (mm) along the tree from ``near`` to the place ``along_mm`` past
+        ``parent[node]`` toward ``node``."""
+        if node == near.node:
+            return abs(along_mm - near.along_mm)
+        to_node = along_tree_from(self, near, node)
+        to_parent = along_tree_from(self, near, self.parent[node])
+        return min(to_parent + along_mm, to_node + self.seg_mm[node] - along_mm)
 
     def contact_force(self, tip: Tip, bend: float, advanced_mm: float, step_mm: float) -> float:
         """Wall contact force (N) after a move of ``advanced_mm`` (negative: retraction) with

@@ -95,6 +95,7 @@ class SimRobot:
         self.last_state: str | None = None
         self._lock = threading.Lock()
         self._receiver = None if endpoint is None else RobotFeedReceiver(endpoint)
+        self._malformed = 0  # the receiver's count, kept when it closes
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -198,7 +199,8 @@ class SimRobot:
             self.check(self._clock())
 
     def stats(self) -> dict[str, Any]:
-        malformed = 0 if self._receiver is None else self._receiver.malformed.total
+        receiver = self._receiver
+        malformed = self._malformed if receiver is None else receiver.malformed.total
         return {
             "messages": self.messages,
             "ignored": dict(self.ignored),
@@ -213,6 +215,7 @@ class SimRobot:
             self._thread.join(timeout=5.0)
             self._thread = None
         if self._receiver is not None:
+            self._malformed = self._receiver.malformed.total
             self._receiver.close()
             self._receiver = None
 

@@ -143,11 +143,11 @@ class RobotFluoroSimulator:
         step = advance - self._axes["advance"]
         self._axes = {"advance": advance, "rotate": roll}
         bend = BEND_RAD * math.sin(roll)
-        pushed = 0.0
+        pushed, before = 0.0, nav.tip_arc(tip)
         if step > 0:
             pushed = nav.advance(tip, step, bend)
         elif step < 0 and not nav.retract(tip, -step):
-            step = 0.0  # held at the sheath: the catheter cannot leave through it
+            step = -before  # held at the sheath: the catheter cannot leave through it
         self.pushed_mm += pushed
         self.path_mm += abs(step) - pushed
         self.force_n = nav.contact_force(tip, bend, step, ADVANCE_MM_S / self.fps) + 0.5 * pushed

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import threading
 import time
@@ -87,18 +88,24 @@ def publish(args: argparse.Namespace) -> int:
     if args.robot is None and args.roadmap_out is not None:
         raise ValueError("--roadmap-out needs --robot")
     sim = simulator_from_args(args) if args.robot is None else robot_simulator(args)
+    # a robot-driven frame is rendered when due, so it shows the pose at its capture time
+    render_when_due = isinstance(sim, RobotFluoroSimulator)
     stream_id = args.stream_id or f"sim-{sim.modality}"
-    sender = ZmqFrameSender(args.endpoint, pattern="pub")
-    truth = ZmqJsonSender(args.truth_endpoint or truth_endpoint(args.endpoint))
     stop = threading.Event()
     install_stop_signals(stop)
     period_ns = round(1e9 / sim.fps)
     late = 0
     t0 = time.time_ns() + round(args.warmup * 1e9)
     index = 0
-    try:
+    with contextlib.ExitStack() as closing:
+        if isinstance(sim, RobotFluoroSimulator):
+            closing.callback(sim.robot.close)
+        sender = ZmqFrameSender(args.endpoint, pattern="pub")
+        closing.callback(sender.close)
+        truth = ZmqJsonSender(args.truth_endpoint or truth_endpoint(args.endpoint))
+        closing.callback(truth.close)
         while not stop.is_set() and (args.frames is None or index < args.frames):
-            rendered = sim.render(index)
+            rendered = None if render_when_due else sim.render(index)
             due = t0 + index * period_ns
             wait_s = (due - time.time_ns()) / 1e9
             if wait_s > 0:
@@ -106,14 +113,11 @@ def publish(args: argparse.Namespace) -> int:
             else:
                 late += 1
             t_capture = time.time_ns()
+            if rendered is None:
+                rendered = sim.render(index)
             sender.send(sim_frame_to_frame(sim, rendered, stream_id, t_capture))
             truth.send({"stream": stream_id, "seq": index, "truth": rendered.truth})
             index += 1
-    finally:
-        sender.close()
-        truth.close()
-        if isinstance(sim, RobotFluoroSimulator):
-            sim.robot.close()
     elapsed_s = max((time.time_ns() - t0) / 1e9, 1e-9)
     summary = {
         "frames": index,

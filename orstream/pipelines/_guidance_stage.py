@@ -118,7 +118,8 @@ class RobotLink:
     ``control``: the operator's REP socket (None: none); ``enable``: a simulated operator
     pedal (:class:`~orstream.policies.GuidanceLoop`'s ``pedal``: pressed once the tracking
     first looks good, then held down; any HOLD after the first ACTIVE needs a real press on
-    the control socket). Endpoints bind 127.0.0.1 unless told; beyond
+    the control socket, unless ``repress_after_ms``: then the simulated operator presses again
+    once tracking has looked good that long). Endpoints bind 127.0.0.1 unless told; beyond
     the machine they need CURVE keys. A sink: ``write`` publishes the frame's command.
     ``watchdog_wake``: a heartbeat also goes out when the newest passed frame turns stale, so
     that a stall's HOLD is published then, not at the next fixed-rate heartbeat (False: the
@@ -148,14 +149,22 @@ class RobotLink:
         if (policy is None) != (roadmap is None):
             raise ValueError("a navigation policy and a roadmap go together (--policy, --roadmap)")
         if policy is not None and roadmap is not None:
-            if guidance is not None:
-                raise ValueError("give a guidance or a policy, not both")
+            if guidance is not None or target_px is not None:
+                raise ValueError(
+                    "a navigation policy steers to its roadmap's target: give no guidance "
+                    "and no --target with it"
+                )
             nav_map = read_roadmap(roadmap)
             env_id = NAV_ENV_IDS[0]
             path = shipped_policy_path(env_id) if policy == "shipped" else Path(policy)
             axes = {axis.name: axis for axis in self.gate.settings.axes}
-            guidance = NavPolicyGuidance(OnnxPolicy(path, env_id), nav_map, axes)
-            target_px = target_px or nav_map.target_px
+            guidance = NavPolicyGuidance(
+                OnnxPolicy(path, env_id),
+                nav_map,
+                axes,
+                min_confidence=self.gate.settings.min_confidence,
+            )
+            target_px = nav_map.target_px
         self.loop = GuidanceLoop(
             self.gate, guidance, pedal=enable, repress_after_ms=repress_after_ms
         )

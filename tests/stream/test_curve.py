@@ -6,6 +6,7 @@ checked with a bound wait while an allowed peer on the same socket gets through.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from collections.abc import Iterator
@@ -34,10 +35,8 @@ def send_refused(sender: ZmqFrameSender, frame: Frame) -> None:
     """Send from a peer the server refuses: after the failed handshake libzmq may hold no pipe
     to queue on, and a PUSH with no pipe blocks, so the send waits a bounded time at most."""
     sender.socket.sndtimeo = REFUSED_SEND_WAIT_MS
-    try:
+    with contextlib.suppress(zmq.Again):  # nothing queued: the refusal came first
         sender.send(frame)
-    except zmq.Again:
-        pass  # nothing queued: the refusal came first
 
 
 @dataclass
