@@ -193,8 +193,10 @@ function numbers(msg) {
   if (r.guidance) {
     const g = r.guidance;
     items.push(["Distance to target", fmt(g.distance_to_target_mm, 1), "mm", ""]);
-    items.push(["Gate", String(g.state || "–").toUpperCase(), "", g.state === "active" ? "ok" : "warn"]);
-    if (g.reason) items.push(["Reason", g.reason, "", ""]);
+    const state = String(g.state || "–").toUpperCase();
+    items.push(["Gate", state, "", state === "ACTIVE" ? "ok" : "warn"]);
+    const reason = g.reason && typeof g.reason === "object" ? g.reason.code : g.reason;
+    if (reason) items.push(["Reason", String(reason).replace(/_/g, " "), "", ""]);
   }
   if (r.tip) {
     items.push(["Catheter tip", r.tip.found ? "found" : "lost", "", r.tip.found ? "ok" : "bad"]);
@@ -244,7 +246,8 @@ function draw(msg) {
     const tip = tipOf(msg);
     if (tip) cross(tip.x_px, tip.y_px, "#ff5a5a", 6 * lw);
     const g = msg.results.guidance;
-    if (g && g.target_px) cross(g.target_px[0], g.target_px[1], "#46d369", 8 * lw);
+    const target = g && (g.target || (g.target_px && { x_px: g.target_px[0], y_px: g.target_px[1] }));
+    if (target && Number.isFinite(target.x_px)) cross(target.x_px, target.y_px, "#46d369", 8 * lw);
   }
   if (S.polygon.length) { ctx.strokeStyle = "#fff176"; ctx.lineWidth = 2 * lw; path(S.polygon, S.mode !== "redraw"); }
 }

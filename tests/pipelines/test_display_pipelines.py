@@ -108,6 +108,10 @@ def test_each_modality_shows_its_live_numbers(modality: str, tmp_path: Path) -> 
                     f"() => window.orstream.stats().numbers[{changing!r}] !== {first!r}",
                     timeout=WAIT_MS,
                 )
+            if modality == "fluoro":  # the gate as the guidance result gives it, in words
+                numbers = page.evaluate("window.orstream.stats().numbers")
+                assert numbers["Gate"] in ("ACTIVE", "HOLD", "STOP")
+                assert "object" not in str(numbers.get("Reason", ""))
             out = tmp_path
             if os.environ.get("ORSTREAM_DOCS_SCREENSHOTS") == "1":  # a curve with a few beats
                 out = DOCS
