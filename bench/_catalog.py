@@ -24,6 +24,8 @@ BENCHMARKS: Final[dict[str, str]] = {
     "fluoro pipeline, our server alone, and pyigtl's own server",
     "robot_feed": "stall-to-HOLD latency on the robot feed (30 fps source, 20 Hz heartbeats, the "
     "gate's watchdog) against a fixed-rate tick, and feed silence to the simulated robot's halt",
+    "closed_loop": "the closed loop in simulation (tracker, gate, robot feed, simulated robot): "
+    "the shipped catheter policy against the scripted controller and a straight-at-target law",
     "display": "the OR display (WebRTC to headless chromium) on the us pipeline at 30 fps with "
     "0, 1 and 3 viewers: added latency p50/p99 and the engine's p99 side by side",
     "all": "every benchmark, writing docs/benchmarks/<name>.md, .json, plots and README.md",

@@ -37,7 +37,7 @@ from ..sim import (
 )
 from ._gate_settings import AxisLimits
 from ._guidance import GuidanceObservation, GuidanceProposal
-from ._nav_runtime import OnnxPolicy
+from ._nav_scripted import NavPolicy
 
 RELOCATE_MM = 2.0
 """A tracked tip farther than this from the kept place on the roadmap moves the place to it."""
@@ -56,14 +56,15 @@ def gate_speed_scale(axes: dict[str, AxisLimits]) -> float:
 
 
 class NavPolicyGuidance:
-    """``policy`` (an ``orstream/CatheterNav-v0`` ONNX policy) on ``roadmap`` behind a gate
+    """``policy`` (an ``orstream/CatheterNav-v0`` policy: the shipped ONNX one, an exported one,
+    or the scripted controller) on ``roadmap`` behind a gate
     whose axes are ``axes`` (see the module docstring). ``speed_scale``: the factor on the
     trained caps (default: :func:`gate_speed_scale`). ``relocations`` counts the frames on
     which the tracked tip moved the kept place, ``implausible`` those it was refused on."""
 
     def __init__(
         self,
-        policy: OnnxPolicy,
+        policy: NavPolicy,
         roadmap: NavRoadmap,
         axes: dict[str, AxisLimits],
         *,

@@ -93,6 +93,8 @@ class RobotFluoroSimulator:
     """
 
     modality = "fluoro"
+    render_when_due = True
+    """Render a frame when it is due, not ahead: the catheter moves until then."""
 
     def __init__(
         self,

@@ -57,7 +57,9 @@ class SimSource:
     endless). ``recv`` waits at most ``timeout_s`` for the next frame to fall due. A frame
     delivered more than a period late (rendering or the consumer could not keep the frame
     rate) counts in ``late`` and the schedule moves on from it (:class:`FramePacer`): no burst
-    to catch up."""
+    to catch up. Frames are rendered ahead of their time, except for a simulator whose
+    ``render_when_due`` is True (what it shows changes until then: a robot-driven catheter),
+    rendered once due and stamped with the time its rendering started."""
 
     live = True
 
@@ -85,14 +87,14 @@ class SimSource:
         once the source is exhausted or closed."""
         if self.exhausted or self._pacer.closed:
             return None
-        if self._next is None:
+        ahead = not getattr(self.sim, "render_when_due", False)
+        if self._next is None and ahead:
             self._next = self.sim.render(self.received)
         if not self._pacer.wait(self.received, timeout_s):
             return None
-        rendered, self._next = self._next, None
-        frame = sim_frame_to_frame(
-            self.sim, rendered, self.stream_id, time.time_ns(), with_truth=True
-        )
+        t_capture = time.time_ns()
+        rendered, self._next = self._next or self.sim.render(self.received), None
+        frame = sim_frame_to_frame(self.sim, rendered, self.stream_id, t_capture, with_truth=True)
         self.received += 1
         if self.frames is not None and self.received >= self.frames:
             self.exhausted = True

@@ -215,9 +215,10 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--policy",
-        metavar="shipped|PATH.onnx",
-        help="guidance by a catheter navigation policy (the shipped one, or an exported "
-        "orstream/CatheterNav-v0 policy) along the --roadmap, instead of straight at --target",
+        metavar="shipped|scripted|PATH.onnx",
+        help="guidance by a catheter navigation policy (the shipped one, the scripted "
+        "controller, or an exported orstream/CatheterNav-v0 policy) along the --roadmap, "
+        "instead of straight at --target",
     )
     parser.add_argument(
         "--roadmap",

@@ -88,8 +88,7 @@ def publish(args: argparse.Namespace) -> int:
     if args.robot is None and args.roadmap_out is not None:
         raise ValueError("--roadmap-out needs --robot")
     sim = simulator_from_args(args) if args.robot is None else robot_simulator(args)
-    # a robot-driven frame is rendered when due, so it shows the pose at its capture time
-    render_when_due = isinstance(sim, RobotFluoroSimulator)
+    render_when_due = bool(getattr(sim, "render_when_due", False))  # it moves until then
     stream_id = args.stream_id or f"sim-{sim.modality}"
     stop = threading.Event()
     install_stop_signals(stop)

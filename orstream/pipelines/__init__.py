@@ -13,6 +13,7 @@ from ._clips import (
     segment_input,
     track_clip,
 )
+from ._closed_loop import GUIDANCES, ClosedLoopRun, run_closed_loop
 from ._demo import run_demo
 from ._echo_beats import LiveBeatsResult
 from ._echo_offline import ECHO_MODEL, echo_document, measure_echo_clip
@@ -42,8 +43,10 @@ __all__ = [
     "DEFAULT_ROBOT_ENDPOINT",
     "ECHO_MODEL",
     "FEEDBACK_AUGMENT",
+    "GUIDANCES",
     "PIPELINES",
     "REPLAY_FRAMES",
+    "ClosedLoopRun",
     "EchoMeasureStage",
     "EchoSegmentStage",
     "Engine",
@@ -71,6 +74,7 @@ __all__ = [
     "measure_echo_clip",
     "read_source",
     "require_highdicom",
+    "run_closed_loop",
     "run_demo",
     "segment_input",
     "tip_result",

@@ -26,10 +26,9 @@ from ..policies import (
     GuidanceLoop,
     GuidanceObservation,
     NavPolicyGuidance,
-    OnnxPolicy,
     SafetyGate,
     load_gate_settings,
-    shipped_policy_path,
+    nav_policy_from_spec,
     transition_fields,
 )
 from ..sim import NAV_ENV_IDS, read_roadmap
@@ -112,7 +111,8 @@ class RobotLink:
     """The robot feed on ``endpoint`` behind the safety gate (``gate_settings``: a TOML path
     or a shipped preset name, default the shipped catheter robot), with ``guidance`` (default
     :class:`~orstream.policies.FollowTargetGuidance`) toward ``target_px``; or with
-    ``policy`` (``shipped`` or an ONNX path, for ``orstream/CatheterNav-v0``) navigating the
+    ``policy`` (``shipped``, ``scripted`` or an ONNX path, for ``orstream/CatheterNav-v0``)
+    navigating the
     ``roadmap`` file to its target (:class:`~orstream.policies.NavPolicyGuidance`).
 
     ``control``: the operator's REP socket (None: none); ``enable``: a simulated operator
@@ -155,11 +155,13 @@ class RobotLink:
                     "and no --target with it"
                 )
             nav_map = read_roadmap(roadmap)
-            env_id = NAV_ENV_IDS[0]
-            path = shipped_policy_path(env_id) if policy == "shipped" else Path(policy)
+            if policy == "random":
+                raise ValueError(
+                    "a random policy never drives a robot: use shipped, scripted or PATH"
+                )
             axes = {axis.name: axis for axis in self.gate.settings.axes}
             guidance = NavPolicyGuidance(
-                OnnxPolicy(path, env_id),
+                nav_policy_from_spec(policy, NAV_ENV_IDS[0]),
                 nav_map,
                 axes,
                 min_confidence=self.gate.settings.min_confidence,
