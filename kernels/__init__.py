@@ -66,6 +66,7 @@ from ._confidence import (
     segment_images_scored,
     shape_score,
     structure_confidence,
+    tip_confidence_report,
 )
 from ._cycle import (
     BeatMeasurement,
@@ -254,6 +255,7 @@ __all__ = [
     "tensorrt_usable",
     "threshold",
     "tip_candidates",
+    "tip_confidence_report",
     "tip_from_heatmap",
     "to_cupy",
     "to_grey",

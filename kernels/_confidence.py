@@ -166,3 +166,40 @@ def confidence_report(
         "frames": len(d),
         "wrong_means_dice_below": bad_below,
     }
+
+
+def tip_confidence_report(
+    confidence: npt.ArrayLike,
+    error_mm: npt.ArrayLike,
+    bad_above_mm: float = 3.0,
+    gate: float = 0.5,
+) -> dict[str, Any]:
+    """How well a tip ``confidence`` per frame tells bad frames (``error_mm`` above
+    ``bad_above_mm``, or not finite: no tip or a missed one) from the rest: the AUROC of
+    ``1 - confidence`` for the bad frames (equal to that of ``confidence`` for the good ones),
+    how many frames are bad, the median confidence of each side and the share of each side
+    a gate at ``gate`` lets through (confidence >= ``gate``)."""
+    c = np.asarray(confidence, np.float64).ravel()
+    e = np.asarray(error_mm, np.float64).ravel()
+    if c.shape != e.shape:
+        raise ValueError(f"{c.shape[0]} confidences but {e.shape[0]} tip errors")
+    bad = ~(np.isfinite(e) & (np.nan_to_num(e, nan=np.inf) <= bad_above_mm))
+    value = auroc(1.0 - c, bad)
+
+    def median(sel: npt.NDArray[np.bool_]) -> float | None:
+        return round(float(np.median(c[sel])), 4) if sel.any() else None
+
+    def passed(sel: npt.NDArray[np.bool_]) -> float | None:
+        return round(float(np.mean(c[sel] >= gate)), 4) if sel.any() else None
+
+    return {
+        "auroc": None if math.isnan(value) else round(value, 4),
+        "bad_frames": int(bad.sum()),
+        "frames": len(c),
+        "bad_means_error_above_mm": bad_above_mm,
+        "confidence_median_good": median(~bad),
+        "confidence_median_bad": median(bad),
+        "gate": gate,
+        "gate_passes_good": passed(~bad),
+        "gate_passes_bad": passed(bad),
+    }

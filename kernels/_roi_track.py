@@ -9,6 +9,13 @@ size, then a *refine* pass on a native crop around what it found. Each pass keep
 few strongest peaks (:func:`tip_candidates`); a peak inside the track's gate wins over a stronger
 one outside it. The estimate is the Kalman state after the update, in frame pixels (x = column,
 y = row, pixel centres at integers).
+
+The reported confidence is the track confidence discounted by the filter's own position
+uncertainty: ``c / (1 + (sigma / sigma_ref_px)**2)`` with ``sigma`` the 1-sigma position error
+along the worst direction (:attr:`TipTracker.position_sigma_px`). A track that coasts, or that
+follows weak or off-gate detections, keeps a fair track confidence for a while but its sigma
+grows; frames with a tip error above 3 mm rank lower with the discount (AUROC, see
+docs/models/fluoro-catheter.md, "Confidence").
 """
 
 from __future__ import annotations
@@ -30,14 +37,20 @@ Candidate = tuple[float, float, float]
 """A tip candidate: x, y in frame px and the heatmap's probability there."""
 CANDIDATES: Final = 10
 """Heatmap peaks considered per model run (those below both thresholds are never chosen)."""
+SIGMA_REF_PX: Final = 8.0
+"""Position sigma (px) at which the reported confidence is half the track confidence (chosen
+on the validation range, docs/models/fluoro-catheter.md)."""
 
 
 @dataclass(frozen=True)
 class TipEstimate:
     """One frame's answer: ``found`` (the track holds a position), ``x_px``/``y_px`` the
-    filtered tip (NaN when not found), ``confidence`` the track confidence 0..1, ``peak`` the
-    detector's peak probability this frame (0 when nothing ran or nothing was seen), ``mode``
-    which pass gave the detection, ``model_runs`` how many model calls the frame cost."""
+    filtered tip (NaN when not found), ``confidence`` 0..1 the track confidence discounted by
+    the position uncertainty (the module doc; 0 when not found), ``peak`` the detector's peak
+    probability this frame (0 when nothing ran or nothing was seen), ``mode`` which pass gave
+    the detection, ``model_runs`` how many model calls the frame cost, ``track_confidence``
+    the Kalman tracker's own confidence 0..1 (what decides the ROI pass), ``sigma_px`` the
+    filter's 1-sigma position uncertainty (px; inf when not found)."""
 
     found: bool
     x_px: float
@@ -46,6 +59,8 @@ class TipEstimate:
     peak: float
     mode: Mode
     model_runs: int
+    track_confidence: float
+    sigma_px: float
 
 
 class RoiTipTracker:
@@ -55,8 +70,10 @@ class RoiTipTracker:
     ``roi_min_peak``: the same inside the crop around a confident track, lower because the
     track vouches for the place (a tip fading under contrast stays tracked); ``config``: the
     Kalman tracker's tuning (px, s; default: detections down to ``roi_min_peak`` count).
-    ``use_roi``: False searches the whole frame every time (for comparison). Frames: (H, W)
-    grey, any real dtype (8- or 16-bit), at least the model's input size.
+    ``use_roi``: False searches the whole frame every time (for comparison); ``sigma_ref_px``:
+    the position sigma (px) that halves the reported confidence (None: report the track
+    confidence as is). Frames: (H, W) grey, any real dtype (8- or 16-bit), at least the
+    model's input size.
     """
 
     def __init__(
@@ -67,6 +84,7 @@ class RoiTipTracker:
         roi_min_peak: float = 0.1,
         config: TrackerConfig | None = None,
         use_roi: bool = True,
+        sigma_ref_px: float | None = SIGMA_REF_PX,
     ) -> None:
         model = backend.model
         if model.tip_channel is None:
@@ -77,6 +95,9 @@ class RoiTipTracker:
         self.backend, self.side = backend, h
         self.min_peak, self.roi_min_peak = float(min_peak), float(roi_min_peak)
         self.use_roi = use_roi
+        if sigma_ref_px is not None and not sigma_ref_px > 0:
+            raise ValueError(f"sigma_ref_px must be positive or None; got {sigma_ref_px}")
+        self.sigma_ref_px = sigma_ref_px
         self.tracker = TipTracker(config or TrackerConfig(min_confidence=self.roi_min_peak))
         self._last_t: float | None = None
         self._last_pass: tuple[tuple[int, int, int], npt.NDArray[np.float32]] | None = None
@@ -187,13 +208,20 @@ class RoiTipTracker:
             self.tracker.update((float(hit[0]), float(hit[1])), min(1.0, float(hit[2])))
             peak = float(hit[2])
         xy = self.tracker.xy
-        found = xy is not None and self.tracker.confidence > 0.0
+        track = self.tracker.confidence
+        found = xy is not None and track > 0.0
+        sigma = self.tracker.position_sigma_px if found else math.inf
+        confidence = track
+        if self.sigma_ref_px is not None:
+            confidence = track / (1.0 + (sigma / self.sigma_ref_px) ** 2) if found else 0.0
         return TipEstimate(
             found=found,
             x_px=float(xy[0]) if found and xy else math.nan,
             y_px=float(xy[1]) if found and xy else math.nan,
-            confidence=self.tracker.confidence,
+            confidence=confidence,
             peak=float(peak),
             mode=mode,  # type: ignore[arg-type]
             model_runs=runs,
+            track_confidence=track,
+            sigma_px=sigma,
         )

@@ -74,13 +74,16 @@ FluoroView = tuple[F32, U8, F32, bool]
 """Normalised image (H, W), catheter mask (H, W), heat target (H, W), tip inside."""
 
 
-def fluoro_run(seed: int) -> FluoroSimulator:
-    """The randomised run of ``seed``: anatomy, dose, detector response and collimation."""
+def fluoro_run(seed: int, *, dose: float | None = None) -> FluoroSimulator:
+    """The randomised run of ``seed``: anatomy, dose, detector response and collimation;
+    ``dose`` (photons per pixel) replaces the drawn dose and leaves the rest as drawn."""
     rng = np.random.default_rng([seed, 0xCA7])
+    anatomy = str(rng.choice(["hepatic", "hepatic", "arch", "coronary"]))
+    drawn = float(np.exp(rng.uniform(np.log(40.0), np.log(400.0))))
     return FluoroSimulator(
         seed,
-        anatomy=str(rng.choice(["hepatic", "hepatic", "arch", "coronary"])),
-        dose=float(np.exp(rng.uniform(np.log(40.0), np.log(400.0)))),
+        anatomy=anatomy,
+        dose=drawn if dose is None else dose,
         response=str(rng.choice(["log", "log", "linear"])),
         collimation=str(rng.choice(["circle", "rect", "none"])),
         fps=15.0,

@@ -3,8 +3,9 @@
 Each test run (:func:`~._train_fluoro.fluoro_run` of a seed from the test range, never
 trained on) gives 60 consecutive 1024 x 1024 frames (4 s at 15 frames/s) to a fresh
 ``RoiTipTracker`` on the model; the report gives the tip error (mm, px) overall, per anatomy
-and per contrast level, how often the ROI pass ran, the tracking speed and the catheter Dice
-of the whole-frame (search) view.
+and per contrast level, how often the ROI pass ran, the tracking speed, the catheter Dice
+of the whole-frame (search) view and how well the tip confidence tells frames more than 3 mm
+off (``tip_confidence``, AUROC).
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from ..kernels import (
     eval_backend,
     eval_report_header,
     summary_stats,
+    tip_confidence_report,
 )
 from ._fluoro import FluoroSimulator
+from ._robot_fluoro import RobotFluoroSimulator
 from ._train_fluoro import (
     FLUORO_CATHETER,
     FLUORO_SPLIT_SEEDS,
@@ -41,15 +44,18 @@ FRAMES_PER_RUN: Final = 60
 
 
 def track_sequence(
-    tracker: RoiTipTracker, sim: FluoroSimulator, frames: int
+    tracker: RoiTipTracker, sim: FluoroSimulator | RobotFluoroSimulator, frames: int
 ) -> dict[str, list[float]]:
     """Run ``tracker`` over ``frames`` consecutive frames of ``sim``; per frame the tip error
-    (px, mm), the confidence, whether the ROI pass was used, the seconds it took and the
-    contrast level (0 none .. 1 full opacification)."""
+    (px, mm; inf when no tip is found), the confidence, the track confidence and position
+    sigma (px), whether the ROI pass was used, the seconds it took and the contrast level
+    (0 none .. 1 full opacification)."""
     out: dict[str, list[float]] = {
         "err_px": [],
         "err_mm": [],
         "conf": [],
+        "track_conf": [],
+        "sigma_px": [],
         "roi": [],
         "s": [],
         "contrast": [],
@@ -64,6 +70,8 @@ def track_sequence(
         out["err_px"].append(err)
         out["err_mm"].append(err * sim.spacing_mm[0])
         out["conf"].append(est.confidence)
+        out["track_conf"].append(est.track_confidence)
+        out["sigma_px"].append(est.sigma_px)
         out["roi"].append(float(est.mode == "roi"))
         out["contrast"].append(float(frame.truth.get("contrast_level", 0.0)))
     return out
@@ -126,6 +134,8 @@ def _evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
         "track_ms": summary_stats(seconds * 1e3, 2),
         "track_fps": round(float(len(seconds) / seconds.sum()), 1),
         "catheter_dice_search_pass": dice,
+        "tip_confidence": tip_confidence_report(joined("conf"), err_mm),
+        "tip_confidence_track_only": tip_confidence_report(joined("track_conf"), err_mm),
     }
 
 

@@ -24,6 +24,7 @@ from ..kernels import (
     eval_backend,
     eval_report_header,
     summary_stats,
+    tip_confidence_report,
 )
 from ._train_needle import (
     EVAL_FRAMES_PER_SEED,
@@ -102,6 +103,8 @@ def score_needle(backend: Backend, data: NeedleSet) -> dict[str, Any]:
         **block(np.ones(len(data), bool)),
         "mask_false_alarm_rate": _rate(predicted[~has_needle]),
         "by_aspect": {name: block(aspect == name) for name, _ in TEST_ASPECTS},
+        # bad: the tip in view but found > 3 mm away, or no tip in view (any tip is false)
+        "tip_confidence": tip_confidence_report(conf, np.where(visible, err_mm, np.inf)),
     }
     worst = np.argsort(np.nan_to_num(-err_mm, nan=np.inf))[: min(5, int(visible.sum()))]
     report["worst_tip"] = [

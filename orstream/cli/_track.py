@@ -5,8 +5,9 @@ INPUT is a folder of 8- or 16-bit PNG frames, a DICOM cine or a recording
 :class:`~orstream.kernels.RoiTipTracker` (:func:`orstream.pipelines.track_clip`). Per frame:
 ``index`` and the live fluoro pipeline's :class:`~orstream.pipelines.TipResult` mapping:
 ``found``, ``x_px``, ``y_px`` (column, row; pixel centres at integers), ``x_mm``, ``y_mm`` (px
-times the spacing; null without a calibration or a track), ``confidence`` (the track's, 0..1;
-positions are null while there is no track) and ``source`` (the tracker pass that gave it).
+times the spacing; null without a calibration or a track), ``confidence`` (0..1: the track's,
+discounted by its position uncertainty, see ``RoiTipTracker``; positions are null while there
+is no track) and ``source`` (the tracker pass that gave it).
 """
 
 from __future__ import annotations

@@ -54,10 +54,21 @@ def print_fluoro(report: Report) -> None:
     for name, s in groups.items():
         if s.get("n"):
             print(f"  {name:18s} median {s['median']:.2f} mm, p95 {s['p95']:.2f} mm ({s['n']})")
+    if "tip_confidence" in report:
+        print(_confidence_line(report["tip_confidence"]))
     print(
         f"  {report['track_fps']:.0f} frames/s tracking (1024 px frames, "
         f"{report['threads']} thread(s)); search-pass catheter Dice "
         f"{report['catheter_dice_search_pass'].get('mean', float('nan')):.3f}"
+    )
+
+
+def _confidence_line(c: dict[str, Any]) -> str:
+    """One line of a ``tip_confidence_report``."""
+    value = "n/a" if c["auroc"] is None else f"{c['auroc']:.3f}"
+    return (
+        f"  tip confidence: AUROC {value} for the {c['bad_frames']} of {c['frames']} frames with "
+        f"the tip off by more than {c['bad_means_error_above_mm']:g} mm or not found"
     )
 
 
@@ -89,6 +100,8 @@ def print_needle(report: Report) -> None:
             f"{_pct(b['tip_within_1mm'])}; detected {_pct(b['detection_rate'])}, "
             f"false alarms {_pct(b['false_alarm_rate'])}"
         )
+    if "tip_confidence" in report:
+        print(_confidence_line(report["tip_confidence"]))
     print(_speed_line(report, "detect_frames_per_s_batch1", "image to mask and tip"))
 
 
