@@ -19,6 +19,8 @@ import numpy as np
 
 from orstream.sim import NAV_ENV_IDS, make_nav_env
 
+from ._probe_steps import measure_probe
+
 GOAL_MS_PER_STEP = 0.5
 """The issue's goal for one environment step without rendering on one core, ms."""
 
@@ -107,9 +109,11 @@ def measure_nav(duration_s: float) -> dict[str, Any]:
                 "goal_met": None if goal is None else ms <= goal,
             }
         )
+    cases += measure_probe(duration_s)
     return {
         "cases": cases,
         "ms_per_reset_cpu": round(_resets(bare.unwrapped, 20), 2),
         "error": None,
-        "rendering": "nav-perception: 512 px frames and the tip tracker; the others none",
+        "rendering": "nav-perception: 512 px frames and the tip tracker; probe-*: the label map; "
+        "the others none",
     }

@@ -45,13 +45,32 @@ from ._nav_perception import PerceivedTip
 from ._nav_runtime import SHIPPED_POLICIES, OnnxPolicy, shipped_policy_path
 from ._nav_scripted import NavPolicy, RandomNavPolicy, ScriptedNavPolicy
 from ._nav_train import ALGOS as NAV_ALGOS
+from ._nav_train import POLICY_NAMES as NAV_POLICY_NAMES
 from ._nav_train import NavTrainConfig, latest_checkpoint, load_nav_config, train_nav_policy
+from ._probe_eval import (
+    PROBE_CONTROL_HZ,
+    PROBE_METRICS,
+    ProbeEpisode,
+    evaluate_probe_policy,
+    probe_policy_from_spec,
+    run_probe_episode,
+    summarize_probe,
+)
+from ._probe_scripted import (
+    ProbeServoModel,
+    RandomProbePolicy,
+    ScriptedProbePolicy,
+    calibrate_probe_servo,
+)
 
 __all__ = [
     "CONTROL_OPS",
     "GATE_PRESETS",
     "NAV_ALGOS",
     "NAV_METRICS",
+    "NAV_POLICY_NAMES",
+    "PROBE_CONTROL_HZ",
+    "PROBE_METRICS",
     "SETTINGS_VERSION",
     "SHIPPED_POLICIES",
     "AxisClip",
@@ -79,21 +98,30 @@ __all__ = [
     "NavTrainConfig",
     "OnnxPolicy",
     "PerceivedTip",
+    "ProbeEpisode",
+    "ProbeServoModel",
     "RandomNavPolicy",
+    "RandomProbePolicy",
     "SafetyGate",
     "ScriptedNavPolicy",
+    "ScriptedProbePolicy",
     "bootstrap_interval",
+    "calibrate_probe_servo",
     "evaluate_nav",
     "evaluate_nav_policy",
+    "evaluate_probe_policy",
     "gate_speed_scale",
     "latest_checkpoint",
     "load_gate_settings",
     "load_nav_config",
     "nav_policy_from_spec",
     "parse_gate_settings",
+    "probe_policy_from_spec",
     "run_nav_episode",
+    "run_probe_episode",
     "shipped_policy_path",
     "summarize_nav",
+    "summarize_probe",
     "train_nav_policy",
     "transition_fields",
     "unit_key",

@@ -1,4 +1,4 @@
-"""Export a trained stable-baselines3 actor to ONNX: ``obs (B, OBS) -> action (B, 2)``, the
+"""Export a trained stable-baselines3 actor to ONNX: ``obs (B, OBS) -> action (B, A)``, the
 deterministic action clipped to [-1, 1], with the environment id and observation size in the
 model metadata (``OnnxPolicy`` checks them)."""
 
@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import onnx
-
-from ..sim import NAV_OBS_SIZE
 
 
 def export_nav_actor(model: Any, env_id: str, out: Path, name: str) -> Path:
@@ -36,12 +34,13 @@ def export_nav_actor(model: Any, env_id: str, out: Path, name: str) -> Path:
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    dummy = torch.zeros(1, NAV_OBS_SIZE, dtype=torch.float32)
+    obs_size = int(model.observation_space.shape[0])
+    dummy = torch.zeros(1, obs_size, dtype=torch.float32)
     with warnings.catch_warnings():  # the TorchScript exporter's deprecation notices
         warnings.simplefilter("ignore", DeprecationWarning)
         _export(torch, _Actor(), dummy, out)
     graph = onnx.load(str(out))
-    meta = {"env_id": env_id, "obs_size": str(NAV_OBS_SIZE), "name": name}
+    meta = {"env_id": env_id, "obs_size": str(obs_size), "name": name}
     for key, value in meta.items():
         graph.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
     onnx.save(graph, str(out))

@@ -1,6 +1,6 @@
 """Run an exported navigation policy with ONNX Runtime (no torch needed).
 
-A policy file is an ONNX graph ``obs (B, OBS) float32 -> action (B, 2) float32`` (the
+A policy file is an ONNX graph ``obs (B, OBS) float32 -> action (B, A) float32`` (the
 deterministic action, already in [-1, 1]) whose metadata names the environment id and the
 observation size it was made for; the shipped ones are ``policies/models/<name>.onnx`` with a
 card ``<name>.json`` beside. A missing, corrupt or foreign file is one ``ValueError``.
@@ -14,11 +14,11 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from ..sim import NAV_OBS_SIZE
+from ..sim import NAV_OBS_SIZE, PROBE_ENV_IDS, PROBE_OBS_SIZE
 
 F32 = npt.NDArray[np.float32]
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-SHIPPED_POLICIES = {"orstream/CatheterNav-v0": "catheter-nav"}
+SHIPPED_POLICIES = {"orstream/CatheterNav-v0": "catheter-nav", "orstream/ProbeNav-v0": "probe-nav"}
 """The shipped policy of each environment id: ``MODELS_DIR / NAME.onnx``."""
 
 
@@ -55,10 +55,10 @@ class OnnxPolicy:
             )
         inputs = self._sess.get_inputs()
         size = inputs[0].shape[-1] if inputs else None
-        if len(inputs) != 1 or size != NAV_OBS_SIZE or meta.get("obs_size") != str(NAV_OBS_SIZE):
+        want = PROBE_OBS_SIZE if env_id in PROBE_ENV_IDS else NAV_OBS_SIZE
+        if len(inputs) != 1 or size != want or meta.get("obs_size") != str(want):
             raise ValueError(
-                f"policy file {path} expects observations of size {size}, "
-                f"{env_id} gives {NAV_OBS_SIZE}"
+                f"policy file {path} expects observations of size {size}, {env_id} gives {want}"
             )
         self._input = inputs[0].name
         self.name = meta.get("name", path.stem)
@@ -68,12 +68,12 @@ class OnnxPolicy:
         return None
 
     def act(self, obs: F32) -> F32:
-        """(OBS,) float32 -> (2,) float32 action in [-1, 1]."""
+        """(OBS,) float32 -> (A,) float32 action in [-1, 1]."""
         batch = np.ascontiguousarray(obs, dtype=np.float32).reshape(1, -1)
         out = self._sess.run(None, {self._input: batch})[0]
         return np.clip(np.asarray(out, dtype=np.float32).reshape(-1), -1.0, 1.0)
 
     def act_batch(self, obs: F32) -> F32:
-        """(B, OBS) float32 -> (B, 2) float32 actions in [-1, 1]."""
+        """(B, OBS) float32 -> (B, A) float32 actions in [-1, 1]."""
         out = self._sess.run(None, {self._input: np.ascontiguousarray(obs, dtype=np.float32)})[0]
         return np.clip(np.asarray(out, dtype=np.float32), -1.0, 1.0)

@@ -13,10 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..sim import NAV_ENV_IDS, make_nav_env
+from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS, make_nav_env
 from ._nav_export import export_nav_actor
 
 ALGOS = ("ppo", "sac")
+POLICY_NAMES = {"orstream/CatheterNav-v0": "catheter-nav", "orstream/ProbeNav-v0": "probe-nav"}
+"""The name ``train policy`` gives a run's policy file and checkpoints, per environment id."""
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,9 @@ class NavTrainConfig:
 
     def check(self) -> None:
         """ValueError on a setting that cannot train."""
-        if self.env_id not in NAV_ENV_IDS:
-            raise ValueError(f"unknown environment {self.env_id!r}: use {', '.join(NAV_ENV_IDS)}")
+        if self.env_id not in NAV_ENV_IDS + PROBE_ENV_IDS:
+            ids = ", ".join(NAV_ENV_IDS + PROBE_ENV_IDS)
+            raise ValueError(f"unknown environment {self.env_id!r}: use {ids}")
         if self.algo not in ALGOS:
             raise ValueError(f"--algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
         if min(self.steps, self.n_envs, self.checkpoint_steps, self.threads) < 1:

@@ -52,12 +52,32 @@ from ._nav_spec import (
     SUCCESS_MM,
 )
 from ._nav_tree import BEND_RAD, NavTree, Tip
+from ._probe_nav_spec import (
+    PROBE_ACTION_LAYOUT,
+    PROBE_ENV_IDS,
+    PROBE_LIMITS,
+    PROBE_MAX_STEPS,
+    PROBE_OBS_LAYOUT,
+    PROBE_OBS_SIZE,
+    PROBE_START_RANGE,
+    PROBE_STEP_CAPS,
+    PROBE_SUCCESS_DEG,
+    PROBE_SUCCESS_MM,
+)
+from ._probe_view import HELD_OUT_PHANTOM_SEED
+from ._probe_view import view_quality as probe_view_quality
 from ._protocol import SimFrame, Simulator
 from ._registry import MODALITIES, make_simulator
 from ._robot import DEFAULT_TIMEOUT_MS as ROBOT_TIMEOUT_MS
 from ._robot import HaltEvent, SimRobot, parse_command
 from ._robot_fluoro import RobotFluoroSimulator
 from ._source import SimSource, open_sim_source, sim_frame_to_frame
+from ._tip_confidence import (
+    confidence_spread,
+    fluoro_tip_confidence,
+    needle_tip_confidence,
+    robot_fluoro_tip_confidence,
+)
 from ._train_camus import CAMUS_SIM_SEEDS, ECHO_LV_CAMUS, camus_inputs
 from ._train_camus_eval import camus_ef, evaluate_folder, worst_cases_panel
 from ._train_echo import (
@@ -125,6 +145,7 @@ __all__ = [
     "FLUORO_CATHETER",
     "FLUORO_SPLIT_SEEDS",
     "FLUORO_TRAIN_CROP",
+    "HELD_OUT_PHANTOM_SEED",
     "HELD_OUT_TREE_SEED",
     "MAX_FORCE_N",
     "MODALITIES",
@@ -135,6 +156,16 @@ __all__ = [
     "NEEDLE_FPS",
     "NEEDLE_HEAT_SIGMA_PX",
     "NEEDLE_SPLIT_SEEDS",
+    "PROBE_ACTION_LAYOUT",
+    "PROBE_ENV_IDS",
+    "PROBE_LIMITS",
+    "PROBE_MAX_STEPS",
+    "PROBE_OBS_LAYOUT",
+    "PROBE_OBS_SIZE",
+    "PROBE_START_RANGE",
+    "PROBE_STEP_CAPS",
+    "PROBE_SUCCESS_DEG",
+    "PROBE_SUCCESS_MM",
     "ROBOT_TIMEOUT_MS",
     "ROTATE_RAD_S",
     "SAFE_FORCE_N",
@@ -176,6 +207,7 @@ __all__ = [
     "augment_usgra_geometry",
     "camus_ef",
     "camus_inputs",
+    "confidence_spread",
     "data_dir",
     "data_path",
     "decode_usgra_mask",
@@ -187,6 +219,7 @@ __all__ = [
     "fluoro_frame_views",
     "fluoro_run",
     "fluoro_subcrop",
+    "fluoro_tip_confidence",
     "fluoro_view",
     "load_camus",
     "load_centerline_tree",
@@ -199,10 +232,12 @@ __all__ = [
     "nav_observation",
     "near_duplicate_groups",
     "needle_frame_shape",
+    "needle_tip_confidence",
     "open_sim_source",
     "parse_camus_name",
     "parse_command",
     "parse_label_map",
+    "probe_view_quality",
     "read_mask_folder",
     "read_roadmap",
     "read_usgra_mask",
@@ -211,6 +246,7 @@ __all__ = [
     "render_needle",
     "render_needle_seed",
     "roadmap_from_json",
+    "robot_fluoro_tip_confidence",
     "route_flags",
     "score_echo",
     "score_needle",

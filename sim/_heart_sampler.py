@@ -74,7 +74,9 @@ class PhantomSampler:
     The plane: ``origin`` (3,) mm and unit ``lateral``, ``axis`` (3,) in the heart frame; the
     samples: (N, M) float32 in-plane coordinates ``u0`` (along lateral) and ``v0`` (along axis),
     mm; ``near``: (N, M) bool, samples in the chest wall. Each structure is evaluated only on the
-    samples it can reach during the cycle (precomputed); :meth:`evaluate` runs per frame.
+    samples it can reach during the cycle (precomputed on ``phases`` states evenly spaced over
+    one period from t = 0; ``phases=1``: the state at t = 0 only, for a heart held still);
+    :meth:`evaluate` runs per frame.
     """
 
     def __init__(
@@ -87,6 +89,7 @@ class PhantomSampler:
         u0: F32,
         v0: F32,
         near: npt.NDArray[np.bool_],
+        phases: int = 48,
     ) -> None:
         self.ph, an = phantom, phantom.anatomy
         self.shape = u0.shape
@@ -106,7 +109,7 @@ class PhantomSampler:
         x2, y2 = x * x, y * y
         in_cav = np.ones(x.shape, np.bool_)
         in_epi = np.ones(x.shape, np.bool_)
-        for ph in np.linspace(0.0, 1.0, 48, endpoint=False):
+        for ph in np.linspace(0.0, 1.0, phases, endpoint=False):
             st = phantom.state(float(ph) * phantom.cycle.period_s)
             g_c, g_e = lv_ellipsoid_g(an, st, x2, y2, z)
             inside = z < np.float32(st.z_base - 2.0)

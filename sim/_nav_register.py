@@ -9,23 +9,32 @@ from __future__ import annotations
 from typing import Any
 
 from ._nav_spec import NAV_ENV_IDS
+from ._probe_nav_spec import PROBE_ENV_IDS
+
+_ENTRY_POINTS = {
+    NAV_ENV_IDS[0]: "orstream.sim._nav_env:CatheterNavEnv",
+    PROBE_ENV_IDS[0]: "orstream.sim._probe_nav_env:ProbeNavEnv",
+}
 
 
 def register_nav_envs() -> bool:
-    """Register ``NAV_ENV_IDS`` with gymnasium (idempotent); False when gymnasium is missing."""
+    """Register ``NAV_ENV_IDS`` and ``PROBE_ENV_IDS`` with gymnasium (idempotent); False when
+    gymnasium is missing."""
     try:
         import gymnasium
     except ImportError:
         return False
-    if NAV_ENV_IDS[0] not in gymnasium.registry:
-        gymnasium.register(id=NAV_ENV_IDS[0], entry_point="orstream.sim._nav_env:CatheterNavEnv")
+    for env_id, entry_point in _ENTRY_POINTS.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(id=env_id, entry_point=entry_point)
     return True
 
 
 def make_nav_env(env_id: str, **kwargs: Any) -> Any:
-    """``gymnasium.make(env_id, **kwargs)`` for one of ``NAV_ENV_IDS``; ValueError otherwise."""
-    if env_id not in NAV_ENV_IDS:
-        raise ValueError(f"unknown environment {env_id!r}: use one of {', '.join(NAV_ENV_IDS)}")
+    """``gymnasium.make(env_id, **kwargs)`` for one of ``NAV_ENV_IDS`` or ``PROBE_ENV_IDS``;
+    ValueError otherwise."""
+    if env_id not in _ENTRY_POINTS:
+        raise ValueError(f"unknown environment {env_id!r}: use one of {', '.join(_ENTRY_POINTS)}")
     if not register_nav_envs():
         raise ImportError("gymnasium is missing: pip install 'orstream[train]'")
     import gymnasium

@@ -13,19 +13,23 @@ from typing import Any
 
 from ..policies import (
     NAV_ALGOS,
+    NAV_POLICY_NAMES,
     NavTrainConfig,
     evaluate_nav_policy,
+    evaluate_probe_policy,
     load_nav_config,
     train_nav_policy,
 )
-from ..sim import NAV_ENV_IDS
+from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS
 from ._argtypes import positive_int
 
 
 def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
     """Add ``policy`` to the ``train`` and ``eval`` subcommands."""
     tp = train_kinds.add_parser("policy", help="a navigation policy (stable-baselines3 -> ONNX)")
-    tp.add_argument("--env", default=NAV_ENV_IDS[0], choices=NAV_ENV_IDS, help="environment id")
+    tp.add_argument(
+        "--env", default=NAV_ENV_IDS[0], choices=NAV_ENV_IDS + PROBE_ENV_IDS, help="environment id"
+    )
     tp.add_argument("--algo", choices=NAV_ALGOS, default="ppo")
     tp.add_argument("--steps", type=positive_int, default=1_000_000, help="environment steps")
     tp.add_argument("--seed", type=int, default=0)
@@ -38,7 +42,12 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
     tp.set_defaults(func=train_policy)
 
     ep = eval_kinds.add_parser("policy", help="success, SPL, force and safety with 95%% intervals")
-    ep.add_argument("--env", default=NAV_ENV_IDS[0], choices=NAV_ENV_IDS, help="environment id")
+    ep.add_argument(
+        "--env",
+        default=NAV_ENV_IDS[0],
+        choices=NAV_ENV_IDS + PROBE_ENV_IDS,
+        help="environment id",
+    )
     ep.add_argument(
         "--policy",
         action="append",
@@ -84,6 +93,7 @@ def train_policy(args: argparse.Namespace) -> int:
             n_envs=args.n_envs,
             checkpoint_steps=args.checkpoint_steps,
             threads=args.threads,
+            name=NAV_POLICY_NAMES[args.env],
             command=command,
         )
         report = train_nav_policy(cfg, out, progress=not args.no_progress)
@@ -92,15 +102,28 @@ def train_policy(args: argparse.Namespace) -> int:
 
 
 def eval_policy(args: argparse.Namespace) -> int:
-    report = evaluate_nav_policy(
-        args.env,
-        args.policy or ["shipped"],
-        episodes=args.episodes,
-        seed=args.seed,
-        held_out=args.held_out,
-        anatomy=args.anatomy,
-        anatomy_mm_per_unit=args.anatomy_mm_per_unit,
-        perception=args.perception,
+    if args.env in PROBE_ENV_IDS and args.anatomy is not None:
+        raise ValueError(f"--anatomy is for catheter environments, not {args.env}")
+    report = (
+        evaluate_probe_policy(
+            args.env,
+            args.policy or ["shipped"],
+            episodes=args.episodes,
+            seed=args.seed,
+            held_out=args.held_out,
+            perception=args.perception,
+        )
+        if args.env in PROBE_ENV_IDS
+        else evaluate_nav_policy(
+            args.env,
+            args.policy or ["shipped"],
+            episodes=args.episodes,
+            seed=args.seed,
+            held_out=args.held_out,
+            anatomy=args.anatomy,
+            anatomy_mm_per_unit=args.anatomy_mm_per_unit,
+            perception=args.perception,
+        )
     )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
-"""The shipped CatheterNav policy: its card matches the file, it loads without torch's help,
-and ``eval policy`` uses it by default."""
+"""The shipped navigation policies (CatheterNav, ProbeNav): each card matches its file, it loads
+without torch's help, and ``eval policy`` uses the CatheterNav one by default."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from orstream.policies import SHIPPED_POLICIES, OnnxPolicy, shipped_policy_path
-from orstream.sim import NAV_OBS_SIZE
+from orstream.sim import NAV_OBS_SIZE, PROBE_ENV_IDS, PROBE_OBS_SIZE, PROBE_STEP_CAPS
 from tests._helpers import orstream_main
 
 ENV = "orstream/CatheterNav-v0"
@@ -18,18 +18,21 @@ ENV = "orstream/CatheterNav-v0"
 
 def test_every_shipped_policy_has_a_card_that_matches_it() -> None:
     for env_id in SHIPPED_POLICIES:
+        probe = env_id in PROBE_ENV_IDS
+        obs_size, act_size = (PROBE_OBS_SIZE, len(PROBE_STEP_CAPS)) if probe else (NAV_OBS_SIZE, 2)
         path = shipped_policy_path(env_id)
         card = json.loads(path.with_suffix(".json").read_text())
-        assert card["env_id"] == env_id and card["obs_size"] == NAV_OBS_SIZE
+        assert card["env_id"] == env_id and card["obs_size"] == obs_size
         assert card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert card["command"].startswith("orstream train policy")
         assert set(card["steps_per_seed"]) == {str(s) for s in card["seeds"]}
         held = card["metrics_held_out"]
-        for name in ("learned_3_seeds", "scripted", "random"):
+        learned = f"learned_{len(card['seeds'])}_seed{'s' if len(card['seeds']) > 1 else ''}"
+        for name in (learned, "scripted", "random"):
             assert 0.0 <= held[name]["success_rate"]["mean"] <= 1.0
         policy = OnnxPolicy(path, env_id)
-        action = policy.act(np.zeros(NAV_OBS_SIZE, np.float32))
-        assert action.shape == (2,)
+        action = policy.act(np.zeros(obs_size, np.float32))
+        assert action.shape == (act_size,)
 
 
 def test_eval_policy_defaults_to_the_shipped_policy(capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,7 +36,8 @@ def test_registered_env_passes_gymnasium_check_env(env_id: str) -> None:
     env = gym.make(env_id)
     check_env(env.unwrapped, skip_render_check=True)
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (NAV_OBS_SIZE,) and obs.dtype == np.float32
+    size = NAV_OBS_SIZE if env_id in NAV_ENV_IDS else env.observation_space.shape[0]
+    assert obs.shape == (size,) and obs.dtype == np.float32
 
 
 def _rollout(env: gym.Env, seed: int, steps: int = 30) -> list[np.ndarray]:

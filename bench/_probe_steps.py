@@ -1,0 +1,58 @@
+"""Environment steps per second of ``orstream/ProbeNav-v0`` (rows of ``orstream bench sim``'s
+environment table).
+
+Cases: the bare environment at the default 96 px label map and at 64 px, one core. Every step
+renders the label map its observation is computed from (no B-mode image), so no case is
+"without rendering" and none is held to the CatheterNav goal. Steps are timed apart from resets
+(a reset builds a new phantom).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from orstream.sim import PROBE_ENV_IDS, PROBE_STEP_CAPS, make_nav_env
+
+
+def _steps(env: Any, duration_s: float) -> tuple[int, float, float]:
+    """Steps, CPU s and wall s spent in ``step`` alone, random actions."""
+    actions = np.random.default_rng(0).uniform(-1, 1, (1024, len(PROBE_STEP_CAPS)))
+    actions = actions.astype(np.float32)
+    env.reset(seed=0)
+    steps, cpu_s, wall_s = 0, 0.0, 0.0
+    end = time.perf_counter() + duration_s
+    while time.perf_counter() < end:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        _, _, term, trunc, _ = env.step(actions[steps % 1024])
+        cpu_s += time.process_time() - cpu0
+        wall_s += time.perf_counter() - wall0
+        steps += 1
+        if term or trunc:
+            env.reset()
+    return steps, cpu_s, wall_s
+
+
+def measure_probe(duration_s: float) -> list[dict[str, Any]]:
+    """One row per case (the keys of ``measure_nav``'s cases); empty without gymnasium."""
+    rows = []
+    for size in (96, 64):
+        try:
+            env = make_nav_env(PROBE_ENV_IDS[0], size=size)
+        except ImportError:
+            return []
+        steps, cpu_s, wall_s = _steps(env.unwrapped, duration_s)
+        rows.append(
+            {
+                "case": f"probe-{size}px",
+                "steps": steps,
+                "steps_per_cpu_s": round(steps / max(cpu_s, 1e-9), 1),
+                "steps_per_s": round(steps / max(wall_s, 1e-9), 1),
+                "ms_per_step_cpu": round(1000.0 * cpu_s / max(steps, 1), 4),
+                "goal_ms": None,
+                "goal_met": None,
+            }
+        )
+    return rows

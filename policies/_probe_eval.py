@@ -1,0 +1,141 @@
+"""Evaluation of echo-probe navigation policies on ``orstream/ProbeNav-v0``: episodes,
+per-episode metrics and 95 % intervals (the same two-level bootstrap as ``summarize_nav``).
+
+Per episode: success (within ``PROBE_SUCCESS_MM`` and ``PROBE_SUCCESS_DEG`` of the apical
+four-chamber view), the final transducer error mm and imaging-frame error deg, the final view
+quality and its gain over the start, the probe's path (mm of translation, deg of rotation), and
+the episode time s (steps at ``PROBE_CONTROL_HZ``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ..sim import PROBE_ENV_IDS, make_nav_env
+from ._nav_eval import bootstrap_interval
+from ._nav_scripted import NavPolicy
+
+PROBE_CONTROL_HZ = 10.0
+"""Probe motions per second assumed for ``episode_time_s``."""
+PROBE_METRICS = (
+    "success_rate",
+    "final_error_mm",
+    "final_error_deg",
+    "final_view_quality",
+    "view_quality_gain",
+    "path_length_mm",
+    "path_deg",
+    "episode_time_s",
+)
+
+
+@dataclass(frozen=True)
+class ProbeEpisode:
+    """One probe episode's outcome (see the module docstring for each figure)."""
+
+    success_rate: float
+    final_error_mm: float
+    final_error_deg: float
+    final_view_quality: float
+    view_quality_gain: float
+    path_length_mm: float
+    path_deg: float
+    episode_time_s: float
+    reason: str
+    phantom: int
+
+
+def run_probe_episode(env: Any, policy: NavPolicy, seed: int) -> ProbeEpisode:
+    """Run ``policy`` for one episode of a ProbeNav ``env`` reset with ``seed``."""
+    obs, info = env.reset(seed=seed)
+    policy.reset()
+    start_quality, done = float(info["view_quality"]), False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(policy.act(obs))
+        done = terminated or truncated
+    return ProbeEpisode(
+        success_rate=float(bool(info["success"])),
+        final_error_mm=float(info["pose_error_mm"]),
+        final_error_deg=float(info["pose_error_deg"]),
+        final_view_quality=float(info["view_quality"]),
+        view_quality_gain=float(info["view_quality"]) - start_quality,
+        path_length_mm=float(info["path_length_mm"]),
+        path_deg=float(info["path_deg"]),
+        episode_time_s=int(info["steps"]) / PROBE_CONTROL_HZ,
+        reason=str(info["reason"]),
+        phantom=int(info["phantom"]),
+    )
+
+
+def summarize_probe(runs: Sequence[Sequence[ProbeEpisode]], seed: int = 0) -> dict[str, Any]:
+    """Each metric's mean and 95 % interval over episodes grouped by policy, plus the count of
+    each episode end reason and the number of distinct phantoms."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for name in PROBE_METRICS:
+        groups = [[float(asdict(e)[name]) for e in run] for run in runs]
+        mean, lo, hi = bootstrap_interval(groups, rng)
+        out[name] = {"mean": round(mean, 4), "ci95": [round(lo, 4), round(hi, 4)]}
+    episodes = [e for run in runs for e in run]
+    out["episodes"] = len(episodes)
+    out["reasons"] = dict(Counter(e.reason for e in episodes))
+    out["phantoms"] = len({e.phantom for e in episodes})
+    return out
+
+
+def probe_policy_from_spec(spec: str, env_id: str, seed: int = 0) -> NavPolicy:
+    """``scripted``, ``random``, ``shipped`` (``policies/models/probe-nav.onnx``) or a policy
+    file (``train policy --env orstream/ProbeNav-v0``); ValueError (one line) for a file that is
+    missing, corrupt or made for another environment."""
+    from pathlib import Path
+
+    from ._nav_runtime import OnnxPolicy, shipped_policy_path
+    from ._probe_scripted import RandomProbePolicy, ScriptedProbePolicy
+
+    if spec == "scripted":
+        return ScriptedProbePolicy()
+    if spec == "random":
+        return RandomProbePolicy(seed)
+    path = shipped_policy_path(env_id) if spec == "shipped" else Path(spec)
+    return OnnxPolicy(path, env_id)
+
+
+def evaluate_probe_policy(
+    env_id: str,
+    specs: Sequence[str],
+    episodes: int,
+    *,
+    seed: int = 0,
+    held_out: bool = False,
+    perception: bool = False,
+) -> dict[str, Any]:
+    """Run ``episodes`` episodes (reset seeds ``seed``, ``seed + 1``, ...) of each policy named by
+    ``specs`` on ``env_id`` (training or held-out phantoms) and summarize them; same seeds, same
+    phantoms and start poses for every policy."""
+    if env_id not in PROBE_ENV_IDS:
+        raise ValueError(f"{env_id} is not a probe environment: use {', '.join(PROBE_ENV_IDS)}")
+    if perception:
+        raise ValueError(f"--perception is not available for {env_id} yet")
+    if episodes < 1:
+        raise ValueError("episodes must be at least 1")
+    policies = [probe_policy_from_spec(s, env_id, seed + i) for i, s in enumerate(specs)]
+    runs = []
+    for policy in policies:
+        env = make_nav_env(env_id, held_out=held_out)
+        try:
+            runs.append([run_probe_episode(env, policy, seed + k) for k in range(episodes)])
+        finally:
+            env.close()
+    report = summarize_probe(runs, seed)
+    report["policies"] = [p.name for p in policies]
+    if len(runs) > 1:
+        report["per_policy"] = [summarize_probe([run], seed) for run in runs]
+    report.update(
+        env=env_id, held_out=held_out, seed=seed, episodes_per_policy=episodes, perception=False
+    )
+    return report

@@ -1,0 +1,44 @@
+"""The contract of ``orstream/ProbeNav-v0`` that policies rely on: the probe's degrees of freedom
+and their caps per step, the start and workspace ranges, success thresholds, the view quality
+and the observation layout (no gymnasium needed to read them)."""
+
+from __future__ import annotations
+
+PROBE_ENV_IDS = ("orstream/ProbeNav-v0",)
+"""Every echo-probe environment id this package registers."""
+
+PROBE_ACTION_LAYOUT = ("slide_mm", "depth_mm", "aim_mm", "tilt_deg", "rotate_deg")
+"""Probe motions, in action order: slide the transducer sideways in the image plane (mm), move it
+along the LV long axis away from the apex (mm), aim the beam sideways (moves the aimed point at
+the base in-plane, mm), tilt out of the image plane (deg), rotate about the LV axis (deg)."""
+PROBE_STEP_CAPS = (2.0, 2.0, 2.0, 3.0, 3.0)
+"""Largest motion per step of each ``PROBE_ACTION_LAYOUT`` entry (action 1.0 = one cap)."""
+PROBE_START_RANGE = (15.0, 10.0, 12.0, 15.0, 20.0)
+"""A start pose is drawn uniformly within +- these offsets from the apical four-chamber view."""
+PROBE_LIMITS = (25.0, 12.0, 20.0, 25.0, 35.0)
+"""Workspace: the probe cannot move further than +- these offsets from the target view."""
+PROBE_SUCCESS_MM, PROBE_SUCCESS_DEG = 5.0, 5.0
+"""Success: the transducer within 5 mm and its imaging frame within 5 deg of the target view."""
+PROBE_QUALITY_MM, PROBE_QUALITY_DEG = 30.0, 30.0
+"""View quality = 1 - 0.5 min(1, error_mm / 30) - 0.5 min(1, error_deg / 30): 1 at the target."""
+PROBE_MAX_STEPS = 100
+PROBE_DEPTH_MM, PROBE_SECTOR_DEG = 160.0, 75.0
+"""The imaging sector the observation is computed on."""
+
+PROBE_CHAMBERS = (("lv", 1), ("myo", 2), ("rv", 3), ("la", 4), ("ra", 5))
+"""Chamber masks (name, label index in ``LABEL_NAMES``) turned into features."""
+_PER_CHAMBER = ("present", "area", "cx", "cy", "axis_cos", "axis_sin")
+PROBE_OBS_LAYOUT = (
+    *(f"{c}_{f}" for c, _ in PROBE_CHAMBERS for f in _PER_CHAMBER),
+    "lv_axis",
+    "lv_length",
+    "balance_lr",
+    "chambers_cx",
+)
+"""Observation entries. Per chamber: present (0/1), area (fraction of the sector), centroid x
+(-1 left edge .. 1 right edge of the sector) and y (-1 apex .. 1 full depth), principal-axis
+orientation from the image vertical as (cos 2a, sin 2a) (0, 0 when absent). Then the LV long
+axis's signed angle from the vertical / 90 deg, its length (4 standard deviations along the axis)
+/ depth, the left/right balance (LV + LA area - RV - RA area) / their sum, and the area-weighted
+centroid x of the four chambers."""
+PROBE_OBS_SIZE = len(PROBE_OBS_LAYOUT)
