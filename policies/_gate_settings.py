@@ -40,7 +40,7 @@ _AXIS_KEYS = ("unit", "max_rate", "max_accel", "min_position", "max_position")
 
 GATE_PRESETS = {"default": "gate.toml", "fluoro": "gate-fluoro.toml"}
 """Shipped settings by name: the default (a 100 ms frame age), and fluoroscopy at 15 fps
-(two frame periods and a margin: docs/safety-gate.md, "Presets")."""
+(200 ms, three frame periods: docs/safety-gate.md, "Presets")."""
 
 
 class GateSettingsError(ValueError):

@@ -59,7 +59,8 @@ class SimSource:
     rate) counts in ``late`` and the schedule moves on from it (:class:`FramePacer`): no burst
     to catch up. Frames are rendered ahead of their time, except for a simulator whose
     ``render_when_due`` is True (what it shows changes until then: a robot-driven catheter),
-    rendered once due and stamped with the time its rendering started."""
+    rendered once due; every frame is stamped when delivered (a detector's frame when read
+    out), so a frame rendered when due shows the scene the rendering time before its stamp."""
 
     live = True
 
@@ -92,9 +93,10 @@ class SimSource:
             self._next = self.sim.render(self.received)
         if not self._pacer.wait(self.received, timeout_s):
             return None
-        t_capture = time.time_ns()
         rendered, self._next = self._next or self.sim.render(self.received), None
-        frame = sim_frame_to_frame(self.sim, rendered, self.stream_id, t_capture, with_truth=True)
+        frame = sim_frame_to_frame(
+            self.sim, rendered, self.stream_id, time.time_ns(), with_truth=True
+        )
         self.received += 1
         if self.frames is not None and self.received >= self.frames:
             self.exhausted = True

@@ -88,7 +88,9 @@ def publish(args: argparse.Namespace) -> int:
     if args.robot is None and args.roadmap_out is not None:
         raise ValueError("--roadmap-out needs --robot")
     sim = simulator_from_args(args) if args.robot is None else robot_simulator(args)
-    render_when_due = bool(getattr(sim, "render_when_due", False))  # it moves until then
+    # a robot-driven frame is rendered once due (it moves until then) and stamped when
+    # rendered, like a detector's frame when read out: its pose is the render time older
+    render_when_due = bool(getattr(sim, "render_when_due", False))
     stream_id = args.stream_id or f"sim-{sim.modality}"
     stop = threading.Event()
     install_stop_signals(stop)
@@ -111,9 +113,9 @@ def publish(args: argparse.Namespace) -> int:
                 stop.wait(wait_s)
             else:
                 late += 1
-            t_capture = time.time_ns()
             if rendered is None:
                 rendered = sim.render(index)
+            t_capture = time.time_ns()  # the frame leaves the detector (read out)
             sender.send(sim_frame_to_frame(sim, rendered, stream_id, t_capture))
             truth.send({"stream": stream_id, "seq": index, "truth": rendered.truth})
             index += 1

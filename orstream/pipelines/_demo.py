@@ -23,8 +23,10 @@ from typing import IO, Any
 from ..sim import RobotFluoroSimulator, make_simulator, write_roadmap
 
 _STOP_TIMEOUT_S = 30.0
-REPRESS_MS = 1000.0
-"""The demo's simulated operator presses again after a HOLD once tracking looked good this long."""
+REPRESS_MS = 5000.0
+"""The demo's simulated operator presses again after a HOLD once tracking has looked good this
+long: longer than half the gate's 10 s fault window, so one tracking dip that comes back at
+the same place does not pile up to the three faults that latch STOP."""
 _START_TIMEOUT_S = 120.0
 
 
@@ -215,7 +217,7 @@ def _closed_loop_engine_args(feed: str, seed: int, workdir: Path) -> list[str]:
     """The engine's side of the closed loop: the robot feed on ``feed`` behind the fluoroscopy
     gate preset, the shipped policy on the device's roadmap (written to ``workdir``), and a
     simulated operator who keeps the pedal down and presses again after a HOLD once tracking
-    has looked good for a second."""
+    has looked good for ``REPRESS_MS``."""
     roadmap = workdir / "roadmap.json"
     write_roadmap(RobotFluoroSimulator(seed).roadmap(), roadmap)
     return [

@@ -165,6 +165,7 @@ class RobotLink:
                 nav_map,
                 axes,
                 min_confidence=self.gate.settings.min_confidence,
+                lookahead_s=self.gate.settings.workspace_lookahead_ms / 1000.0,
             )
             target_px = nav_map.target_px
         self.loop = GuidanceLoop(

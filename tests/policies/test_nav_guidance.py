@@ -362,7 +362,7 @@ def test_a_time_read_just_before_another_thread_s_is_no_clock_fault() -> None:
 
 def test_the_fluoro_preset_differs_from_the_default_in_frame_age_and_lookahead_only() -> None:
     default, fluoro = load_gate_settings(), load_gate_settings("fluoro")
-    assert fluoro.max_frame_age_ms == 150.0
+    assert fluoro.max_frame_age_ms == 200.0
     assert fluoro.workspace_lookahead_ms >= fluoro.max_frame_age_ms
     assert fluoro != default
     same = dataclasses.replace(
@@ -379,7 +379,7 @@ def test_a_file_named_like_a_preset_wins_over_it(
 ) -> None:
     shipped = Path(orstream.policies.__file__).parent / "gate-fluoro.toml"
     text = shipped.read_text(encoding="utf-8").replace(
-        "max_frame_age_ms = 150.0", "max_frame_age_ms = 120.0"
+        "max_frame_age_ms = 200.0", "max_frame_age_ms = 120.0"
     )
     assert "max_frame_age_ms = 120.0" in text
     (tmp_path / "fluoro").write_text(text, encoding="utf-8")
