@@ -98,19 +98,28 @@ def bootstrap_interval(
     return mean, float(lo), float(hi)
 
 
-def summarize_nav(runs: Sequence[Sequence[NavEpisode]], seed: int = 0) -> dict[str, Any]:
-    """Each metric's mean and 95 % interval over episodes grouped by policy seed, plus the
-    count of each episode end reason and of each anatomy."""
+def summarize_episodes(
+    runs: Sequence[Sequence[Any]], metrics: Sequence[str], seed: int = 0
+) -> dict[str, Any]:
+    """Each of ``metrics`` (fields of the episode dataclasses in ``runs``, one run per policy
+    seed) as its mean and 95 % interval (:func:`bootstrap_interval`), the episode count and
+    the count of each end ``reason``."""
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
-    for name in NAV_METRICS:
+    for name in metrics:
         groups = [[float(asdict(e)[name]) for e in run] for run in runs]
         mean, lo, hi = bootstrap_interval(groups, rng)
         out[name] = {"mean": round(mean, 4), "ci95": [round(lo, 4), round(hi, 4)]}
     episodes = [e for run in runs for e in run]
     out["episodes"] = len(episodes)
     out["reasons"] = dict(Counter(e.reason for e in episodes))
-    out["anatomies"] = dict(Counter(e.anatomy for e in episodes))
+    return out
+
+
+def summarize_nav(runs: Sequence[Sequence[NavEpisode]], seed: int = 0) -> dict[str, Any]:
+    """:func:`summarize_episodes` of ``NAV_METRICS``, plus the count of each anatomy."""
+    out = summarize_episodes(runs, NAV_METRICS, seed)
+    out["anatomies"] = dict(Counter(e.anatomy for run in runs for e in run))
     return out
 
 

@@ -9,15 +9,12 @@ the episode time s (steps at ``PROBE_CONTROL_HZ``).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ..sim import PROBE_ENV_IDS, make_nav_env
-from ._nav_eval import bootstrap_interval
+from ._nav_eval import summarize_episodes
 from ._nav_scripted import NavPolicy
 
 PROBE_CONTROL_HZ = 10.0
@@ -75,16 +72,8 @@ def run_probe_episode(env: Any, policy: NavPolicy, seed: int) -> ProbeEpisode:
 def summarize_probe(runs: Sequence[Sequence[ProbeEpisode]], seed: int = 0) -> dict[str, Any]:
     """Each metric's mean and 95 % interval over episodes grouped by policy, plus the count of
     each episode end reason and the number of distinct phantoms."""
-    rng = np.random.default_rng(seed)
-    out: dict[str, Any] = {}
-    for name in PROBE_METRICS:
-        groups = [[float(asdict(e)[name]) for e in run] for run in runs]
-        mean, lo, hi = bootstrap_interval(groups, rng)
-        out[name] = {"mean": round(mean, 4), "ci95": [round(lo, 4), round(hi, 4)]}
-    episodes = [e for run in runs for e in run]
-    out["episodes"] = len(episodes)
-    out["reasons"] = dict(Counter(e.reason for e in episodes))
-    out["phantoms"] = len({e.phantom for e in episodes})
+    out = summarize_episodes(runs, PROBE_METRICS, seed)
+    out["phantoms"] = len({e.phantom for run in runs for e in run})
     return out
 
 
