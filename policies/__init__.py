@@ -36,7 +36,6 @@ from ._nav_eval import (
     bootstrap_interval,
     evaluate_nav,
     evaluate_nav_policy,
-    nav_policy_from_spec,
     run_nav_episode,
     summarize_nav,
 )
@@ -47,12 +46,12 @@ from ._nav_scripted import NavPolicy, RandomNavPolicy, ScriptedNavPolicy
 from ._nav_train import ALGOS as NAV_ALGOS
 from ._nav_train import POLICY_NAMES as NAV_POLICY_NAMES
 from ._nav_train import NavTrainConfig, latest_checkpoint, load_nav_config, train_nav_policy
+from ._policy_spec import policy_from_spec
 from ._probe_eval import (
     PROBE_CONTROL_HZ,
     PROBE_METRICS,
     ProbeEpisode,
     evaluate_probe_policy,
-    probe_policy_from_spec,
     run_probe_episode,
     summarize_probe,
 )
@@ -114,9 +113,8 @@ __all__ = [
     "latest_checkpoint",
     "load_gate_settings",
     "load_nav_config",
-    "nav_policy_from_spec",
     "parse_gate_settings",
-    "probe_policy_from_spec",
+    "policy_from_spec",
     "run_nav_episode",
     "run_probe_episode",
     "shipped_policy_path",

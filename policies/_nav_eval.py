@@ -18,6 +18,7 @@ import numpy as np
 
 from ..sim import CONTROL_HZ, SAFE_FORCE_N
 from ._nav_scripted import NavPolicy
+from ._policy_spec import policy_from_spec
 
 NAV_METRICS = (
     "success_rate",
@@ -144,22 +145,6 @@ def evaluate_nav(
     return report
 
 
-def nav_policy_from_spec(spec: str, env_id: str, seed: int = 0) -> NavPolicy:
-    """``scripted``, ``random``, ``shipped`` (the shipped policy of ``env_id``) or a policy
-    file path; ValueError (one line) for a file that is missing, corrupt or foreign."""
-    from pathlib import Path
-
-    from ._nav_runtime import OnnxPolicy, shipped_policy_path
-    from ._nav_scripted import RandomNavPolicy, ScriptedNavPolicy
-
-    if spec == "scripted":
-        return ScriptedNavPolicy()
-    if spec == "random":
-        return RandomNavPolicy(seed)
-    path = shipped_policy_path(env_id) if spec == "shipped" else Path(spec)
-    return OnnxPolicy(path, env_id)
-
-
 def evaluate_nav_policy(
     env_id: str,
     specs: Sequence[str],
@@ -171,13 +156,13 @@ def evaluate_nav_policy(
     anatomy_mm_per_unit: float = 1.0,
     perception: bool = False,
 ) -> dict[str, Any]:
-    """``evaluate_nav`` of the policies named by ``specs`` (``nav_policy_from_spec``) on
+    """``evaluate_nav`` of the policies named by ``specs`` (``policy_from_spec``) on
     ``env_id``: the training or held-out anatomies, or the tree in file ``anatomy``; with
     ``perception`` the policies see the tip tracked on rendered frames (``PerceivedTip``)."""
     from ..sim import load_centerline_tree, make_nav_env
     from ._nav_perception import PerceivedTip
 
-    policies = [nav_policy_from_spec(s, env_id, seed + i) for i, s in enumerate(specs)]
+    policies = [policy_from_spec(s, env_id, seed + i) for i, s in enumerate(specs)]
     tree = load_centerline_tree(anatomy, anatomy_mm_per_unit) if anatomy is not None else None
     make_nav_env(env_id).close()  # an unknown id or a missing gymnasium fails here, once
 

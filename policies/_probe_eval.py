@@ -16,6 +16,7 @@ from typing import Any
 from ..sim import PROBE_ENV_IDS, make_nav_env
 from ._nav_eval import summarize_episodes
 from ._nav_scripted import NavPolicy
+from ._policy_spec import policy_from_spec
 
 PROBE_CONTROL_HZ = 10.0
 """Probe motions per second assumed for ``episode_time_s``."""
@@ -77,23 +78,6 @@ def summarize_probe(runs: Sequence[Sequence[ProbeEpisode]], seed: int = 0) -> di
     return out
 
 
-def probe_policy_from_spec(spec: str, env_id: str, seed: int = 0) -> NavPolicy:
-    """``scripted``, ``random``, ``shipped`` (``policies/models/probe-nav.onnx``) or a policy
-    file (``train policy --env orstream/ProbeNav-v0``); ValueError (one line) for a file that is
-    missing, corrupt or made for another environment."""
-    from pathlib import Path
-
-    from ._nav_runtime import OnnxPolicy, shipped_policy_path
-    from ._probe_scripted import RandomProbePolicy, ScriptedProbePolicy
-
-    if spec == "scripted":
-        return ScriptedProbePolicy()
-    if spec == "random":
-        return RandomProbePolicy(seed)
-    path = shipped_policy_path(env_id) if spec == "shipped" else Path(spec)
-    return OnnxPolicy(path, env_id)
-
-
 def evaluate_probe_policy(
     env_id: str,
     specs: Sequence[str],
@@ -112,7 +96,7 @@ def evaluate_probe_policy(
         raise ValueError(f"--perception is not available for {env_id} yet")
     if episodes < 1:
         raise ValueError("episodes must be at least 1")
-    policies = [probe_policy_from_spec(s, env_id, seed + i) for i, s in enumerate(specs)]
+    policies = [policy_from_spec(s, env_id, seed + i) for i, s in enumerate(specs)]
     runs = []
     for policy in policies:
         env = make_nav_env(env_id, held_out=held_out)

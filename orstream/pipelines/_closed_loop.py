@@ -6,7 +6,6 @@ three processes; this is what tests and ``orstream bench closed_loop`` run.
 
 from __future__ import annotations
 
-import socket
 import tempfile
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any, Final
 from ..sim import SUCCESS_MM, HaltEvent, RobotFluoroSimulator, SimRobot, SimSource, write_roadmap
 from ._guidance_stage import RobotLink
 from ._live import Engine, LivePipeline
+from ._ports import free_loopback_port
 from ._results import PipelineSummary
 
 GUIDANCES: Final = ("shipped", "scripted", "follow-target")
@@ -43,10 +43,25 @@ class ClosedLoopRun:
     pose_after: dict[str, float] = field(default_factory=dict)
 
 
-def _free_endpoint() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"zmq+tcp://127.0.0.1:{probe.getsockname()[1]}"
+def _robot_link(
+    endpoint: str, guidance: str, sim: RobotFluoroSimulator, repress_after_ms: float
+) -> RobotLink:
+    """The engine's feed to the robot on ``endpoint``: the ``fluoro`` gate preset, armed, with
+    ``guidance`` on the roadmap of ``sim`` (or following its target)."""
+    on_roadmap = guidance != "follow-target"
+    with tempfile.TemporaryDirectory(prefix="orstream-loop-") as tmp:
+        roadmap = Path(tmp) / "roadmap.json"
+        write_roadmap(sim.roadmap(), roadmap)
+        return RobotLink(
+            endpoint,
+            control=None,
+            enable=True,
+            gate_settings="fluoro",
+            policy=guidance if on_roadmap else None,
+            roadmap=roadmap if on_roadmap else None,
+            target_px=None if on_roadmap else sim.roadmap().target_px,
+            repress_after_ms=repress_after_ms,
+        )
 
 
 def run_closed_loop(
@@ -66,24 +81,16 @@ def run_closed_loop(
     operator presses again ``repress_after_ms`` after a HOLD."""
     if guidance not in GUIDANCES:
         raise ValueError(f"guidance must be one of {', '.join(GUIDANCES)} (got {guidance!r})")
-    endpoint = _free_endpoint()
-    with tempfile.TemporaryDirectory(prefix="orstream-loop-") as tmp:
-        roadmap, scene = Path(tmp) / "roadmap.json", RobotFluoroSimulator(seed, size=size)
-        write_roadmap(scene.roadmap(), roadmap)
-        on_roadmap = guidance != "follow-target"
-        link = RobotLink(
-            endpoint,
-            control=None,
-            enable=True,
-            gate_settings="fluoro",
-            policy=guidance if on_roadmap else None,
-            roadmap=roadmap if on_roadmap else None,
-            target_px=None if on_roadmap else scene.roadmap().target_px,
-            repress_after_ms=repress_after_ms,
-        )
-    robot = SimRobot(endpoint).start()
+    endpoint = f"zmq+tcp://127.0.0.1:{free_loopback_port()}"
+    robot = SimRobot(endpoint)
     try:
         sim = RobotFluoroSimulator(seed, size=size, robot=robot)
+        link = _robot_link(endpoint, guidance, sim, repress_after_ms)
+    except BaseException:
+        robot.close()
+        raise
+    robot.start()
+    try:
         engine = Engine(SimSource(sim, frames=frames), pipeline, robot=link)
         summaries: list[PipelineSummary] = []
         runner = threading.Thread(target=lambda: summaries.append(engine.run()), daemon=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..sim import RobotFluoroSimulator, make_simulator, write_roadmap
+from ._ports import free_loopback_port, loopback_port_free
 
 _STOP_TIMEOUT_S = 30.0
 REPRESS_MS = 5000.0
@@ -28,23 +28,6 @@ REPRESS_MS = 5000.0
 long: longer than half the gate's 10 s fault window, so one tracking dip that comes back at
 the same place does not pile up to the three faults that latch STOP."""
 _START_TIMEOUT_S = 120.0
-
-
-def _free_port_pair() -> int:
-    """A loopback port P with P + 1 free as well (frames on P, truth on P + 1)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        if port >= 65535:
-            continue
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise OSError("no free pair of loopback ports")
 
 
 @dataclass
@@ -153,7 +136,7 @@ def run_demo(
     robot = modality == "fluoro" if robot is None else robot
     if robot and modality != "fluoro":
         raise ValueError("the closed loop (--robot) drives a catheter: it needs --modality fluoro")
-    port = _free_port_pair()
+    port = free_loopback_port(2)
     feed = f"zmq+tcp://127.0.0.1:{port}"
     workdir = workdir if workdir is not None else Path(tempfile.mkdtemp(prefix="orstream-demo-"))
     recording = workdir / "demo.orsrec"
@@ -162,7 +145,7 @@ def run_demo(
         pipeline += ["--display", display_address(display)]
     device_robot: list[str] = []
     if robot:
-        feed_robot = f"zmq+tcp://127.0.0.1:{_free_port_pair()}"
+        feed_robot = f"zmq+tcp://127.0.0.1:{free_loopback_port()}"
         pipeline += _closed_loop_engine_args(feed_robot, seed, workdir)
         device_robot = ["--robot", feed_robot]
     engine = _spawn(
@@ -231,13 +214,7 @@ def display_address(display: str) -> str:
     free, else 127.0.0.1 on a free port; anything else is passed as it is."""
     if display != "auto":
         return display
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", 8080))
-            return "127.0.0.1:8080"
-        except OSError:
-            probe.bind(("127.0.0.1", 0))
-            return f"127.0.0.1:{probe.getsockname()[1]}"
+    return f"127.0.0.1:{8080 if loopback_port_free(8080) else free_loopback_port()}"
 
 
 def _default_fps(modality: str) -> float:

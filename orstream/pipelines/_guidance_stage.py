@@ -28,7 +28,7 @@ from ..policies import (
     NavPolicyGuidance,
     SafetyGate,
     load_gate_settings,
-    nav_policy_from_spec,
+    policy_from_spec,
     transition_fields,
 )
 from ..sim import NAV_ENV_IDS, read_roadmap
@@ -161,7 +161,7 @@ class RobotLink:
                 )
             axes = {axis.name: axis for axis in self.gate.settings.axes}
             guidance = NavPolicyGuidance(
-                nav_policy_from_spec(policy, NAV_ENV_IDS[0]),
+                policy_from_spec(policy, NAV_ENV_IDS[0]),
                 nav_map,
                 axes,
                 min_confidence=self.gate.settings.min_confidence,
