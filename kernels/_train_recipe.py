@@ -82,6 +82,9 @@ class TrainOptions:
     """Where training runs (torch device: "cpu", "cuda"); evaluation runs on ``backend``."""
     speed_frames: int = 300
     size: int | None = None
+    low_dose: float = 0.0
+    """fluoro-catheter: share of training runs rendered at ``LOW_DOSE_RANGE`` photons/px,
+    below the simulator's drawn range (0: none)."""
     progress: Any = field(default=sys.stderr, repr=False)
 
 

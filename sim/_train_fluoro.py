@@ -42,6 +42,9 @@ FLUORO_SPLIT_SEEDS: Final = {"train": 4_000_000, "val": 5_000_000, "test": 6_000
 SEED_STRIDE: Final = 10_000
 """Training runs start at the train split's first seed + ``--seed`` x SEED_STRIDE: another
 ``--seed`` (a fine-tuning stage) sees fresh runs."""
+LOW_DOSE_RANGE: Final = (10.0, 40.0)
+"""Photons per pixel of the low-dose training runs (``TrainOptions.low_dose``): below the
+40-400 that :func:`fluoro_run` draws, down to a quarter of its lowest."""
 FRAMES_PER_SEED: Final = 6
 """Rendered frames per simulator run; each gives three views."""
 RUN_S: Final = 30.0
@@ -161,12 +164,22 @@ def fluoro_frame_indices(sim: FluoroSimulator, frames: int, rng: np.random.Gener
     return sorted(chosen)
 
 
-def _render_seed(args: tuple[int, int]) -> list[FluoroView]:
+def low_dose_for(seed: int, share: float) -> float | None:
+    """The dose (photons/px) run ``seed`` is rendered at when a ``share`` of training runs is
+    low-dose: log-uniform in ``LOW_DOSE_RANGE`` for that share of seeds, else None (drawn)."""
+    rng = np.random.default_rng([seed, 0xD05E])
+    if share <= 0.0 or rng.uniform() >= share:
+        return None
+    lo, hi = LOW_DOSE_RANGE
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def _render_seed(args: tuple[int, int, float]) -> list[FluoroView]:
     """The views of ``frames`` frames of run ``seed`` (:func:`fluoro_frame_indices`; args:
-    seed, frames)."""
-    seed, frames = args
+    seed, frames, low-dose share)."""
+    seed, frames, low_dose = args
     rng = np.random.default_rng([seed, 0x71E])
-    sim = fluoro_run(seed)
+    sim = fluoro_run(seed, dose=low_dose_for(seed, low_dose))
     out: list[FluoroView] = []
     for index in fluoro_frame_indices(sim, frames, rng):
         frame = sim.render(index)
@@ -207,9 +220,11 @@ def fluoro_subcrop(
     return np.ascontiguousarray(x[win]), np.ascontiguousarray(y[win]), hw, bool(hw.max() >= 1.0)
 
 
-def _views(split: str, first: int, n_seeds: int, workers: int) -> Iterator[FluoroView]:
+def _views(
+    split: str, first: int, n_seeds: int, workers: int, low_dose: float = 0.0
+) -> Iterator[FluoroView]:
     base = FLUORO_SPLIT_SEEDS[split] + first
-    jobs = [(base + j, FRAMES_PER_SEED) for j in range(n_seeds)]
+    jobs = [(base + j, FRAMES_PER_SEED, low_dose) for j in range(n_seeds)]
     for _, got in map_jobs(_render_seed, jobs, workers, chunksize=2):
         yield from got
 
@@ -234,7 +249,7 @@ def fluoro_training_data(options: TrainOptions) -> TrainingData:
         rng = np.random.default_rng([options.seed, epoch, 0xF1A])
         pool: list[FluoroView] = []
         first = options.seed * SEED_STRIDE + epoch * seeds_per_epoch
-        stream = _views("train", first, seeds_per_epoch, options.workers)
+        stream = _views("train", first, seeds_per_epoch, options.workers, options.low_dose)
         for v in stream:
             turned = augment_fluoro_view(v, rng)
             pool.extend(fluoro_subcrop(turned, rng) for _ in range(2))
@@ -268,6 +283,8 @@ def fluoro_training_data(options: TrainOptions) -> TrainingData:
         "train_windows": f"two random {FLUORO_TRAIN_CROP} px windows per view (70 % around the "
         "tip)",
         "fresh_seeds_every_epoch": True,
+        "low_dose_share": options.low_dose,
+        "low_dose_photons_per_px": list(LOW_DOSE_RANGE),
         "val_seeds": [seeds["val"], seeds["val"] + n_val_seeds],
         "val_views": len(val_views),
         "test_seeds_from": seeds["test"],

@@ -31,6 +31,7 @@ from ..kernels import (
 from ..pipelines import REPLAY_FRAMES, finetune_from_feedback
 from ..sim import TRAINING_TASKS, evaluate_folder, parse_label_map, training_task
 from ._argtypes import positive_int
+from ._errors import UsageError
 from ._train_policy import register_policy
 from ._train_report import print_report
 
@@ -56,6 +57,14 @@ def register(subparsers: Any) -> None:
     seg.add_argument("--seed", type=int, default=0, help="weights init, shuffling, augmentation")
     seg.add_argument("--threads", type=positive_int, default=2, help="torch threads")
     seg.add_argument("--workers", type=positive_int, default=1, help="rendering processes")
+    seg.add_argument(
+        "--low-dose",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="fluoro-catheter: share of training runs rendered at 10-40 photons/px, below the "
+        "simulator's 40-400 (default 0)",
+    )
     seg.add_argument(
         "--device",
         default="cpu",
@@ -164,7 +173,7 @@ def _check_device(name: str) -> None:
     torch (the ``train`` extra) is installed: before any data is made."""
     import re
 
-    from ._errors import UsageError, missing_package_error
+    from ._errors import missing_package_error
 
     if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
         raise UsageError(f"--device {name}: use cpu, cuda or cuda:N")
@@ -187,6 +196,8 @@ def train_seg(args: argparse.Namespace) -> int:
     args.lr = 2e-3 if args.lr is None else args.lr
     task = training_task(args.model)
     _check_device(args.device)
+    if not 0.0 <= args.low_dose <= 1.0 or (args.low_dose and args.model != "fluoro-catheter"):
+        raise UsageError("--low-dose takes a share in [0, 1], for --model fluoro-catheter only")
     out: Path = args.out or Path("runs") / args.model
     command = (
         f"orstream train seg --model {args.model} --epochs {args.epochs} "
@@ -196,6 +207,7 @@ def train_seg(args: argparse.Namespace) -> int:
         f"--out {shlex.quote(str(out))}"
         + (f" --init {shlex.quote(args.init)}" if args.init else "")
         + (f" --device {shlex.quote(args.device)}" if args.device != "cpu" else "")
+        + (f" --low-dose {args.low_dose:g}" if args.low_dose else "")
     )
     init = load_model(args.init) if args.init else None
     options = TrainOptions(
@@ -207,6 +219,7 @@ def train_seg(args: argparse.Namespace) -> int:
         workers=args.workers,
         threads=args.threads,
         device=args.device,
+        low_dose=args.low_dose,
         progress=sys.stderr,
     )
     report = fit_and_export(

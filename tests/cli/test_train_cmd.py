@@ -157,3 +157,20 @@ def test_train_seg_refuses_a_device_it_cannot_train_on(
     err = capsys.readouterr().err.strip()
     assert f"--device {device}: " in err and message in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--model", "us-needle", "--low-dose", "0.5"],
+        ["--model", "fluoro-catheter", "--low-dose", "2"],
+    ],
+)
+def test_train_seg_refuses_low_dose_it_cannot_use(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("torch")
+    assert orstream_main("train", "seg", *argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--low-dose takes a share in [0, 1], for --model fluoro-catheter only" in err
+    assert len(err.splitlines()) == 1

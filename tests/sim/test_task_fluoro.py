@@ -11,11 +11,13 @@ from orstream.sim import (
     FLUORO_CATHETER,
     FLUORO_SPLIT_SEEDS,
     FLUORO_TRAIN_CROP,
+    LOW_DOSE_RANGE,
     augment_fluoro_view,
     fluoro_frame_views,
     fluoro_run,
     fluoro_subcrop,
     fluoro_view,
+    low_dose_for,
     training_task,
 )
 
@@ -94,3 +96,16 @@ def test_runs_are_seeded_and_training_data_is_batched() -> None:
     assert x.dtype == np.float32 and y.dtype == np.uint8 and heat.dtype == np.float32
     assert data.val_frames == 18 and len(data.val) == 1
     assert data.doc["val_seeds"] == [SPLIT_SEEDS["val"], SPLIT_SEEDS["val"] + 1]
+
+
+def test_low_dose_runs_are_a_seeded_share_below_the_drawn_range() -> None:
+    seeds = range(SPLIT_SEEDS["train"], SPLIT_SEEDS["train"] + 400)
+    assert all(low_dose_for(s, 0.0) is None for s in seeds)
+    doses = [low_dose_for(s, 0.5) for s in seeds]
+    low = [d for d in doses if d is not None]
+    assert 150 < len(low) < 250  # about half
+    assert all(LOW_DOSE_RANGE[0] <= d <= LOW_DOSE_RANGE[1] for d in low)
+    assert doses == [low_dose_for(s, 0.5) for s in seeds]  # the same runs every time
+    assert all(low_dose_for(s, 1.0) is not None for s in seeds)
+    sim = fluoro_run(SPLIT_SEEDS["train"], dose=LOW_DOSE_RANGE[0])
+    assert sim.describe()["dose_photons_per_px"] == LOW_DOSE_RANGE[0]
