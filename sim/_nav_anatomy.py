@@ -23,7 +23,7 @@ from ._vessels_procedural import procedural_tree
 
 HELD_OUT_TREE_SEED = 1 << 30
 """Procedural tree seeds at or above this are evaluation-only."""
-TRAIN_TREES = 64
+TRAIN_TREES = 1024
 """Training draws procedural trees from seeds ``0 .. TRAIN_TREES - 1`` of each anatomy."""
 NAV_ANATOMIES = ("hepatic", "arch", "coronary", "hepatic-real")
 MIN_TARGET_RADIUS_MM = 0.8
