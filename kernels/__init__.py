@@ -30,7 +30,6 @@ from ._backends_segment import (
     segment,
     segment_images,
     segment_on_device,
-    segment_scored,
     to_grey,
     to_model_input,
 )
@@ -63,6 +62,8 @@ from ._confidence import (
     class_probabilities,
     confidence_cues,
     confidence_report,
+    image_confidence,
+    segment_images_by_class,
     segment_images_scored,
     shape_score,
     structure_confidence,
@@ -100,6 +101,8 @@ from ._models import (
 from ._models import normalize as normalize_for_model
 from ._needle import DETECT_PROB, NeedleDetection, detect_needles, nearest_distance_mm
 from ._onnx_cpu import cpu_graph, scalar_prelu_as_leaky_relu
+from ._plausibility import LV_CHECKS, Plausibility, lv_plausibility, lv_shape_figures
+from ._plausibility_needle import NEEDLE_CHECKS, needle_plausibility, needle_shape_figures
 from ._prepost import (
     argmax_labels,
     contours,
@@ -145,7 +148,9 @@ __all__ = [
     "DISC_METHOD",
     "FEEDBACK_FORMAT",
     "FEEDBACK_VERSION",
+    "LV_CHECKS",
     "MODELS_DIR",
+    "NEEDLE_CHECKS",
     "PUBLIC_API",
     "Backend",
     "BeatMeasurement",
@@ -165,6 +170,7 @@ __all__ = [
     "ModelSpec",
     "NeedleDetection",
     "OnnxRuntimeBackend",
+    "Plausibility",
     "Progress",
     "RoiTipTracker",
     "SectorMap",
@@ -206,6 +212,7 @@ __all__ = [
     "frames_per_second",
     "gaussian_smooth",
     "heatmap_target",
+    "image_confidence",
     "image_to_input_px",
     "input_to_image_px",
     "jitter_intensity",
@@ -215,6 +222,8 @@ __all__ = [
     "load_model",
     "lv_area_mm2",
     "lv_landmarks",
+    "lv_plausibility",
+    "lv_shape_figures",
     "lv_volume_area_length_ml",
     "lv_volume_discs_ml",
     "mask_confidence",
@@ -226,6 +235,8 @@ __all__ = [
     "measure_clip",
     "measure_frame",
     "nearest_distance_mm",
+    "needle_plausibility",
+    "needle_shape_figures",
     "normalize",
     "normalize_for_model",
     "p99_normalization",
@@ -241,9 +252,9 @@ __all__ = [
     "segment",
     "segment_frames_per_second",
     "segment_images",
+    "segment_images_by_class",
     "segment_images_scored",
     "segment_on_device",
-    "segment_scored",
     "select_backend",
     "sha256_file",
     "shape_score",

@@ -161,21 +161,6 @@ def segment_on_device(backend: Any, frames: Any) -> Any:
     return to_cupy(masks)
 
 
-def segment_scored(backend: Backend, image: npt.ArrayLike) -> tuple[U8, float]:
-    """(uint8 (H, W) class-index mask of one image, its confidence 0..1): the mean top-class
-    softmax probability over the pixels the model calls foreground, at the model's input
-    size (NaN when it finds no foreground)."""
-    model = backend.model
-    grey = to_grey(image)
-    logits = backend.run(model.preprocess(to_model_input(grey, model.input_size)[None]))
-    classes = logits[0, : model.n_classes].astype(np.float32)
-    z = np.exp(classes - classes.max(axis=0, keepdims=True))
-    top = z.max(axis=0) / z.sum(axis=0)
-    foreground = classes.argmax(axis=0) != 0
-    confidence = float(top[foreground].mean()) if foreground.any() else float("nan")
-    return logits_to_mask(classes, (int(grey.shape[0]), int(grey.shape[1]))), confidence
-
-
 def segment(backend: Backend, image: npt.ArrayLike) -> U8:
     """uint8 (H, W) class-index mask of one image (see :func:`segment_images`)."""
     return next(segment_images(backend, [image], batch_size=1))

@@ -14,13 +14,15 @@ Pure functions of the class probabilities (C, H, W) at the model's input size. T
 
 :data:`CONFIDENCE_METHOD` (chosen by AUROC for frames with LV Dice < 0.8 on CAMUS val, see
 docs/models/echo-lv-camus.md) is what :func:`structure_confidence` returns. No structure: 0.
+:func:`segment_images_by_class` gives every foreground class its confidence
+(:func:`image_confidence`: one for the whole mask).
 :func:`auroc` measures how well any score ranks right frames above wrong ones.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import cv2
@@ -129,6 +131,32 @@ def segment_images_scored(
             else:
                 scores = {"confidence": structure_confidence(probs, cls)}
             yield logits_to_mask(item, (int(grey.shape[0]), int(grey.shape[1]))), scores
+
+
+def segment_images_by_class(
+    backend: Backend, images: Iterable[npt.ArrayLike], *, batch_size: int = 16
+) -> Iterator[tuple[U8, dict[str, float]]]:
+    """(uint8 (H, W) class-index mask at the image's size, {class name: confidence}) per image:
+    the masks of ``segment_images`` and :func:`structure_confidence` of every foreground class
+    from the model-size output (0 for a class its arg-max does not show there)."""
+    model = backend.model
+    size = model.input_size
+    names = model.class_names[1 : model.n_classes]
+    greys = (to_grey(image) for image in images)
+    for chunk in _chunks(greys, max(1, batch_size)):
+        logits = backend.run(model.preprocess(np.stack([to_model_input(g, size) for g in chunk])))
+        for item, grey in zip(logits[:, : model.n_classes], chunk, strict=True):
+            probs = class_probabilities(item)
+            scores = {name: structure_confidence(probs, c + 1) for c, name in enumerate(names)}
+            yield logits_to_mask(item, (int(grey.shape[0]), int(grey.shape[1]))), scores
+
+
+def image_confidence(by_class: Mapping[str, float]) -> float:
+    """One confidence for a whole multi-class mask: the mean of the confidences of the classes
+    found (those above 0 in ``by_class``, as :func:`segment_images_by_class` gives them); nan
+    when none is."""
+    shown = [v for v in by_class.values() if v > 0]
+    return float(np.mean(shown)) if shown else math.nan
 
 
 def auroc(scores: npt.ArrayLike, positive: npt.ArrayLike) -> float:

@@ -1,6 +1,7 @@
 """orstream.sim: what this package owns is in docs/architecture.md."""
 
 from ._bmode import SectorGeometry
+from ._case_panel import PanelCase, save_panel, worst_cases_panel
 from ._catheter import load_real_centerlines
 from ._data import data_dir, data_path
 from ._dataset_camus import (
@@ -30,6 +31,7 @@ from ._echo import VIEWS as ECHO_VIEWS
 from ._echo import EchoSimulator
 from ._echo_panel import echo_panel
 from ._echo_rf import RfEchoSimulator
+from ._failure_cases import false_needle_cases, fluoro_worst_cases, needle_worst_cases
 from ._fluoro import FluoroSimulator
 from ._fluoro_physics import FluoroPhysics
 from ._heart import CardiacCycle
@@ -79,7 +81,7 @@ from ._tip_confidence import (
     robot_fluoro_tip_confidence,
 )
 from ._train_camus import CAMUS_SIM_SEEDS, ECHO_LV_CAMUS, camus_inputs
-from ._train_camus_eval import camus_ef, evaluate_folder, worst_cases_panel
+from ._train_camus_eval import camus_ef, evaluate_folder
 from ._train_echo import (
     ECHO_LV,
     ECHO_RENDER_SIZES,
@@ -93,6 +95,7 @@ from ._train_fluoro import (
     FLUORO_CATHETER,
     FLUORO_SPLIT_SEEDS,
     FLUORO_TRAIN_CROP,
+    LOW_DOSE_RANGE,
     FluoroView,
     augment_fluoro_view,
     fluoro_frame_indices,
@@ -100,6 +103,7 @@ from ._train_fluoro import (
     fluoro_run,
     fluoro_subcrop,
     fluoro_view,
+    low_dose_for,
 )
 from ._train_needle import (
     NEEDLE_FPS,
@@ -147,6 +151,7 @@ __all__ = [
     "FLUORO_TRAIN_CROP",
     "HELD_OUT_PHANTOM_SEED",
     "HELD_OUT_TREE_SEED",
+    "LOW_DOSE_RANGE",
     "MAX_FORCE_N",
     "MODALITIES",
     "NAV_ANATOMIES",
@@ -189,6 +194,7 @@ __all__ = [
     "NavRoadmap",
     "NavTree",
     "NeedleSet",
+    "PanelCase",
     "RfEchoSimulator",
     "RobotFluoroSimulator",
     "SectorGeometry",
@@ -213,6 +219,7 @@ __all__ = [
     "decode_usgra_mask",
     "echo_panel",
     "evaluate_folder",
+    "false_needle_cases",
     "find_usgra",
     "flip_needle",
     "fluoro_frame_indices",
@@ -221,10 +228,12 @@ __all__ = [
     "fluoro_subcrop",
     "fluoro_tip_confidence",
     "fluoro_view",
+    "fluoro_worst_cases",
     "load_camus",
     "load_centerline_tree",
     "load_real_centerlines",
     "load_usgra",
+    "low_dose_for",
     "make_nav_env",
     "make_simulator",
     "map_labels",
@@ -233,6 +242,7 @@ __all__ = [
     "near_duplicate_groups",
     "needle_frame_shape",
     "needle_tip_confidence",
+    "needle_worst_cases",
     "open_sim_source",
     "parse_camus_name",
     "parse_command",
@@ -248,6 +258,7 @@ __all__ = [
     "roadmap_from_json",
     "robot_fluoro_tip_confidence",
     "route_flags",
+    "save_panel",
     "score_echo",
     "score_needle",
     "score_usgra",

@@ -7,7 +7,7 @@ the predicted and the truth LV cavity masks by the same method (single-plane met
 20 discs, of each view; biplane: the mean of the A2C and A4C volumes; area-length beside it).
 CAMUS gives no pixel spacing: 1 mm is assumed, which EF (a ratio of volumes) does not depend
 on. :func:`evaluate_camus_task` is the ``echo-lv-camus`` task's report (CAMUS val).
-:func:`worst_cases_panel` draws the worst images for the model cards.
+:func:`~._case_panel.worst_cases_panel` draws the worst images for the model cards.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -31,9 +30,9 @@ from ..kernels import (
     lv_volume_discs_ml,
     summary_stats,
 )
+from ._case_panel import worst_cases_panel
 from ._dataset_camus import (
     CAMUS_TO_ECHO_LV,
-    MaskFolder,
     find_camus,
     parse_camus_name,
     read_mask_folder,
@@ -167,32 +166,3 @@ def evaluate_camus_task(spec: ModelSpec, options: TrainOptions) -> dict[str, Any
     """The ``echo-lv-camus`` report: :func:`evaluate_folder` on CAMUS val (the split that chose
     the checkpoint; the held-back CAMUS test patients are not here)."""
     return evaluate_folder(spec, find_camus("val"), options, CAMUS_TO_ECHO_LV)
-
-
-def worst_cases_panel(
-    data: MaskFolder,
-    masks: Sequence[U8],
-    score: npt.NDArray[np.float64],
-    confidence: npt.NDArray[np.float64],
-    path: Path,
-    *,
-    n: int = 6,
-    lv: int = 1,
-) -> None:
-    """PNG of the ``n`` images of lowest ``score`` (LV Dice): each image with the truth LV
-    outline in green, the predicted one in red, its name, Dice and confidence."""
-    order = np.argsort(np.nan_to_num(score, nan=0.0), kind="stable")[:n]
-    tiles = []
-    for i in order:
-        tile = cv2.cvtColor(cv2.resize(data.images[i], (224, 224)), cv2.COLOR_GRAY2BGR)
-        for mask, colour in ((data.labels[i], (0, 200, 0)), (masks[i], (0, 0, 255))):
-            m = cv2.resize(
-                (mask == lv).astype(np.uint8), (224, 224), interpolation=cv2.INTER_NEAREST
-            )
-            found, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-            cv2.drawContours(tile, found, -1, colour, 1)
-        text = f"{data.names[i][-12:]} Dice {score[i]:.2f} conf {confidence[i]:.2f}"
-        cv2.putText(tile, text, (3, 218), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (255, 255, 255), 1)
-        tiles.append(tile)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), np.hstack(tiles))

@@ -47,12 +47,14 @@ def track_sequence(
     tracker: RoiTipTracker, sim: FluoroSimulator | RobotFluoroSimulator, frames: int
 ) -> dict[str, list[float]]:
     """Run ``tracker`` over ``frames`` consecutive frames of ``sim``; per frame the tip error
-    (px, mm; inf when no tip is found), the confidence, the track confidence and position
-    sigma (px), whether the ROI pass was used, the seconds it took and the contrast level
-    (0 none .. 1 full opacification)."""
+    (px, mm; inf when no tip is found), the reported tip (x, y px), the confidence, the track
+    confidence and position sigma (px), whether the ROI pass was used, the seconds it took and
+    the contrast level (0 none .. 1 full opacification)."""
     out: dict[str, list[float]] = {
         "err_px": [],
         "err_mm": [],
+        "x_px": [],
+        "y_px": [],
         "conf": [],
         "track_conf": [],
         "sigma_px": [],
@@ -69,6 +71,8 @@ def track_sequence(
         err = math.hypot(est.x_px - tip[0], est.y_px - tip[1]) if est.found else math.inf
         out["err_px"].append(err)
         out["err_mm"].append(err * sim.spacing_mm[0])
+        out["x_px"].append(est.x_px)
+        out["y_px"].append(est.y_px)
         out["conf"].append(est.confidence)
         out["track_conf"].append(est.track_confidence)
         out["sigma_px"].append(est.sigma_px)

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..kernels import (
+    CONFIDENCE_METHOD,
     Backend,
     IntensityJitter,
     ModelSpec,
@@ -27,14 +28,16 @@ from ..kernels import (
     TrainingData,
     TrainOptions,
     batches,
+    confidence_report,
     dice_scores,
     eval_backend,
     eval_report_header,
     fixed_batches,
+    image_confidence,
     jitter_intensity,
     letterbox,
     segment_frames_per_second,
-    segment_images,
+    segment_images_by_class,
     summary_stats,
     to_model_input,
     unet,
@@ -73,6 +76,11 @@ USGRA_JITTER: Final = IntensityJitter(
     jpeg=(0.2, 40, 90),
 )
 """Scanner and display changes of :func:`augment_usgra` (no haze)."""
+BAD_DICE_BY_CLASS: Final = {"nerve": 0.7, "vessel": 0.8}
+"""Below these Dice an image's nerve / vessel counts as wrong for the confidence AUROC (the
+project's aims)."""
+BAD_MEAN_DICE: Final = 0.75
+"""Below this mean Dice an image counts as wrong for the image confidence's AUROC."""
 _BATCH_STREAM: Final = 0x05A
 """The task's number in the seed of each epoch's shuffle and augmentation."""
 
@@ -189,9 +197,11 @@ def _training_data(options: TrainOptions) -> TrainingData:
 def score_usgra(backend: Backend, data: UsgraSet) -> dict[str, Any]:
     """Dice per class (summary statistics over images; an image counts for a class when the
     truth or the prediction has it), the same over images whose truth has the class, how many
-    images miss a class or show one that is not there, Dice per image geometry and the worst
-    images, of ``backend`` on ``data`` at each image's own size through ``segment_images``."""
-    masks = list(segment_images(backend, data.images, batch_size=8))
+    images miss a class or show one that is not there, Dice per image geometry, the worst
+    images, and the confidence report (:func:`usgra_confidence`), of ``backend`` on ``data``
+    at each image's own size through ``segment_images``' path."""
+    scored = list(segment_images_by_class(backend, data.images, batch_size=8))
+    masks = [m for m, _ in scored]
     dice = np.concatenate(
         [
             dice_scores(m, t, backend.model.n_classes)
@@ -220,6 +230,7 @@ def score_usgra(backend: Backend, data: UsgraSet) -> dict[str, Any]:
         report["dice_by_geometry"][name] = {
             k: summary_stats(dice[kinds == k, c]) for k in sorted(set(kinds.tolist()))
         }
+    report["confidence"] = usgra_confidence(names, dice, [c for _, c in scored])
     worst = np.argsort(np.where(np.isnan(dice), 1.0, dice).min(axis=1), kind="stable")[:5]
     report["worst"] = [
         {
@@ -232,6 +243,26 @@ def score_usgra(backend: Backend, data: UsgraSet) -> dict[str, Any]:
         for i in worst
     ]
     return report
+
+
+def usgra_confidence(
+    names: tuple[str, ...], dice: npt.NDArray[np.float64], confidence: list[dict[str, float]]
+) -> dict[str, Any]:
+    """How well each class's confidence (``confidence[i][name]``) tells images with that
+    class's Dice (``dice`` (N, K-1), classes ``names``) below :data:`BAD_DICE_BY_CLASS` from
+    the rest, and the image confidence (``image_confidence``) images with mean Dice (a class
+    absent from truth and prediction left out) below :data:`BAD_MEAN_DICE`."""
+    out: dict[str, Any] = {"method": CONFIDENCE_METHOD}
+    for c, name in enumerate(names):
+        out[name] = confidence_report(
+            [conf[name] for conf in confidence], dice[:, c], BAD_DICE_BY_CLASS.get(name, 0.8)
+        )
+    with np.errstate(all="ignore"):
+        mean_dice = np.nanmean(np.where(np.isnan(dice).all(axis=1, keepdims=True), 0, dice), 1)
+    out["image"] = confidence_report(
+        [np.nan_to_num(image_confidence(conf)) for conf in confidence], mean_dice, BAD_MEAN_DICE
+    )
+    return out
 
 
 def _evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:

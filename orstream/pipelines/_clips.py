@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ..kernels import Backend, RoiTipTracker, segment_images, to_grey
+from ..kernels import Backend, RoiTipTracker, segment_images_by_class, to_grey
 from ..stream import Cine, RecordingReader, parse_uri, read_cine
 from ._results import TipResult, tip_result
 
@@ -267,12 +267,15 @@ def track_clip(cine: Cine, backend: Backend, fps: float) -> list[TipResult]:
 @dataclass(frozen=True, slots=True)
 class MaskSummary:
     """What :func:`segment_input` wrote: ``masks`` PNG files into ``masks_out``;
-    ``class_pixels``: pixels of each class (``class_names`` order) over all masks."""
+    ``class_pixels``: pixels of each class (``class_names`` order) over all masks;
+    ``frames``: per mask its file name and confidence 0..1 per foreground class
+    (``orstream.kernels.segment_images_by_class``)."""
 
     masks: int
     masks_out: Path
     class_names: tuple[str, ...]
     class_pixels: tuple[int, ...]
+    frames: tuple[tuple[str, dict[str, float]], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         total = max(1, sum(self.class_pixels))
@@ -284,6 +287,10 @@ class MaskSummary:
                 n: round(c / total, 5)
                 for n, c in zip(self.class_names, self.class_pixels, strict=True)
             },
+            "frames": [
+                {"name": name, "confidence": {k: round(v, 4) for k, v in conf.items()}}
+                for name, conf in self.frames
+            ],
         }
 
 
@@ -292,8 +299,9 @@ def segment_input(
 ) -> MaskSummary:
     """Segment every frame of ``reader`` with ``backend`` and write each uint8 (H, W)
     class-index mask (0 background, then the model's classes; the frame's own size) as PNG
-    ``masks_out/NAME``, ``batch_size`` frames at a time (a long clip never sits in memory).
-    ValueError for an input without frames, OSError for a mask that cannot be written."""
+    ``masks_out/NAME``, ``batch_size`` frames at a time (a long clip never sits in memory),
+    with each frame's confidence per class. ValueError for an input without frames, OSError
+    for a mask that cannot be written."""
     model = backend.model
     masks_out.mkdir(parents=True, exist_ok=True)
     names: deque[str] = deque()
@@ -303,13 +311,16 @@ def segment_input(
             names.append(frame.name)
             yield frame.pixels
 
-    count, counts = 0, np.zeros(model.n_classes, np.int64)
-    for mask in segment_images(backend, images(), batch_size=batch_size):
+    counts = np.zeros(model.n_classes, np.int64)
+    frames: list[tuple[str, dict[str, float]]] = []
+    for mask, conf in segment_images_by_class(backend, images(), batch_size=batch_size):
         path = masks_out / names.popleft()
         if not cv2.imwrite(str(path), mask):
             raise OSError(f"could not write {path}")
         counts += np.bincount(mask.ravel(), minlength=model.n_classes)[: model.n_classes]
-        count += 1
-    if count == 0:
+        frames.append((path.name, conf))
+    if not frames:
         raise ValueError(f"{reader.text} holds no frames")
-    return MaskSummary(count, masks_out, model.class_names, tuple(int(c) for c in counts))
+    return MaskSummary(
+        len(frames), masks_out, model.class_names, tuple(int(c) for c in counts), tuple(frames)
+    )

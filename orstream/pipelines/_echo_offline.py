@@ -1,7 +1,9 @@
 """Echo measurements of a whole clip (``orstream measure``): LV masks, volumes, beats, EF.
 
 The :data:`ECHO_MODEL` segments the LV cavity in every frame, with a confidence in [0, 1] per
-frame (``orstream.kernels.segment_images_scored``); the kernels measure area, volume
+frame (``orstream.kernels.segment_images_scored``) and the anatomical plausibility checks'
+verdict on its class-index mask (``orstream.kernels.lv_plausibility``: ``frames[].plausible``,
+``frames[].implausible``); the kernels measure area, volume
 (method of discs, 20 discs; area-length beside it), find ED and ES, and give per-beat EDV, ESV
 and EF, their means over beats and the heart rate. :func:`echo_document` is the one JSON
 document of a clip (beats in the same mapping as the live pipeline's).
@@ -19,6 +21,7 @@ from ..kernels import (
     ClipMeasurement,
     clip_beats,
     load_backend,
+    lv_plausibility,
     measure_frame,
     segment_images_scored,
     summarize_clip,
@@ -42,7 +45,8 @@ def measure_echo_clip(
     if not cine.fps:
         raise ValueError(f"{cine.source}: no frame rate in the file; give --fps")
     runner = load_backend(model, backend)
-    lv_class = runner.model.class_names.index("lv_cavity")
+    labels = runner.model.class_names
+    lv_class = labels.index("lv_cavity")
     masks: list[npt.NDArray[np.uint8]] = []
     frames = []
     for i, (mask, scores) in enumerate(segment_images_scored(runner, cine.frames, lv_class)):
@@ -54,6 +58,7 @@ def measure_echo_clip(
                 index=i,
                 t_s=i / cine.fps,
                 confidence=scores["confidence"],
+                plausibility=lv_plausibility(mask, labels),
             )
         )
     return summarize_clip(frames, cine.fps), masks
@@ -72,6 +77,8 @@ def echo_document(result: ClipMeasurement, cine: Cine, model: str = ECHO_MODEL) 
                 "lv_volume_ml": f["volume_discs_ml"],
                 "confidence": f["confidence"],
                 "quality": f["flags"] or ["ok"],
+                "plausible": f["plausible"],
+                "implausible": f["implausible"],
             }
             for f in clip["frames"]
         ],

@@ -32,7 +32,9 @@ import numpy.typing as npt
 from ..kernels import (
     LiveBeatAccumulator,
     LiveEchoSummary,
+    Plausibility,
     load_backend,
+    lv_plausibility,
     measure_frame,
     segment_images,
     segment_images_scored,
@@ -42,6 +44,24 @@ from ._echo_beats import BeatsBoard
 from ._echo_offline import ECHO_MODEL
 
 _MAX_WORKERS: Final = 4
+_Found = tuple[npt.NDArray[np.uint8], float, Plausibility]
+"""(LV mask, confidence, plausibility verdict) of one frame."""
+
+
+def _publish(frame: Frame, found: _Found) -> None:
+    mask, confidence, plausibility = found
+    frame.results["lv_mask"] = mask
+    frame.results["lv_confidence"] = confidence
+    frame.results["lv_plausible"] = plausibility.ok
+    frame.results["lv_implausible"] = list(plausibility.failed)
+    frame.results["lv_checks"] = list(plausibility.checked)
+
+
+def _plausibility(results: dict[str, Any]) -> Plausibility | None:
+    if "lv_plausible" not in results:
+        return None
+    failed = tuple(results.get("lv_implausible", ()))
+    return Plausibility(bool(results["lv_plausible"]), failed, tuple(results.get("lv_checks", ())))
 
 
 def default_workers() -> int:
@@ -55,8 +75,11 @@ def default_workers() -> int:
 
 class EchoSegmentStage:
     """LV cavity mask (uint8 (H, W), 1 = LV) of each frame, at the frame's size, in
-    ``frame.results["lv_mask"]``, and its confidence in [0, 1] in ``["lv_confidence"]``
-    (``orstream.kernels.segment_images_scored``), by ``model`` (default :data:`ECHO_MODEL`;
+    ``frame.results["lv_mask"]``, its confidence in [0, 1] in ``["lv_confidence"]``
+    (``orstream.kernels.segment_images_scored``) and the anatomical plausibility checks'
+    verdict on the class-index mask (``orstream.kernels.lv_plausibility``) in
+    ``["lv_plausible"]`` (bool), ``["lv_implausible"]`` (the failed checks) and
+    ``["lv_checks"]`` (the checks that ran), by ``model`` (default :data:`ECHO_MODEL`;
     ``"echo-lv"`` for the simulator-trained, Apache-2.0 weights).
 
     ``workers``: threads a batch of frames is split across on a CPU backend (default
@@ -78,21 +101,19 @@ class EchoSegmentStage:
         next(segment_images(self.backend, [blank], batch_size=1))
 
     def __call__(self, frame: Frame) -> Frame:
-        ((mask, confidence),) = self._lv_masks([frame.pixels])
-        frame.results["lv_mask"] = mask
-        frame.results["lv_confidence"] = confidence
+        (found,) = self._lv_masks([frame.pixels])
+        _publish(frame, found)
         return frame
 
     def batch(self, frames: Sequence[Frame]) -> list[Frame]:
         """:meth:`__call__` on several frames at once; every mask is computed before any
         frame is changed (an error leaves the frames as they were)."""
         masks = self._masks([frame.pixels for frame in frames])
-        for frame, (mask, confidence) in zip(frames, masks, strict=True):
-            frame.results["lv_mask"] = mask
-            frame.results["lv_confidence"] = confidence
+        for frame, found in zip(frames, masks, strict=True):
+            _publish(frame, found)
         return list(frames)
 
-    def _masks(self, images: list[npt.NDArray[Any]]) -> list[tuple[npt.NDArray[np.uint8], float]]:
+    def _masks(self, images: list[npt.NDArray[Any]]) -> list[_Found]:
         parts = min(self.workers, len(images)) if self.backend.name == "onnxruntime" else 1
         if parts <= 1:
             return self._lv_masks(images)
@@ -102,11 +123,13 @@ class EchoSegmentStage:
         chunks = [images[a:b] for a, b in itertools.pairwise(bounds)]
         return [mask for masks in self._pool.map(self._lv_masks, chunks) for mask in masks]
 
-    def _lv_masks(
-        self, images: list[npt.NDArray[Any]]
-    ) -> list[tuple[npt.NDArray[np.uint8], float]]:
+    def _lv_masks(self, images: list[npt.NDArray[Any]]) -> list[_Found]:
         scored = segment_images_scored(self.backend, images, self._lv, batch_size=len(images))
-        return [((mask == self._lv).astype(np.uint8), s["confidence"]) for mask, s in scored]
+        labels = self.backend.class_names
+        return [
+            ((mask == self._lv).astype(np.uint8), s["confidence"], lv_plausibility(mask, labels))
+            for mask, s in scored
+        ]
 
     def close(self) -> None:
         """Stop the segmentation threads (a later batch starts them again)."""
@@ -142,6 +165,7 @@ class EchoMeasureStage:
             index=frame.seq,
             t_s=t_s,
             confidence=frame.results.get("lv_confidence"),
+            plausibility=_plausibility(frame.results),
         )
         frame.results["lv"] = lv
         window = self.beats.add(frame.stream_id, frame.seq, lv)

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..kernels import TipEstimate
+from ..kernels import Plausibility, TipEstimate
 
 
 def _num(value: float | None, digits: int) -> float | None:
@@ -72,12 +72,15 @@ def tip_result(estimate: TipEstimate, spacing_mm: tuple[float, float] | None) ->
 class SegmentationResult:
     """Areas of a class-index mask's foreground classes: pixels and (with a spacing) mm2
     per class name; ``confidence`` 0..1: the mean top-class probability over the foreground
-    (NaN when nothing was found)."""
+    (NaN when nothing was found), or the model's own measure where it has one;
+    ``confidence_by_class``: 0..1 per class name where the model gives one
+    (``orstream.kernels.segment_images_by_class``; 0 for a class not found)."""
 
     model: str
     pixels: dict[str, int]
     area_mm2: dict[str, float] | None
     confidence: float
+    confidence_by_class: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +90,9 @@ class SegmentationResult:
             if self.area_mm2 is None
             else {k: round(v, 2) for k, v in self.area_mm2.items()},
             "confidence": _num(self.confidence, 3),
+            "confidence_by_class": None
+            if self.confidence_by_class is None
+            else {k: _num(v, 3) for k, v in self.confidence_by_class.items()},
         }
 
 
@@ -94,16 +100,24 @@ class SegmentationResult:
 class UltrasoundResult:
     """One ultrasound frame: the needle (mask areas, tip), nerves and vessels, and the
     distance (mm) from the needle tip to the nearest nerve pixel (None without a found tip,
-    a nerve, or a pixel spacing)."""
+    a nerve, or a pixel spacing); ``needle_plausibility``: is the needle mask a line with the
+    tip at its end (``orstream.kernels.needle_plausibility``; in JSON ``needle.plausible`` and
+    ``needle.implausible``)."""
 
     needle: SegmentationResult
     needle_tip: TipResult
     anatomy: SegmentationResult
     tip_to_nerve_mm: float | None
+    needle_plausibility: Plausibility | None = None
 
     def to_json(self) -> dict[str, Any]:
+        p = self.needle_plausibility
         return {
-            "needle": self.needle.to_json(),
+            "needle": {
+                **self.needle.to_json(),
+                "plausible": None if p is None else p.ok,
+                "implausible": [] if p is None else list(p.failed),
+            },
             "needle_tip": self.needle_tip.to_json(),
             "anatomy": self.anatomy.to_json(),
             "tip_to_nerve_mm": _num(self.tip_to_nerve_mm, 2),

@@ -2,7 +2,8 @@
 (us-nerve-vessel), and the distance from the needle tip to the nearest nerve.
 
 ``UltrasoundStage`` puts ``frame.results["us"]`` (an :class:`UltrasoundResult`) and the
-masks ``frame.results["needle_mask"]`` and ``frame.results["anatomy_mask"]`` (uint8 (H, W):
+masks ``frame.results["needle_mask"]`` (its plausibility verdict, "is it a line with the tip
+at one end", in the result's ``needle``) and ``frame.results["anatomy_mask"]`` (uint8 (H, W):
 0 background, 1 nerve, 2 vessel) on every frame. Both models run on each frame, at the same
 time: the needle model in a helper thread while the anatomy model runs in the caller's (ONNX
 Runtime releases the GIL), so a frame costs about the larger model's time. They share nothing
@@ -19,9 +20,11 @@ import numpy.typing as npt
 from ..kernels import (
     Backend,
     detect_needles,
+    image_confidence,
     load_backend,
     nearest_distance_mm,
-    segment_scored,
+    needle_plausibility,
+    segment_images_by_class,
     to_grey,
 )
 from ..stream import Frame
@@ -34,6 +37,8 @@ def _areas(
     mask: npt.NDArray[np.uint8],
     spacing_mm: tuple[float, float] | None,
     confidence: float,
+    *,
+    by_class: dict[str, float] | None = None,
 ) -> SegmentationResult:
     counts = np.bincount(mask.ravel(), minlength=len(names))
     pixels = {name: int(counts[k]) for k, name in enumerate(names) if k > 0}
@@ -43,6 +48,7 @@ def _areas(
         pixels=pixels,
         area_mm2=None if area is None else {k: v * area for k, v in pixels.items()},
         confidence=confidence,
+        confidence_by_class=by_class,
     )
 
 
@@ -68,7 +74,7 @@ class UltrasoundStage:
         frame."""
         blank = np.zeros(self.anatomy.model.input_size, np.uint8)
         next(detect_needles(self.needle, [blank]))
-        segment_scored(self.anatomy, blank)
+        next(segment_images_by_class(self.anatomy, [blank], batch_size=1))
 
     def close(self) -> None:
         """Stop the needle model's thread (after the last frame)."""
@@ -78,7 +84,7 @@ class UltrasoundStage:
         grey = to_grey(frame.pixels)
         spacing = frame.spacing_mm
         needle = self._needle_pool.submit(lambda: next(detect_needles(self.needle, [grey])))
-        anatomy, anatomy_confidence = segment_scored(self.anatomy, grey)
+        anatomy, by_class = next(segment_images_by_class(self.anatomy, [grey], batch_size=1))
         found = needle.result()
         x, y = found.tip
         mm = to_mm(x, y, spacing)
@@ -111,8 +117,10 @@ class UltrasoundStage:
                 self.anatomy.model.class_names,
                 anatomy,
                 spacing,
-                anatomy_confidence,
+                image_confidence(by_class),
+                by_class=by_class,
             ),
             tip_to_nerve_mm=to_nerve,
+            needle_plausibility=needle_plausibility(found.mask, found.tip if found.found else None),
         )
         return frame
