@@ -7,6 +7,8 @@ error is above 3 mm (or with no tip, or a false one), on fresh simulator runs.
     python scripts/tip_confidence.py needle --split test --seeds 600
     python scripts/tip_confidence.py real-us [--data ../shared/data]
 
+``--model NAME|PATH.onnx`` scores another model than the shipped one (fluoro, robot, needle).
+
 ``fluoro``: ``fluoro_run`` test runs (anatomy, detector, collimation and contrast injections as
 drawn; ``--dose`` replaces the drawn dose, photons per pixel), 60 frames each, the shipped
 ``fluoro-catheter`` with ``RoiTipTracker``. ``robot``: ``RobotFluoroSimulator`` runs (no
@@ -65,17 +67,20 @@ def main() -> None:
     parser.add_argument("--split", default="test", help="needle split")
     parser.add_argument("--seeds", type=int, default=600, help="needle seeds (2 frames each)")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
+    parser.add_argument(
+        "--model", default=None, help="model name or PATH.onnx (default: the shipped one)"
+    )
     args = parser.parse_args()
     seeds = range(args.first, args.first + args.runs)
     report: dict[str, Any]
     if args.what == "real-us":
         report = _real_us(args.data)
     elif args.what == "needle":
-        backend = load_backend("us-needle", "onnxruntime", threads=1)
+        backend = load_backend(args.model or "us-needle", "onnxruntime", threads=1)
         data = render_needle(args.split, args.seeds, frames_per_seed=2, rows=160, progress=None)
         report = needle_tip_confidence(backend, data)
     else:
-        backend = load_backend("fluoro-catheter", "onnxruntime", threads=1)
+        backend = load_backend(args.model or "fluoro-catheter", "onnxruntime", threads=1)
         if args.what == "robot":
             report = robot_fluoro_tip_confidence(backend, seeds)
         else:

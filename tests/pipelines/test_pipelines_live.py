@@ -96,9 +96,10 @@ def test_fluoro_on_a_recording_follows_track(tmp_path: Path) -> None:
     assert summary.paths["process"]["frames"] == 24 == len(live)
     for seq, results in live.items():
         mine, theirs = results["tip"], tips[seq]
-        # both rounded to 3 decimals; the confidence follows the filter's position sigma, which
-        # the two runs' last-digit float differences (tips within 0.01 px) move by about 1e-3
-        assert mine["confidence"] == pytest.approx(theirs["confidence"], abs=5e-3)
+        # both rounded to 3 decimals; the confidence follows the filter's position sigma and
+        # the heatmap peak, which the two runs' last-digit float differences (different thread
+        # counts; tips within 0.01 px) move by up to about 5e-3
+        assert mine["confidence"] == pytest.approx(theirs["confidence"], abs=0.015)
         if theirs["x_px"] is None:
             assert mine["x_px"] is None
         else:
