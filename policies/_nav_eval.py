@@ -53,13 +53,18 @@ class NavEpisode:
 
 
 def run_nav_episode(env: Any, policy: NavPolicy, seed: int) -> NavEpisode:
-    """Run ``policy`` for one episode of ``env`` reset with ``seed``."""
+    """Run ``policy`` for one episode of ``env`` reset with ``seed``; a step whose perceived
+    tip the observer refused (``observer.hold``, :class:`PerceivedTip`) holds still."""
     obs, info = env.reset(seed=seed)
     policy.reset()
+    observer = getattr(env.unwrapped, "observer", None)
     forces: list[float] = []
     done = False
     while not done:
-        obs, _, terminated, truncated, info = env.step(policy.act(obs))
+        action = policy.act(obs)
+        if getattr(observer, "hold", False):
+            action = np.zeros_like(action)
+        obs, _, terminated, truncated, info = env.step(action)
         forces.append(float(info["force_n"]))
         done = terminated or truncated
     ok = bool(info["success"])
@@ -179,6 +184,7 @@ def evaluate_nav_policy(
             "p95": round(float(np.quantile(err, 0.95)), 3),
             "steps": len(err),
         }
+        report["perception_holds"] = observer.holds
     report.update(
         env=env_id,
         held_out=held_out,

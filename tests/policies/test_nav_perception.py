@@ -8,7 +8,8 @@ import pytest
 
 pytest.importorskip("gymnasium")
 
-from orstream.policies import PerceivedTip, ScriptedNavPolicy, evaluate_nav
+from orstream.kernels import TipEstimate
+from orstream.policies import PerceivedTip, ScriptedNavPolicy, evaluate_nav, run_nav_episode
 from orstream.sim import NAV_OBS_LAYOUT, NavFluoroRenderer, make_nav_env
 
 CONF = NAV_OBS_LAYOUT.index("confidence")
@@ -47,3 +48,52 @@ def test_evaluation_with_perception_reports_tracking_error() -> None:
         seed=21,
     )
     assert report["episodes"] == 1 and len(observer.errors_mm) > 0
+
+
+class _WrongPeakTracker:
+    """Stands in for the ROI tracker: confident, always 40 px right of the rendered tip."""
+
+    def __init__(self, observer: PerceivedTip) -> None:
+        self.observer = observer
+
+    def reset(self) -> None:
+        return None
+
+    def step(self, image: object, t_s: float) -> TipEstimate:
+        _, truth = self.observer.last_render
+        return TipEstimate(True, truth[0] + 40.0, truth[1], 0.9, 0.9, "roi", 1, 0.9, 1.0)
+
+
+class _RecordingRender(PerceivedTip):
+    last_render: tuple[object, np.ndarray]
+
+    def _renderer(self, name: str, mm_per_px: float) -> NavFluoroRenderer:
+        renderer = super()._renderer(name, mm_per_px)
+        render = renderer.render
+
+        def remember(pts: np.ndarray, index: int) -> tuple[object, np.ndarray]:
+            self.last_render = render(pts, index)
+            return self.last_render
+
+        renderer.render = remember  # type: ignore[method-assign]
+        return renderer
+
+
+def _with_wrong_peaks(jump_mm: float | None) -> _RecordingRender:
+    observer = _RecordingRender(size=256, jump_mm=jump_mm)
+    observer.tracker = _WrongPeakTracker(observer)  # type: ignore[assignment]
+    return observer
+
+
+def test_a_tip_far_from_the_kinematic_one_is_refused_and_the_step_holds_still() -> None:
+    runs = {}
+    for jump_mm in (10.0, None):
+        observer = _with_wrong_peaks(jump_mm)
+        env = make_nav_env("orstream/CatheterNav-v0", held_out=True, observer=observer)
+        runs[jump_mm] = (run_nav_episode(env, ScriptedNavPolicy(), seed=11), observer.holds)
+    (refused, holds), (accepted, no_holds) = runs[10.0], runs[None]
+    # 40 px at 256 px is far beyond 10 mm: every tip seen in the field is refused and the
+    # catheter holds still, so it never gets to the target the accepting run reaches
+    assert holds > 0 and no_holds == 0
+    assert refused.reason == "step_limit" and accepted.reason == "success"
+    assert refused.path_length_mm < accepted.path_length_mm
