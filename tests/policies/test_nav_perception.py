@@ -50,20 +50,6 @@ def test_evaluation_with_perception_reports_tracking_error() -> None:
     assert report["episodes"] == 1 and len(observer.errors_mm) > 0
 
 
-class _WrongPeakTracker:
-    """Stands in for the ROI tracker: confident, always 40 px right of the rendered tip."""
-
-    def __init__(self, observer: PerceivedTip) -> None:
-        self.observer = observer
-
-    def reset(self) -> None:
-        return None
-
-    def step(self, image: object, t_s: float) -> TipEstimate:
-        _, truth = self.observer.last_render
-        return TipEstimate(True, truth[0] + 40.0, truth[1], 0.9, 0.9, "roi", 1, 0.9, 1.0)
-
-
 class _RecordingRender(PerceivedTip):
     last_render: tuple[object, np.ndarray]
 
@@ -75,8 +61,22 @@ class _RecordingRender(PerceivedTip):
             self.last_render = render(pts, index)
             return self.last_render
 
-        renderer.render = remember  # type: ignore[method-assign]
+        renderer.render = remember  # type: ignore[method-assign,assignment]
         return renderer
+
+
+class _WrongPeakTracker:
+    """Stands in for the ROI tracker: confident, always 40 px right of the rendered tip."""
+
+    def __init__(self, observer: _RecordingRender) -> None:
+        self.observer = observer
+
+    def reset(self) -> None:
+        return None
+
+    def step(self, image: object, t_s: float) -> TipEstimate:
+        _, truth = self.observer.last_render
+        return TipEstimate(True, truth[0] + 40.0, truth[1], 0.9, 0.9, "roi", 1, 0.9, 1.0)
 
 
 def _with_wrong_peaks(jump_mm: float | None) -> _RecordingRender:
