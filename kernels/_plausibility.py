@@ -26,9 +26,9 @@ Thresholds come from the expert masks of CAMUS **train** (1,600 images; CAMUS va
 the figures in docs/models/echo-lv-camus.md): each is set just outside the range of the expert
 masks (``python scripts/plausibility.py thresholds``), so no expert mask fails; what fails is
 a shape no expert drew. The LV's axis without an LA in the frame comes from
-:func:`~orstream.kernels.lv_landmarks` (its apex/base choice, from the cavity's shape alone,
-picks the wrong end on 88 of those 1,600 expert masks at 224 x 224; with an LA the atrium
-decides).
+:func:`~orstream.kernels.lv_landmarks` (its apex/base choice picked the wrong end on 88 of
+those 1,600 expert masks until it learnt that an upright LV's apex is at the top; with an LA
+the atrium decides).
 """
 
 from __future__ import annotations
