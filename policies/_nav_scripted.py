@@ -91,9 +91,10 @@ class ScriptedNavPolicy:
 
 
 class RandomNavPolicy:
-    """Uniformly random actions in [-1, 1]^2 (seeded)."""
+    """Uniformly random actions in [-1, 1]^``action_size`` (seeded; 2 for CatheterNav)."""
 
     name = "random"
+    action_size = 2
 
     def __init__(self, seed: int = 0) -> None:
         self._rng = np.random.default_rng(seed)
@@ -102,4 +103,4 @@ class RandomNavPolicy:
         return None
 
     def act(self, obs: F32) -> F32:
-        return self._rng.uniform(-1.0, 1.0, 2).astype(np.float32)
+        return self._rng.uniform(-1.0, 1.0, self.action_size).astype(np.float32)

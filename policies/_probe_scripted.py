@@ -29,6 +29,7 @@ from ..sim import (
     PROBE_STEP_CAPS,
     make_nav_env,
 )
+from ._nav_scripted import RandomNavPolicy
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -122,16 +123,7 @@ class ScriptedProbePolicy:
         return action
 
 
-class RandomProbePolicy:
+class RandomProbePolicy(RandomNavPolicy):
     """Uniformly random probe motions in [-1, 1]^5 (seeded)."""
 
-    name = "random"
-
-    def __init__(self, seed: int = 0) -> None:
-        self._rng = np.random.default_rng(seed)
-
-    def reset(self) -> None:
-        return None
-
-    def act(self, obs: F32) -> F32:
-        return self._rng.uniform(-1.0, 1.0, len(PROBE_STEP_CAPS)).astype(np.float32)
+    action_size = len(PROBE_STEP_CAPS)
