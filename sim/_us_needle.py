@@ -2,9 +2,14 @@
 
 The run is a sequence of *passes* of ``pass_s`` seconds each. In pass ``k`` (random numbers from
 ``(seed, k)`` only, so any frame renders without the ones before it) the needle punctures the
-skin beside one end of the probe, at 15-60 degrees, aimed at the edge of a nerve; it advances in
-steps with pauses and small retractions, holds at the target while local anaesthetic spreads
-(an anechoic pool around the nerve), then is withdrawn. :func:`render_needle` draws it on an
+skin beside one end of the probe, from either side, at 2-70 degrees to the probe face
+(:func:`draw_angle_deg`; about 35 % of the passes below 20 degrees), aimed
+at the edge of a nerve. The puncture lies at most ``ENTRY_BEYOND_MM`` beyond the end of the
+probe footprint: on the skin line (depth 0) when the needle is steep enough to reach the target
+from there, else deeper, where the skin falls away beside the probe, so that a shallow needle
+enters the image from its side edge at depth. It advances in steps with pauses and small
+retractions, holds at the target while local anaesthetic spreads (an anechoic pool around the
+nerve), then is withdrawn. :func:`render_needle` draws it on an
 amplitude image: a specular shaft whose brightness falls with the insonation angle, comet-tail
 reverberations below it, a bright bevel tip and a faint acoustic shadow.
 """
@@ -24,6 +29,15 @@ F32 = npt.NDArray[np.float32]
 U8 = npt.NDArray[np.uint8]
 
 NEEDLE_LABEL = 3
+SHALLOW_ANGLE_DEG = (2.0, 20.0)
+"""Range of the shallow passes' angles to the probe face, degrees."""
+STEEP_ANGLE_DEG = (20.0, 70.0)
+"""Range of the other passes' angles, degrees."""
+SHALLOW_SHARE = 0.2
+"""Share of angle draws from ``SHALLOW_ANGLE_DEG``. Steep draws find no path to the target from
+beside the probe more often and are drawn again, so about 35 % of the passes end up shallow."""
+ENTRY_BEYOND_MM = 30.0
+"""The skin puncture is at most this far beyond the side edge of the image, mm."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +102,27 @@ def _seg_dist(p: tuple[float, float], a: tuple[float, float], b: tuple[float, fl
     return math.hypot(p[0] - a[0] - t * ax, p[1] - a[1] - t * ay)
 
 
+def draw_angle_deg(rng: np.random.Generator) -> float:
+    """A needle angle to the probe face, degrees: uniform over ``SHALLOW_ANGLE_DEG`` with
+    probability ``SHALLOW_SHARE``, else uniform over ``STEEP_ANGLE_DEG`` (two draws from
+    ``rng`` either way)."""
+    shallow = rng.uniform() < SHALLOW_SHARE
+    lo, hi = SHALLOW_ANGLE_DEG if shallow else STEEP_ANGLE_DEG
+    return float(rng.uniform(lo, hi))
+
+
 def _aim(
     rng: np.random.Generator, an: Anatomy, width_mm: float, depth_mm: float
 ) -> tuple[str, float, tuple[float, float], tuple[float, float]]:
     """Side, angle (deg), entry and target (mm): the tip stops just outside a nerve (or at a
-    random point), on a path that misses the vessels and the other nerves if it can."""
+    random point), on a path that misses the vessels and the other nerves if it can. The entry
+    (skin puncture) is outside the image, at most ``ENTRY_BEYOND_MM`` beyond its side edge: at
+    depth 0 if the needle's line reaches the skin line there, else on that vertical at the
+    depth where the line meets it (a shallow needle through the side of the limb)."""
     best: tuple[str, float, tuple[float, float], tuple[float, float]] | None = None
     for attempt in range(30):
         side = "left" if rng.uniform() < 0.5 else "right"
-        ang = rng.uniform(15.0, 60.0)
+        ang = draw_angle_deg(rng)
         a = math.radians(ang)
         d = (math.cos(a) if side == "left" else -math.cos(a), math.sin(a))
         target = None
@@ -112,18 +138,23 @@ def _aim(
         else:
             tx, ty = rng.uniform(0.2, 0.8) * width_mm, rng.uniform(0.25, 0.75) * depth_mm
         s = ty / d[1]
-        ex = tx - d[0] * s
+        ex, ey = tx - d[0] * s, 0.0  # where the line meets the skin line
+        edge = 0.0 if side == "left" else width_mm
+        beyond = rng.uniform(0.3, 1.0) * ENTRY_BEYOND_MM
+        if (edge - ex if side == "left" else ex - edge) > beyond:
+            # too far out: the puncture is on the side of the limb, below the skin line
+            ex = edge - beyond if side == "left" else edge + beyond
+            ey = ty - d[1] * (tx - ex) / d[0]
         outside = ex < -0.5 if side == "left" else ex > width_mm + 0.5
         in_image = 1.0 < tx < width_mm - 1.0 and 2.0 < ty < depth_mm - 2.0
-        far = abs(ex - (0.0 if side == "left" else width_mm)) > 30.0
-        if not outside or not in_image or far:
+        if not outside or not in_image:
             continue
-        cand = (side, ang, (ex, 0.0), (tx, ty))
+        cand = (side, ang, (ex, ey), (tx, ty))
         if best is None:
             best = cand
         obstacles = [(v.center_mm, v.radius_mm() + 0.6) for v in an.vessels]
         obstacles += [(n.center_mm, n.radius_mm() + 0.3) for n in an.nerves if n is not target]
-        if attempt > 25 or all(_seg_dist(c, (ex, 0.0), (tx, ty)) > r_min for c, r_min in obstacles):
+        if attempt > 25 or all(_seg_dist(c, (ex, ey), (tx, ty)) > r_min for c, r_min in obstacles):
             return cand
     if best is not None:
         return best

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import cv2
 import numpy as np
@@ -14,6 +15,9 @@ from hypothesis import strategies as st
 from orstream.sim import SimFrame, Simulator, UltrasoundSimulator
 
 CLEAN = {"speckle": False, "noise": False, "probe_motion": False}
+ENTRY_BEYOND_MM = 30.0
+"""The needle's skin puncture is at most this far beyond the image's side edge (the simulator's
+constant)."""
 
 
 def _sims(seed: int, **kw: object) -> tuple[UltrasoundSimulator, UltrasoundSimulator]:
@@ -87,8 +91,82 @@ def test_default_depth_and_angles_in_range() -> None:
         assert 30.0 <= sim.depth_mm <= 50.0
         for k in range(3):
             p = sim._pass(k)
-            assert 15.0 <= p.angle_deg <= 60.0
+            assert 2.0 <= p.angle_deg <= 70.0
             assert (p.entry_mm[0] < 0) if p.side == "left" else (p.entry_mm[0] > sim.width_mm)
+
+
+def _passes(n_seeds: int, per_seed: int = 4) -> list[tuple[UltrasoundSimulator, Any]]:
+    out = []
+    for seed in range(n_seeds):
+        sim = UltrasoundSimulator(seed, size=(64, 64))
+        out += [(sim, sim._pass(k)) for k in range(per_seed)]
+    return out
+
+
+def test_needle_angles_span_2_to_70_degrees_from_both_sides_with_many_shallow() -> None:
+    passes = _passes(60)
+    angles = np.array([p.angle_deg for _, p in passes])
+    sides = [p.side for _, p in passes]
+    assert angles.min() >= 2.0 and angles.max() <= 70.0
+    assert angles.min() < 5.0 and angles.max() > 65.0
+    assert 0.25 <= (angles < 20.0).mean() <= 0.45  # about 35 % of the passes are shallow
+    assert 0.4 <= sides.count("left") / len(sides) <= 0.6
+    shallow = [p.side for _, p in passes if p.angle_deg < 20.0]
+    assert {"left", "right"} <= set(shallow)
+
+
+def test_shallow_needles_enter_through_the_side_edge_at_depth() -> None:
+    """The puncture is outside the image within ENTRY_BEYOND_MM of its side; a needle too
+    shallow to reach the target from the skin line there enters below it, and its line runs
+    through the entry and the target at the pass's angle."""
+    deep_entries = 0
+    for sim, p in _passes(40):
+        edge = 0.0 if p.side == "left" else sim.width_mm
+        assert 0.5 <= abs(p.entry_mm[0] - edge) <= ENTRY_BEYOND_MM
+        assert p.entry_mm[1] >= 0.0
+        dx, dy = p.target_mm[0] - p.entry_mm[0], p.target_mm[1] - p.entry_mm[1]
+        assert (dx > 0) == (p.side == "left")
+        assert math.degrees(math.atan2(dy, abs(dx))) == pytest.approx(p.angle_deg, abs=1e-6)
+        if p.angle_deg < 10.0:
+            # nearly horizontal: where it crosses the side edge is well below the skin line
+            y_edge = p.entry_mm[1] + abs(edge - p.entry_mm[0]) * math.tan(math.radians(p.angle_deg))
+            assert y_edge > 2.0
+            deep_entries += 1
+    assert deep_entries >= 5
+
+
+def test_a_shallow_needle_is_brighter_than_a_steep_one_and_drawn_from_the_side() -> None:
+    """Same anatomy and echo, two passes: the shallow shaft echoes more (specular), and a
+    shallow needle's label touches the image's side edge below the top rows."""
+    found: dict[str, tuple[float, float]] = {}
+    for seed in range(40):
+        sim = UltrasoundSimulator(seed, **CLEAN)
+        for k in range(4):
+            p = sim._pass(k)
+            kind = "shallow" if p.angle_deg < 12.0 else "steep" if p.angle_deg > 45.0 else None
+            if kind is None or kind in found:
+                continue
+            i = int((k * sim.pass_s + p.hold_s[0]) * sim.fps) + 1
+            fr = sim.render(i)
+            lab = fr.labels == 3
+            if not fr.truth["needle_visible"] or lab.sum() < 30:
+                continue
+            found[kind] = (fr.truth["needle_contrast"], float(fr.image[lab].mean()))
+            if kind == "shallow":
+                col = 0 if p.side == "left" else lab.shape[1] - 1
+                rows = np.nonzero(lab[:, col])[0]
+                assert len(rows) and rows.min() > 2
+        if len(found) == 2:
+            break
+    assert set(found) == {"shallow", "steep"}
+    assert found["shallow"][0] > found["steep"][0]
+    assert found["shallow"][1] > found["steep"][1]
+
+
+def test_needle_passes_are_deterministic_per_seed() -> None:
+    a, b = UltrasoundSimulator(11, size=(64, 64)), UltrasoundSimulator(11, size=(64, 64))
+    assert [a._pass(k) for k in range(5)] == [b._pass(k) for k in range(5)]
+    assert a._pass(0) != UltrasoundSimulator(12, size=(64, 64))._pass(0)
 
 
 @pytest.mark.parametrize(

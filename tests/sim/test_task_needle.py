@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -79,7 +80,7 @@ def test_mask_and_heat_target_match_the_simulator_truth() -> None:
     to ``needle_tip_px`` and the tip is at the end of the needle mask; through the letterbox
     to the model input, the same holds in input pixels."""
     shape = (120, 180)
-    frame = _visible_frame(_sim(UNIT_TEST_SEEDS, shape))
+    frame = _visible_frame(_sim(UNIT_TEST_SEEDS, shape), min_area=40)
     tip = (frame.truth["needle_tip_px"][0], frame.truth["needle_tip_px"][1])
     mask = (frame.labels == 3).astype(np.uint8)
     heat = heatmap_target(tip, shape)
@@ -155,6 +156,33 @@ def test_augmentation_keeps_the_tip_on_the_needle_and_the_padding_black() -> Non
             grey, np.zeros(INPUT, np.uint8), none, np.random.default_rng(seed)
         )
         assert not img[:4, 48:80].any() and img[60:68, 60:68].any()
+
+
+def test_augmentation_puts_some_frames_on_a_scanner_screen_with_a_background_border() -> None:
+    """A lit square labelled needle everywhere: in some frames it is shrunk into a letterboxed
+    screen with text or a depth scale around it; wherever the image is black (padding, border)
+    the label is background (up to a one-pixel antialiased edge), overlay pixels are never
+    labelled; same seed, same frame."""
+    grey = np.full(INPUT, 100, np.uint8)
+    full = np.ones(INPUT, np.uint8)
+    none = (math.nan, math.nan)
+    screens = 0
+    for seed in range(50):
+        img, lab, tip = augment_needle(grey, full, none, np.random.default_rng(seed))
+        # (an edge pixel that the bilinear warp made faint may round to 0: look 1 px further)
+        lit = cv2.dilate((img > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert not lab[~lit].any(), f"seed {seed}: needle label on a black border pixel"
+        assert math.isnan(tip[0])
+        rows = np.nonzero(lab.any(axis=1))[0]
+        cols = np.nonzero(lab.any(axis=0))[0]
+        box = np.zeros(INPUT, bool)
+        box[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = True
+        overlay = (img > 0) & ~box
+        if overlay.sum() >= 5 and lab.mean() < 0.8:
+            screens += 1
+        again = augment_needle(grey, full, none, np.random.default_rng(seed))
+        assert np.array_equal(img, again[0]) and np.array_equal(lab, again[1])
+    assert 8 <= screens <= 30, f"{screens} of 50 frames on a scanner screen (SCANNER_BORDER_P 0.4)"
 
 
 def test_split_seeds_are_disjoint_and_frames_deterministic() -> None:
