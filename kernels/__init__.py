@@ -12,7 +12,14 @@ evaluation figures (``_train_eval``). Imports nothing else of the project.
 """
 
 from ._arrays import match_library, to_cupy, to_numpy
-from ._augment import IntensityJitter, jitter_intensity, random_blur, random_noise, warp_pair
+from ._augment import (
+    IntensityJitter,
+    jitter_intensity,
+    random_blur,
+    random_noise,
+    scanner_border,
+    warp_pair,
+)
 from ._backends import (
     BACKENDS,
     PUBLIC_API,
@@ -248,6 +255,7 @@ __all__ = [
     "resize_array_api",
     "scalar_prelu_as_leaky_relu",
     "scan_convert",
+    "scanner_border",
     "sector_lookup",
     "segment",
     "segment_frames_per_second",

@@ -12,8 +12,9 @@ input; tips are mapped with ``orstream.kernels.image_to_input_px``.
 Targets: the mask is the simulator's needle label (3) as class 1; the heatmap is 1.0 at the
 pixel nearest to ``needle_tip_px`` and a Gaussian of ``HEAT_SIGMA_PX`` (input px) around the
 exact tip, all 0 when ``needle_visible`` is false. :func:`augment_needle` flips left-right (the
-tip too), zooms, rotates and shifts a little, and varies gain, gamma, TGC, blur, resolution,
-noise and JPEG quality. The evaluation is in ``_train_needle_eval``.
+tip too), zooms, rotates and shifts a little, sometimes puts the frame on a scanner's screen
+(letterboxed, smaller, with burnt-in text and a depth scale), and varies gain, gamma, TGC, blur,
+resolution, noise and JPEG quality. The evaluation is in ``_train_needle_eval``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ..kernels import (
     image_to_input_px,
     jitter_intensity,
     letterbox,
+    scanner_border,
     to_model_input,
     warp_pair,
 )
@@ -91,6 +93,8 @@ NEEDLE_JITTER: Final = IntensityJitter(
     jpeg=(0.25, 30, 90),
 )
 """Scanner and display changes of :func:`augment_needle` (the padding is kept black)."""
+SCANNER_BORDER_P: Final = 0.4
+"""Share of augmented training frames put on a scanner's screen (``scanner_border``)."""
 
 
 @dataclass(frozen=True)
@@ -228,8 +232,11 @@ def flip_needle(image: U8, mask: U8, tip: Tip) -> tuple[U8, U8, Tip]:
 def augment_needle(image: U8, mask: U8, tip: Tip, rng: np.random.Generator) -> tuple[U8, U8, Tip]:
     """A randomly altered copy of ``image`` uint8 (H, W), ``mask`` uint8 (H, W) and ``tip``
     (x, y) px (NaN: none). Geometry changes all three (a tip moved out of the image becomes
-    NaN); intensity changes the image only (:data:`NEEDLE_JITTER`); the letterbox padding
-    stays black."""
+    NaN); with probability ``SCANNER_BORDER_P`` the frame is then shown as a scanner's screen
+    (``orstream.kernels.scanner_border``: shrunk into a letterboxed frame of width/height
+    1.2-1.8 with burnt-in text and a depth scale in the black border; the mask and the tip
+    move with it, the border is background); intensity changes the image only
+    (:data:`NEEDLE_JITTER`); the black padding and border stay black."""
     h, w = image.shape
     img, lab = image, mask
     if rng.uniform() < 0.5:
@@ -245,6 +252,10 @@ def augment_needle(image: U8, mask: U8, tip: Tip, rng: np.random.Generator) -> t
         x, y = m @ np.array([tip[0], tip[1], 1.0])
         inside = -0.5 <= x < w - 0.5 and -0.5 <= y < h - 0.5
         tip = (float(x), float(y)) if inside else (math.nan, math.nan)
+    if rng.uniform() < SCANNER_BORDER_P:  # on a scanner's screen: letterboxed, text, scale
+        img, lab, m = scanner_border(img, lab, rng)
+        x, y = m @ np.array([tip[0], tip[1], 1.0])
+        tip = (float(x), float(y))
     pad = img == 0
     out = jitter_intensity(img, rng, NEEDLE_JITTER)
     out[pad] = 0
@@ -282,7 +293,8 @@ def needle_training_data(options: TrainOptions) -> TrainingData:
         "labels": "needle = simulator label 3",
         "heat_target": f"Gaussian sigma {NEEDLE_HEAT_SIGMA_PX:g} input px around needle_tip_px, "
         "1.0 at the nearest pixel, 0 when needle_visible is false",
-        "augmentation": "orstream.sim.augment_needle",
+        "augmentation": "orstream.sim.augment_needle (scanner borders in "
+        f"{SCANNER_BORDER_P:.0%} of the frames)",
     }
     return TrainingData(
         batches(

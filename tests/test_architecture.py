@@ -228,6 +228,7 @@ PUBLIC_NAMES: dict[str, tuple[str, ...]] = {
         "resize_array_api",
         "scalar_prelu_as_leaky_relu",
         "scan_convert",
+        "scanner_border",
         "sector_lookup",
         "segment",
         "segment_frames_per_second",
