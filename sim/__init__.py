@@ -118,7 +118,7 @@ from ._train_needle import (
     render_needle,
     render_needle_seed,
 )
-from ._train_needle_eval import score_needle
+from ._train_needle_eval import render_shallow_needle, score_needle
 from ._train_tasks import TRAINING_TASKS, training_task
 from ._train_usgra import (
     US_NERVE_VESSEL,
@@ -255,6 +255,7 @@ __all__ = [
     "render_echo",
     "render_needle",
     "render_needle_seed",
+    "render_shallow_needle",
     "roadmap_from_json",
     "robot_fluoro_tip_confidence",
     "route_flags",

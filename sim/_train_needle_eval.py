@@ -3,12 +3,20 @@
 Test frames come from seeds the training never saw (``NEEDLE_SPLIT_SEEDS["test"]`` on), in
 their own pixels (square and 4:3 wide), through the whole per-frame path
 (``orstream.kernels.detect_needles``: letterbox, run, mask and tip back to the frame).
+
+The report also scores a harder set, :func:`render_shallow_needle` (seeds from
+``SHALLOW_SEEDS``): frames of needle passes shallower than ``SHALLOW_MAX_DEG``, each shown on
+a scanner's screen (``orstream.kernels.scanner_border`` on a 720 x 440 screen at half size:
+black border, burnt-in text, depth scale), as the real sequences where the model failed
+(issue 12) looked.
 """
 
 from __future__ import annotations
 
+import math
+import sys
 import time
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -23,21 +31,106 @@ from ..kernels import (
     dice_scores,
     eval_backend,
     eval_report_header,
+    scanner_border,
     summary_stats,
     tip_confidence_report,
 )
 from ._train_needle import (
     EVAL_FRAMES_PER_SEED,
     NEEDLE_FPS,
+    NEEDLE_LABEL,
     NEEDLE_SPLIT_SEEDS,
     PASSES,
     TEST_ASPECTS,
     TEST_ROWS,
     US_NEEDLE,
     NeedleSet,
+    needle_frame_shape,
     needle_training_data,
     render_needle,
 )
+from ._us import UltrasoundSimulator
+
+U8 = npt.NDArray[np.uint8]
+
+SHALLOW_SEEDS: Final = 32_000_000
+"""First simulator seed of the shallow, letterboxed test set (no other split comes near)."""
+SHALLOW_MAX_DEG: Final = 20.0
+"""Passes below this angle to the probe face (degrees) make the shallow set."""
+SHALLOW_SCREEN: Final = (220, 360)
+"""(H, W) px of the screen the shallow frames are shown on: a 720 x 440 screen at half size."""
+SHALLOW_PASSES: Final = 6
+"""Passes of each seed looked at for shallow ones."""
+
+
+def render_shallow_needle(
+    n_frames: int, *, rows: int = TEST_ROWS, progress: TextIO | None = sys.stderr
+) -> NeedleSet:
+    """``n_frames`` test frames of shallow needles on a scanner's screen, deterministic.
+
+    Seed ``SHALLOW_SEEDS + j`` renders at the test shapes (``rows`` rows, even j square, odd j
+    4:3 wide; randomized simulator at ``NEEDLE_FPS``); each of its first ``SHALLOW_PASSES``
+    passes at less than ``SHALLOW_MAX_DEG`` gives ``EVAL_FRAMES_PER_SEED`` frames at random
+    instants of the pass (the needle entering, in view, withdrawn or out, as in the test
+    split). Each frame, its mask and its tip go through ``scanner_border`` onto a
+    ``SHALLOW_SCREEN`` canvas (the image 60-95 % of its height, random place, text and depth
+    scale around it; random numbers from (seed, frame index)); ``spacing_mm`` is the rendered
+    spacing over that scale. Seeds go on until ``n_frames`` are drawn.
+    """
+    if n_frames < 1:
+        raise ValueError(f"need n_frames >= 1, got {n_frames}")
+    images: list[U8] = []
+    masks: list[U8] = []
+    tips: list[tuple[float, float]] = []
+    seeds: list[int] = []
+    frames: list[int] = []
+    spacing: list[float] = []
+    seed = SHALLOW_SEEDS
+    while len(images) < n_frames:
+        rows_cols = needle_frame_shape("test", NEEDLE_SPLIT_SEEDS["test"] + seed % 2, rows)
+        sim = UltrasoundSimulator(seed, fps=NEEDLE_FPS, size=rows_cols, randomize=True)
+        rng = np.random.default_rng([seed, 0x5A1])
+        per_pass = int(sim.pass_s * NEEDLE_FPS)
+        for k in range(SHALLOW_PASSES):
+            if sim._pass(k).angle_deg >= SHALLOW_MAX_DEG:
+                continue
+            picks = rng.choice(per_pass, EVAL_FRAMES_PER_SEED, replace=False)
+            for index in sorted(int(k * per_pass + i) for i in picks):
+                if len(images) == n_frames:
+                    break
+                frame = sim.render(index)
+                mask = (frame.labels == NEEDLE_LABEL).astype(np.uint8)
+                screen_rng = np.random.default_rng([seed, index, 0x5A2])
+                image, mask, m = scanner_border(
+                    frame.image,
+                    mask,
+                    screen_rng,
+                    canvas_hw=SHALLOW_SCREEN,
+                    frame_aspect=None,
+                    content_height=(0.6, 0.95),
+                )
+                tip = (math.nan, math.nan)
+                if frame.truth["needle_visible"]:
+                    x, y = frame.truth["needle_tip_px"]
+                    tx, ty = m @ np.array([x, y, 1.0])
+                    tip = (float(tx), float(ty))
+                images.append(image)
+                masks.append(mask)
+                tips.append(tip)
+                seeds.append(seed)
+                frames.append(index)
+                spacing.append(sim.spacing_mm[0] / math.sqrt(m[0, 0] * m[1, 1]))
+        seed += 1
+    if progress is not None:
+        print(f"shallow set: {n_frames} frames of {seed - SHALLOW_SEEDS} seeds", file=progress)
+    return NeedleSet(
+        np.stack(images),
+        np.stack(masks),
+        np.array(tips, np.float64).reshape(-1, 2),
+        np.array(seeds, np.int64),
+        np.array(frames, np.int64),
+        np.array(spacing, np.float64),
+    )
 
 
 def detect_frames_per_second(backend: Backend, data: NeedleSet, n: int = 200) -> float:
@@ -129,6 +222,9 @@ def _evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
         "test", n_seeds, frames_per_seed=EVAL_FRAMES_PER_SEED, rows=rows, progress=options.progress
     )
     runner = eval_backend(spec, options)
+    shallow = render_shallow_needle(
+        n_seeds * EVAL_FRAMES_PER_SEED, rows=rows, progress=options.progress
+    )
     return {
         **eval_report_header(spec, runner, options),
         "test_seeds": [NEEDLE_SPLIT_SEEDS["test"], NEEDLE_SPLIT_SEEDS["test"] + n_seeds],
@@ -138,6 +234,13 @@ def _evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
         "aspects": {name: [rows, round(rows * ratio)] for name, ratio in TEST_ASPECTS},
         "detect_threshold": DETECT_PROB,
         **score_needle(runner, data),
+        "shallow_on_screen": {
+            "seeds": [int(shallow.seeds.min()), int(shallow.seeds.max()) + 1],
+            "what": f"needle passes below {SHALLOW_MAX_DEG:g} deg, first {SHALLOW_PASSES} "
+            f"passes of each seed, {EVAL_FRAMES_PER_SEED} frames per pass, each on a "
+            f"{SHALLOW_SCREEN[1]} x {SHALLOW_SCREEN[0]} scanner screen (scanner_border)",
+            **score_needle(runner, shallow),
+        },
         "detect_frames_per_s_batch1": round(
             detect_frames_per_second(runner, data, options.speed_frames), 1
         ),

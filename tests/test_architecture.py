@@ -379,6 +379,7 @@ PUBLIC_NAMES: dict[str, tuple[str, ...]] = {
         "render_echo",
         "render_needle",
         "render_needle_seed",
+        "render_shallow_needle",
         "roadmap_from_json",
         "robot_fluoro_tip_confidence",
         "route_flags",

@@ -40,6 +40,7 @@ from orstream.sim import (
     needle_frame_shape,
     render_needle,
     render_needle_seed,
+    render_shallow_needle,
     training_task,
 )
 
@@ -267,3 +268,34 @@ def test_the_shipped_model_finds_the_needle_tip_on_fresh_frames() -> None:
         for d, t in zip(found, truths, strict=True)
     ]
     assert float(np.median(dice)) > 0.5, dice
+
+
+def test_the_shallow_set_is_shallow_needles_on_a_screen_with_the_truth_aligned() -> None:
+    """Every frame comes from a pass below 20 degrees, sits on a 220 x 360 screen with a black
+    border that is background, its tip (when visible) lies on its needle mask, its spacing is
+    the rendered one over the screen scale; the same call gives the same frames."""
+    data = render_shallow_needle(12, progress=None)
+    again = render_shallow_needle(12, progress=None)
+    assert len(data) == 12 and np.array_equal(data.images, again.images)
+    assert np.array_equal(data.masks, again.masks)
+    assert np.array_equal(data.tips, again.tips, equal_nan=True)
+    assert data.images.shape == data.masks.shape == (12, 220, 360)
+    assert set(np.unique(data.masks)) <= {0, 1}
+    assert data.seeds.min() >= 32_000_000
+    on_mask = 0
+    for i in range(len(data)):
+        sim = _sim(int(data.seeds[i]), needle_frame_shape("test", 30_000_000 + data.seeds[i] % 2))
+        k = int(data.frames[i] / NEEDLE_FPS // sim.pass_s)
+        assert sim.render(int(data.frames[i])).truth["needle_pass"] == k
+        assert sim._pass(k).angle_deg < 20.0
+        image, mask = data.images[i], data.masks[i]
+        rows, cols = np.nonzero(image.any(axis=1))[0], np.nonzero(image.any(axis=0))[0]
+        assert rows[0] > 0 or cols[0] > 0 or rows[-1] < 219 or cols[-1] < 359  # a border
+        lit = cv2.dilate((image > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert not mask[~lit].any()
+        scale = sim.spacing_mm[0] / data.spacing_mm[i]
+        assert 0.6 * 220 / 160 - 0.05 <= scale <= 0.95 * 220 / 160 + 0.05
+        if math.isfinite(data.tips[i, 0]) and mask.sum() > 20:
+            assert _distance_to_mask(mask, tuple(data.tips[i])) <= 2.5
+            on_mask += 1
+    assert on_mask >= 3
