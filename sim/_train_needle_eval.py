@@ -64,7 +64,11 @@ SHALLOW_PASSES: Final = 6
 
 
 def render_shallow_needle(
-    n_frames: int, *, rows: int = TEST_ROWS, progress: TextIO | None = sys.stderr
+    n_frames: int,
+    *,
+    rows: int = TEST_ROWS,
+    screen: bool = True,
+    progress: TextIO | None = sys.stderr,
 ) -> NeedleSet:
     """``n_frames`` test frames of shallow needles on a scanner's screen, deterministic.
 
@@ -75,7 +79,8 @@ def render_shallow_needle(
     split). Each frame, its mask and its tip go through ``scanner_border`` onto a
     ``SHALLOW_SCREEN`` canvas (the image 60-95 % of its height, random place, text and depth
     scale around it; random numbers from (seed, frame index)); ``spacing_mm`` is the rendered
-    spacing over that scale. Seeds go on until ``n_frames`` are drawn.
+    spacing over that scale. ``screen=False``: the same frames in their own pixels (a list
+    when the shapes differ). Seeds go on until ``n_frames`` are drawn.
     """
     if n_frames < 1:
         raise ValueError(f"need n_frames >= 1, got {n_frames}")
@@ -100,15 +105,16 @@ def render_shallow_needle(
                     break
                 frame = sim.render(index)
                 mask = (frame.labels == NEEDLE_LABEL).astype(np.uint8)
-                screen_rng = np.random.default_rng([seed, index, 0x5A2])
-                image, mask, m = scanner_border(
-                    frame.image,
-                    mask,
-                    screen_rng,
-                    canvas_hw=SHALLOW_SCREEN,
-                    frame_aspect=None,
-                    content_height=(0.6, 0.95),
-                )
+                image, m = frame.image, np.eye(2, 3)
+                if screen:
+                    image, mask, m = scanner_border(
+                        image,
+                        mask,
+                        np.random.default_rng([seed, index, 0x5A2]),
+                        canvas_hw=SHALLOW_SCREEN,
+                        frame_aspect=None,
+                        content_height=(0.6, 0.95),
+                    )
                 tip = (math.nan, math.nan)
                 if frame.truth["needle_visible"]:
                     x, y = frame.truth["needle_tip_px"]
@@ -123,9 +129,10 @@ def render_shallow_needle(
         seed += 1
     if progress is not None:
         print(f"shallow set: {n_frames} frames of {seed - SHALLOW_SEEDS} seeds", file=progress)
+    same = len({im.shape for im in images}) == 1
     return NeedleSet(
-        np.stack(images),
-        np.stack(masks),
+        np.stack(images) if same else images,
+        np.stack(masks) if same else masks,
         np.array(tips, np.float64).reshape(-1, 2),
         np.array(seeds, np.int64),
         np.array(frames, np.int64),

@@ -299,3 +299,9 @@ def test_the_shallow_set_is_shallow_needles_on_a_screen_with_the_truth_aligned()
             assert _distance_to_mask(mask, tuple(data.tips[i])) <= 2.5
             on_mask += 1
     assert on_mask >= 3
+    native = render_shallow_needle(12, screen=False, progress=None)
+    assert list(native.seeds) == list(data.seeds) and list(native.frames) == list(data.frames)
+    first = _sim(int(native.seeds[0]), needle_frame_shape("test", 30_000_000)).render(
+        int(native.frames[0])
+    )
+    assert np.array_equal(native.images[0], first.image)
