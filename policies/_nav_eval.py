@@ -185,6 +185,8 @@ def evaluate_nav_policy(
             "steps": len(err),
         }
         report["perception_holds"] = observer.holds
+        report["perception_gated"] = observer.gated
+        report["perception_pans"] = observer.pans
     report.update(
         env=env_id,
         held_out=held_out,

@@ -44,6 +44,9 @@ RELOCATE_MM = 2.0
 JUMP_MM = 10.0
 """A tracked tip farther than this from the kept place cannot be the catheter the robot moved
 (15 frames of motion at the gate's 10 mm/s): guidance trusts it 0 and asks for no motion."""
+MIN_CONFIDENCE = 0.5
+"""Tips under this confidence do not move the kept place (the shipped gates' ``min_confidence``:
+they hold such a command)."""
 REACQUIRE_FRAMES = 15
 """Confident, steady tips away from the kept place for this many frames in a row (1 s at 15
 fps, the robot held still meanwhile) move the place to them: the place was the wrong one."""
@@ -71,7 +74,7 @@ class NavPolicyGuidance:
         speed_scale: float | None = None,
         lookahead_s: float = 0.15,
         jump_mm: float = JUMP_MM,
-        min_confidence: float = 0.5,
+        min_confidence: float = MIN_CONFIDENCE,
         reacquire_frames: int = REACQUIRE_FRAMES,
     ) -> None:
         missing = {"advance", "rotate"} - set(axes)

@@ -46,6 +46,7 @@ from ._vessels import (
     SDD_MM,
     SOD_MM,
     SPACING_MM,
+    VesselTree,
     catheter_route,
     centerline_distance,
     load_hepatic_tree,
@@ -69,13 +70,17 @@ class FluoroSimulator:
     ``anatomy``: "hepatic" (the real 3D hepatic tree from ``ORSTREAM_DATA``'s
     catheter-centerlines when present, a procedural one otherwise), "arch", "coronary", or
     "random" (drawn by seed). ``use_real_centerlines``: play the 74 real traced catheter shapes
-    (hepatic only; default: when the data are present). ``dose``: photons per pixel behind the
-    median background pixel (what dose-rate control holds). ``noise``: "fast" (Gaussian
-    approximation of the Poisson law, from a seeded noise bank), "poisson" (exact, slower) or
-    "none". ``randomize``: seed-driven scene jitter, physiology and timing (else nominal).
+    (hepatic only; default: when the data are present and no ``tree`` is given). ``dose``:
+    photons per pixel behind the median background pixel (what dose-rate control holds).
+    ``noise``: "fast" (Gaussian approximation of the Poisson law, from a seeded noise bank),
+    "poisson" (exact, slower) or "none". ``randomize``: seed-driven scene jitter, physiology
+    and timing (else nominal).
     ``physics``: the X-ray constants (:class:`FluoroPhysics`; default: its defaults).
     ``breath_hold`` and ``contrast=False``: no breathing, no injections (navigation under a
     stored roadmap); :meth:`set_catheter` puts the catheter instead of its own motion.
+    ``tree``: draw this vessel tree (reference-view px, as the anatomy's own) instead of the
+    anatomy's; ``anatomy`` then sets the look (spacing, background, heart motion) only, and the
+    catheter lies still on the tree's access route until :meth:`set_catheter` moves it.
     One instance renders one frame at a time (it reuses work buffers): one per thread.
     """
 
@@ -99,6 +104,7 @@ class FluoroSimulator:
         physics: FluoroPhysics | None = None,
         breath_hold: bool = False,
         contrast: bool = True,
+        tree: VesselTree | None = None,
     ) -> None:
         check_settings(fps, size, dose, noise, response, collimation, vessel_label)
         self.physics = FluoroPhysics() if physics is None else physics
@@ -111,7 +117,9 @@ class FluoroSimulator:
         if anatomy not in ANATOMIES:
             raise ValueError(f"anatomy must be one of {ANATOMIES} or 'random', got {anatomy!r}")
         dataset = data_path(*DATASET) if anatomy == "hepatic" else None
-        real = dataset is not None if use_real_centerlines is None else use_real_centerlines
+        if use_real_centerlines is None:  # the traced shapes follow the real tree only
+            use_real_centerlines = dataset is not None and tree is None
+        real = use_real_centerlines
         if real and dataset is None:
             raise ValueError(
                 "use_real_centerlines=True needs anatomy='hepatic' and the real data "
@@ -149,7 +157,9 @@ class FluoroSimulator:
             MAG / sp,
         )
         self._contrast = ContrastSchedule(u(10, 16), u(1.0, 4.0), u(2.5, 4.0))
-        tree = load_hepatic_tree(dataset) if dataset else procedural_tree(anatomy, rng)
+        given = tree is not None
+        if tree is None:
+            tree = load_hepatic_tree(dataset) if dataset else procedural_tree(anatomy, rng)
         self.tree = tree.transformed(self._scene)
         margin = int(self._physio.breath_mm * MAG / sp * 1.2 + 0.1 * max(h, w) * heart[1] + 8)
         self._raster = rasterize(self.tree, (w, h), sp / MAG, margin)
@@ -165,6 +175,8 @@ class FluoroSimulator:
             # each shape on the tree's centerlines; our breathing then moves both together
             dist = centerline_distance(self.tree, (w, h))
             self._track = track.transformed(self._scene).aligned(dist, round(12 * zoom))
+        elif given:  # no motion of its own: it waits on the access route for set_catheter
+            self.set_catheter(self.tree.entry[::-1])
         else:
             route = catheter_route(self.tree, (w, h), rng if randomize else None)
             field = 0.45 * min(h, w)

@@ -35,14 +35,20 @@ def test_eval_policy_scripted_held_out_json(capsys: pytest.CaptureFixture[str]) 
         assert set(report[name]) == {"mean", "ci95"}
 
 
-def test_eval_policy_on_a_tree_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("perception", [False, True])
+def test_eval_policy_on_a_tree_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], perception: bool
+) -> None:
     tree = _y_tree(tmp_path / "y.txt")
-    code = orstream_main(
-        "eval", "policy", "--policy", "random", "--anatomy", str(tree), "--episodes", "2", "--json"
-    )
+    args = ["--policy", "scripted", "--anatomy", str(tree), "--episodes", "2", "--json"]
+    code = orstream_main("eval", "policy", *args, *(["--perception"] if perception else []))
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["anatomies"] == {"y": 2} and report["anatomy"] == str(tree)
+    assert report["perception"] is perception
+    if perception:  # the file's tree is drawn in view and its catheter tracked
+        assert report["tip_tracking_error_mm"]["steps"] > 0
+        assert report["tip_tracking_error_mm"]["median"] < 3.0
 
 
 @pytest.mark.parametrize("kind", ["anatomy", "policy"])

@@ -3,6 +3,8 @@ the shipped fluoro-catheter model lands near the true tip, and feeds the observa
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,16 +12,62 @@ pytest.importorskip("gymnasium")
 
 from orstream.kernels import TipEstimate
 from orstream.policies import PerceivedTip, ScriptedNavPolicy, evaluate_nav, run_nav_episode
-from orstream.sim import NAV_OBS_LAYOUT, NavFluoroRenderer, make_nav_env
+from orstream.sim import (
+    CONTROL_HZ,
+    NAV_OBS_LAYOUT,
+    NavFluoroRenderer,
+    load_centerline_tree,
+    make_nav_env,
+)
+from orstream.sim._nav_tree import NavTree
 
 CONF = NAV_OBS_LAYOUT.index("confidence")
 
 
+def _episode(seed: int) -> tuple[NavTree, int]:
+    env = make_nav_env("orstream/CatheterNav-v0", held_out=True)
+    env.reset(seed=seed)
+    return env.unwrapped.nav, env.unwrapped.target  # type: ignore[attr-defined]
+
+
 def test_renderer_maps_mm_and_px_both_ways() -> None:
-    r = NavFluoroRenderer("coronary", 0.2, size=256)
-    mm = np.array([[10.0, 20.0], [102.4, 102.4]])
+    nav, _ = _episode(1002)
+    r = NavFluoroRenderer(nav, size=256, centre_mm=np.array([50.0, 60.0]))
+    mm = np.array([[10.0, 20.0], [50.0, 60.0]])
     np.testing.assert_allclose(r.to_mm(r.to_px(mm)), mm)
     np.testing.assert_allclose(r.to_px(mm[1:]), [[128.0, 128.0]])  # the view's centre
+
+
+@pytest.mark.parametrize("seed", [1000, 1001, 1002, 1003])  # hepatic, real, coronary, arch
+def test_the_catheter_lies_in_the_episodes_own_vessels(seed: int) -> None:
+    nav, target = _episode(seed)
+    route = nav.pos[nav.path_to(target)]
+    r = NavFluoroRenderer(nav, size=512, centre_mm=0.5 * (route.min(0) + route.max(0)))
+    away = np.array([[-40.0, -40.0], [-60.0, -60.0]])  # the catheter out of the frame
+    r.sim.set_catheter(away)
+    frame = r.sim.render(0)
+    labels, breathing = frame.labels, np.asarray(frame.truth["tip_px"]) - away[0]
+    px = np.rint(r.to_px(route) + breathing).astype(int)
+    inside = np.hypot(*(px - r.half).T) < r.field_px - 8  # away from the collimator's edge
+    assert inside.sum() >= 5
+    # every route node in the field is lumen: the tree drawn is the episode's variant, not the
+    # simulator's nominal tree of the same kind
+    hit = labels[px[inside, 1], px[inside, 0]]
+    assert np.all(hit == 2), f"{np.count_nonzero(hit != 2)} of {hit.size} route nodes off the tree"
+
+
+def test_a_tree_from_a_file_is_rendered_about_its_own_centre(tmp_path: Path) -> None:
+    xyz = [(0, 0), (0, 10), (0, 20), (0, 30), (7, 37), (14, 44), (-7, 37), (-14, 44)]
+    nbrs = [[1], [0, 2], [1, 3], [2, 4, 6], [3, 5], [4], [3, 7], [6]]
+    lines = [str(len(xyz)), "0"]
+    for (x, y), nb in zip(xyz, nbrs, strict=True):
+        lines += [f"{x};{y};0;0;0;0;2.0;", ";".join(map(str, nb)) + ";"]
+    (tmp_path / "y.txt").write_text("\n".join(lines))
+    nav = load_centerline_tree(tmp_path / "y.txt")
+    r = NavFluoroRenderer(nav, size=256)
+    image, tip_px = r.render(nav.pos[[5, 4, 3, 2, 1, 0]], 0)
+    assert image.shape == (256, 256)
+    assert np.hypot(*(tip_px - r.half)) < r.field_px  # the whole small tree is in view
 
 
 def test_tracked_tip_feeds_the_observation_and_lands_near_the_truth() -> None:
@@ -53,8 +101,8 @@ def test_evaluation_with_perception_reports_tracking_error() -> None:
 class _RecordingRender(PerceivedTip):
     last_render: tuple[object, np.ndarray]
 
-    def _renderer(self, name: str, mm_per_px: float) -> NavFluoroRenderer:
-        renderer = super()._renderer(name, mm_per_px)
+    def _view(self, env: object, tip_mm: tuple[float, float]) -> NavFluoroRenderer:
+        renderer = super()._view(env, tip_mm)
         render = renderer.render
 
         def remember(pts: np.ndarray, index: int) -> tuple[object, np.ndarray]:
@@ -97,3 +145,16 @@ def test_a_tip_far_from_the_kinematic_one_is_refused_and_the_step_holds_still() 
     assert holds > 0 and no_holds == 0
     assert refused.reason == "step_limit" and accepted.reason == "success"
     assert refused.path_length_mm < accepted.path_length_mm
+
+
+def test_the_view_follows_a_tip_that_nears_the_fields_edge() -> None:
+    # a held-out coronary route longer than the 256 px field: the view pans onto the tip, the
+    # tracker starts afresh and keeps finding it
+    observer = PerceivedTip(size=256)
+    env = make_nav_env("orstream/CatheterNav-v0", held_out=True, observer=observer)
+    episode = run_nav_episode(env, ScriptedNavPolicy(), seed=1002)
+    assert observer.pans >= 1
+    assert episode.reason == "success"
+    steps = round(episode.episode_time_s * CONTROL_HZ)
+    assert len(observer.errors_mm) > 0.5 * steps  # tracked on most steps
+    assert float(np.median(observer.errors_mm)) < 3.0
