@@ -1,8 +1,9 @@
 """Train a navigation policy with stable-baselines3 (PPO or SAC) and export its actor to ONNX.
 
-A run folder holds ``config.json`` (every setting and the command), ``checkpoints/`` (SB3
-zips every ``checkpoint_steps``), ``tb/`` (TensorBoard logs), ``final.zip`` and
-``<name>.onnx``. ``resume`` continues a run from its newest checkpoint up to its step target.
+A run folder holds ``config.json`` (every setting and the command), ``demos.json`` (with
+``demo_steps``: the warm start's figures, ``_nav_demos``), ``checkpoints/`` (SB3 zips every
+``checkpoint_steps``), ``tb/`` (TensorBoard logs), ``final.zip`` and ``<name>.onnx``.
+``resume`` continues a run from its newest checkpoint up to its step target.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS, make_nav_env
+from ._nav_demos import warm_start
 from ._nav_export import export_nav_actor
 
 ALGOS = ("ppo", "sac")
@@ -37,6 +39,8 @@ class NavTrainConfig:
     gamma: float = 0.99
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
     log_std_init: float = -0.5
+    demo_steps: int = 0
+    """Scripted-controller demonstration steps the policy is fitted to before PPO (0: none)."""
     threads: int = 1
     name: str = "catheter-nav"
     command: str = ""
@@ -50,6 +54,8 @@ class NavTrainConfig:
             raise ValueError(f"--algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
         if min(self.steps, self.n_envs, self.checkpoint_steps, self.threads) < 1:
             raise ValueError("steps, n_envs, checkpoint_steps and threads must be positive")
+        if self.demo_steps < 0 or (self.demo_steps and self.algo != "ppo"):
+            raise ValueError("--demo-steps must be 0 or more, and warm-starts PPO only")
 
 
 def load_nav_config(run: Path) -> NavTrainConfig:
@@ -130,6 +136,9 @@ def train_nav_policy(
     else:
         model = _model(cfg, env, run)
         (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
+        if cfg.demo_steps:
+            demos = warm_start(model, cfg.env_id, cfg.demo_steps, cfg.seed)
+            (run / "demos.json").write_text(json.dumps(demos, indent=2) + "\n")
     left = cfg.steps - int(model.num_timesteps)
     saver = CheckpointCallback(
         save_freq=max(cfg.checkpoint_steps // cfg.n_envs, 1),

@@ -36,6 +36,20 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
     tp.add_argument("--n-envs", type=positive_int, default=8, help="vectorized environments")
     tp.add_argument("--checkpoint-steps", type=positive_int, default=50_000)
     tp.add_argument("--threads", type=positive_int, default=1, help="torch threads")
+    tp.add_argument("--lr", type=float, default=3e-4, help="learning rate (default 3e-4)")
+    tp.add_argument(
+        "--log-std",
+        type=float,
+        default=-0.5,
+        help="PPO: initial log standard deviation of the action noise (default -0.5)",
+    )
+    tp.add_argument(
+        "--demo-steps",
+        type=int,
+        default=0,
+        help="PPO: first fit the policy to this many steps of scripted-controller "
+        "demonstrations (DAgger; default 0: none)",
+    )
     tp.add_argument("--out", type=Path, default=None, help="run folder (runs/policy-ENV-SEED)")
     tp.add_argument("--resume", type=Path, default=None, metavar="DIR", help="continue a run")
     tp.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -83,7 +97,9 @@ def train_policy(args: argparse.Namespace) -> int:
             f"orstream train policy --env {args.env} --algo {args.algo} --steps {args.steps} "
             f"--seed {args.seed} --n-envs {args.n_envs} "
             f"--checkpoint-steps {args.checkpoint_steps} --threads {args.threads} "
-            f"--out {shlex.quote(str(out))}"
+            + f"--lr {args.lr:g} --log-std {args.log_std:g} "
+            + (f"--demo-steps {args.demo_steps} " if args.demo_steps else "")
+            + f"--out {shlex.quote(str(out))}"
         )
         cfg = NavTrainConfig(
             env_id=args.env,
@@ -93,6 +109,9 @@ def train_policy(args: argparse.Namespace) -> int:
             n_envs=args.n_envs,
             checkpoint_steps=args.checkpoint_steps,
             threads=args.threads,
+            demo_steps=args.demo_steps,
+            learning_rate=args.lr,
+            log_std_init=args.log_std,
             name=NAV_POLICY_NAMES[args.env],
             command=command,
         )
