@@ -16,10 +16,10 @@ from orstream.sim import (
     CONTROL_HZ,
     NAV_OBS_LAYOUT,
     NavFluoroRenderer,
+    NavTree,
     load_centerline_tree,
     make_nav_env,
 )
-from orstream.sim._nav_tree import NavTree
 
 CONF = NAV_OBS_LAYOUT.index("confidence")
 
