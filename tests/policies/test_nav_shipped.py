@@ -40,3 +40,15 @@ def test_eval_policy_defaults_to_the_shipped_policy(capsys: pytest.CaptureFixtur
     assert orstream_main("eval", "policy", "--episodes", "2", "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["policies"] == ["catheter-nav"] and report["episodes"] == 2
+
+
+def test_the_shipped_catheter_policy_reaches_held_out_targets_safely(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pytest.importorskip("gymnasium")
+    args = ("eval", "policy", "--held-out", "--episodes", "12", "--seed", "1000", "--json")
+    assert orstream_main(*args) == 0
+    report = json.loads(capsys.readouterr().out)
+    # the card's figures over 100 such episodes: success 1.00, safety 0.991
+    assert report["success_rate"]["mean"] >= 0.9
+    assert report["safety"]["mean"] >= 0.95
