@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("stable_baselines3")
 pytest.importorskip("onnx")
 
-from orstream.policies import (  # noqa: E402
+from orstream.policies import (
     NavTrainConfig,
     OnnxPolicy,
     RandomNavPolicy,
@@ -19,7 +19,7 @@ from orstream.policies import (  # noqa: E402
     load_nav_config,
     train_nav_policy,
 )
-from orstream.sim import make_nav_env  # noqa: E402
+from orstream.sim import make_nav_env
 
 ENV = "orstream/CatheterNav-v0"
 
