@@ -106,7 +106,13 @@ from ._models import (
     write_sidecar,
 )
 from ._models import normalize as normalize_for_model
-from ._needle import DETECT_PROB, NeedleDetection, detect_needles, nearest_distance_mm
+from ._needle import (
+    DETECT_PROB,
+    NeedleDetection,
+    detect_needles,
+    drop_specks,
+    nearest_distance_mm,
+)
 from ._onnx_cpu import cpu_graph, scalar_prelu_as_leaky_relu
 from ._plausibility import LV_CHECKS, Plausibility, lv_plausibility, lv_shape_figures
 from ._plausibility_needle import NEEDLE_CHECKS, needle_plausibility, needle_shape_figures
@@ -208,6 +214,7 @@ __all__ = [
     "detect_needles",
     "dice_scores",
     "dominant_period_frames",
+    "drop_specks",
     "engine_path",
     "eval_backend",
     "eval_report_header",

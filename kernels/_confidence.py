@@ -31,6 +31,7 @@ import numpy.typing as npt
 
 from ._backends import Backend
 from ._backends_segment import _chunks, logits_to_mask, to_grey, to_model_input
+from ._needle import needle_from_output
 
 U8 = npt.NDArray[np.uint8]
 F32 = npt.NDArray[np.float32]
@@ -137,18 +138,23 @@ def segment_images_by_class(
     backend: Backend, images: Iterable[npt.ArrayLike], *, batch_size: int = 16
 ) -> Iterator[tuple[U8, dict[str, float]]]:
     """(uint8 (H, W) class-index mask at the image's size, {class name: confidence}) per image:
-    the masks of ``segment_images`` and :func:`structure_confidence` of every foreground class
-    from the model-size output (0 for a class its arg-max does not show there)."""
+    the masks of ``segment_images`` (of ``detect_needles`` for a model with a tip heatmap) and
+    :func:`structure_confidence` of every foreground class from the model-size output (0 for a
+    class its arg-max does not show there)."""
     model = backend.model
     size = model.input_size
     names = model.class_names[1 : model.n_classes]
     greys = (to_grey(image) for image in images)
     for chunk in _chunks(greys, max(1, batch_size)):
         logits = backend.run(model.preprocess(np.stack([to_model_input(g, size) for g in chunk])))
-        for item, grey in zip(logits[:, : model.n_classes], chunk, strict=True):
+        for out, grey in zip(logits, chunk, strict=True):
+            item, shape = out[: model.n_classes], (int(grey.shape[0]), int(grey.shape[1]))
             probs = class_probabilities(item)
             scores = {name: structure_confidence(probs, c + 1) for c, name in enumerate(names)}
-            yield logits_to_mask(item, (int(grey.shape[0]), int(grey.shape[1]))), scores
+            if model.tip_channel is None:
+                yield logits_to_mask(item, shape), scores
+            else:  # a needle model: its mask as detect_needles gives it (specks dropped)
+                yield needle_from_output(out, model, shape).mask, scores
 
 
 def image_confidence(by_class: Mapping[str, float]) -> float:

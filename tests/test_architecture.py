@@ -187,6 +187,7 @@ PUBLIC_NAMES: dict[str, tuple[str, ...]] = {
         "crop",
         "detect_ed_es",
         "detect_needles",
+        "drop_specks",
         "dice_scores",
         "dominant_period_frames",
         "engine_path",

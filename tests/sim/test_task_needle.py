@@ -16,6 +16,7 @@ from orstream.kernels import (
     MODELS_DIR,
     batches,
     detect_needles,
+    drop_specks,
     fixed_batches,
     heatmap_target,
     image_to_input_px,
@@ -305,3 +306,30 @@ def test_the_shallow_set_is_shallow_needles_on_a_screen_with_the_truth_aligned()
         int(native.frames[0])
     )
     assert np.array_equal(native.images[0], first.image)
+
+
+def test_specks_are_dropped_unless_a_found_tip_touches_them() -> None:
+    mask = np.zeros((100, 100), np.uint8)
+    mask[50, 10:90] = 1  # the needle: 80 px
+    mask[10:13, 10:13] = 1  # a speck: 9 px
+    mask[80:82, 80:82] = 1  # a speck beside the tip: 4 px
+    scale = 1.0  # input px per frame px: a speck is under 16 px
+    kept = drop_specks(mask, (81.0, 79.0), scale)
+    assert kept[50, 10:90].all() and not kept[10:13, 10:13].any() and kept[80:82, 80:82].all()
+    # without a found tip both specks go; at half scale (a frame twice the input) 9 px is
+    # 2.25 input px, still a speck, and the 80 px needle is 20: kept
+    alone = drop_specks(mask, None, 0.5)
+    assert alone[50, 10:90].all() and alone.sum() == 80
+    # at a quarter scale the needle too is under 16 input px (80 / 16 = 5): dropped
+    assert drop_specks(mask, None, 0.25).sum() == 0
+
+
+def test_detections_carry_no_specks_far_from_the_tip() -> None:
+    data = render_needle("test", 20, frames_per_seed=2, rows=160)
+    model = load_model("us-needle")
+    dets = detect_needles(load_backend(model, "onnxruntime"), data.images)
+    for image, det in zip(data.images, dets, strict=True):
+        scale = max(model.input_size) / max(image.shape)  # input px per frame px
+        n, _, stats, _ = cv2.connectedComponentsWithStats(det.mask, connectivity=8)
+        small = [k for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] * scale**2 < 16]
+        assert len(small) <= (1 if det.found else 0)  # only a piece at a found tip
