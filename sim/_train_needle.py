@@ -114,6 +114,28 @@ class NeedleSet:
     def __len__(self) -> int:
         return len(self.images)
 
+    @classmethod
+    def from_frames(
+        cls,
+        images: list[U8],
+        masks: list[U8],
+        *,
+        tips: list[Tip],
+        seeds: list[int],
+        frames: list[int],
+        spacing_mm: list[float],
+    ) -> NeedleSet:
+        """The set of per-frame lists: images and masks stacked when every shape is the same."""
+        same = len({im.shape for im in images}) == 1
+        return cls(
+            np.stack(images) if same else images,
+            np.stack(masks) if same else masks,
+            np.array(tips, np.float64).reshape(-1, 2),
+            np.array(seeds, np.int64),
+            np.array(frames, np.int64),
+            np.array(spacing_mm, np.float64),
+        )
+
 
 NeedleJob = tuple[int, int, int, int, tuple[int, int] | None]
 """(seed, rows, cols, frames, model input size or None for the frame's own pixels)."""
@@ -207,14 +229,8 @@ def render_needle(
         seeds.extend([job[0]] * len(got[3]))
         spacing.extend([got[4]] * len(got[3]))
         bar.update(f"rendering {split} frames")
-    same = len({im.shape for im in images}) == 1
-    return NeedleSet(
-        np.stack(images) if same else images,
-        np.stack(masks) if same else masks,
-        np.array(tips, np.float64).reshape(-1, 2),
-        np.array(seeds, np.int64),
-        np.array(frames, np.int64),
-        np.array(spacing, np.float64),
+    return NeedleSet.from_frames(
+        images, masks, tips=tips, seeds=seeds, frames=frames, spacing_mm=spacing
     )
 
 

@@ -129,14 +129,8 @@ def render_shallow_needle(
         seed += 1
     if progress is not None:
         print(f"shallow set: {n_frames} frames of {seed - SHALLOW_SEEDS} seeds", file=progress)
-    same = len({im.shape for im in images}) == 1
-    return NeedleSet(
-        np.stack(images) if same else images,
-        np.stack(masks) if same else masks,
-        np.array(tips, np.float64).reshape(-1, 2),
-        np.array(seeds, np.int64),
-        np.array(frames, np.int64),
-        np.array(spacing, np.float64),
+    return NeedleSet.from_frames(
+        images, masks, tips=tips, seeds=seeds, frames=frames, spacing_mm=spacing
     )
 
 
