@@ -41,6 +41,19 @@ def orstream_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProces
     )  # fmt: skip
 
 
+def y_tree_file(path: Path) -> Path:
+    """Write a small 3D centerline tree (the ``3dra`` format of ``eval policy --anatomy``) to
+    ``path``: a Y, trunk 0-1-2-3, then 3-4-5 (right) and 3-6-7 (left), 10 mm steps, radius
+    2 mm."""
+    xyz = [(0, 0), (0, 10), (0, 20), (0, 30), (7, 37), (14, 44), (-7, 37), (-14, 44)]
+    nbrs = [[1], [0, 2], [1, 3], [2, 4, 6], [3, 5], [4], [3, 7], [6]]
+    lines = [str(len(xyz)), "0"]
+    for (x, y), nb in zip(xyz, nbrs, strict=True):
+        lines += [f"{x};{y};{0.1 * x};0;0;0;2.0;", ";".join(map(str, nb)) + ";"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def orstream_main(*args: str) -> int:
     """``python -m orstream ARGS`` in this process (so monkeypatches apply): the exit code.
 

@@ -8,19 +8,9 @@ from pathlib import Path
 import pytest
 
 from orstream.policies import NAV_METRICS
-from tests._helpers import orstream_main
+from tests._helpers import orstream_main, y_tree_file
 
 pytest.importorskip("stable_baselines3")
-
-
-def _y_tree(path: Path) -> Path:
-    xyz = [(0, 0), (0, 10), (0, 20), (0, 30), (7, 37), (14, 44), (-7, 37), (-14, 44)]
-    nbrs = [[1], [0, 2], [1, 3], [2, 4, 6], [3, 5], [4], [3, 7], [6]]
-    lines = [str(len(xyz)), "0"]
-    for (x, y), nb in zip(xyz, nbrs, strict=True):
-        lines += [f"{x};{y};{0.1 * x};0;0;0;2.0;", ";".join(map(str, nb)) + ";"]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def test_eval_policy_scripted_held_out_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -39,7 +29,7 @@ def test_eval_policy_scripted_held_out_json(capsys: pytest.CaptureFixture[str]) 
 def test_eval_policy_on_a_tree_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], perception: bool
 ) -> None:
-    tree = _y_tree(tmp_path / "y.txt")
+    tree = y_tree_file(tmp_path / "y.txt")
     args = ["--policy", "scripted", "--anatomy", str(tree), "--episodes", "2", "--json"]
     code = orstream_main("eval", "policy", *args, *(["--perception"] if perception else []))
     assert code == 0

@@ -20,6 +20,7 @@ from orstream.sim import (
     load_centerline_tree,
     make_nav_env,
 )
+from tests._helpers import y_tree_file
 
 CONF = NAV_OBS_LAYOUT.index("confidence")
 
@@ -57,13 +58,7 @@ def test_the_catheter_lies_in_the_episodes_own_vessels(seed: int) -> None:
 
 
 def test_a_tree_from_a_file_is_rendered_about_its_own_centre(tmp_path: Path) -> None:
-    xyz = [(0, 0), (0, 10), (0, 20), (0, 30), (7, 37), (14, 44), (-7, 37), (-14, 44)]
-    nbrs = [[1], [0, 2], [1, 3], [2, 4, 6], [3, 5], [4], [3, 7], [6]]
-    lines = [str(len(xyz)), "0"]
-    for (x, y), nb in zip(xyz, nbrs, strict=True):
-        lines += [f"{x};{y};0;0;0;0;2.0;", ";".join(map(str, nb)) + ";"]
-    (tmp_path / "y.txt").write_text("\n".join(lines))
-    nav = load_centerline_tree(tmp_path / "y.txt")
+    nav = load_centerline_tree(y_tree_file(tmp_path / "y.txt"))
     r = NavFluoroRenderer(nav, size=256)
     image, tip_px = r.render(nav.pos[[5, 4, 3, 2, 1, 0]], 0)
     assert image.shape == (256, 256)

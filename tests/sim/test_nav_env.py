@@ -21,6 +21,7 @@ from orstream.sim import (  # noqa: E402
     load_centerline_tree,
     make_nav_env,
 )
+from tests._helpers import y_tree_file  # noqa: E402
 
 
 def _registered() -> list[str]:
@@ -129,13 +130,7 @@ def _write_tree(path: Path, text: str) -> Path:
 
 
 def test_centerline_tree_file_loads_and_drives_the_env(tmp_path: Path) -> None:
-    # a Y: trunk 0-1-2-3, then 3-4-5 (right) and 3-6-7 (left), 10 mm steps, radius 2 mm
-    xyz = [(0, 0), (0, 10), (0, 20), (0, 30), (7, 37), (14, 44), (-7, 37), (-14, 44)]
-    nbrs = [[1], [0, 2], [1, 3], [2, 4, 6], [3, 5], [4], [3, 7], [6]]
-    lines = [str(len(xyz)), "0"]
-    for (x, y), nb in zip(xyz, nbrs, strict=True):
-        lines += [f"{x};{y};{0.1 * x};0;0;0;2.0;", ";".join(map(str, nb)) + ";"]
-    nav = load_centerline_tree(_write_tree(tmp_path / "y.txt", "\n".join(lines)))
+    nav = load_centerline_tree(y_tree_file(tmp_path / "y.txt"))
     assert len(nav.order) == 8 and nav.kids[3] and len(nav.kids[3]) == 2
     env = make_nav_env("orstream/CatheterNav-v0", tree=nav)
     check_env(env.unwrapped, skip_render_check=True)
