@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from ._backends import Backend
 from ._backends_segment import logits_to_mask, to_model_input
+from ._models import ModelSpec
 from ._tip import input_to_image_px, tip_from_heatmap
 
 U8 = npt.NDArray[np.uint8]
@@ -66,11 +67,12 @@ class NeedleDetection:
 
 
 def needle_from_output(
-    out: npt.NDArray[Any], model: Any, shape: tuple[int, int]
+    out: npt.NDArray[Any], model: ModelSpec, shape: tuple[int, int]
 ) -> NeedleDetection:
     """One frame's :class:`NeedleDetection` from the model's output ``out`` (C, h, w) for a
     frame of ``shape`` (H, W): the class logits as a mask without specks, the tip heatmap's
-    peak in frame px."""
+    peak in frame px. ``model`` must have a tip heatmap channel."""
+    assert model.tip_channel is not None, f"model {model.name} has no tip heatmap channel"
     tx, ty, conf = tip_from_heatmap(out[model.tip_channel])
     tip = input_to_image_px(tx, ty, model.input_size, shape)
     mask = logits_to_mask(out[: model.n_classes], shape)

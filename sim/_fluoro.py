@@ -117,9 +117,9 @@ class FluoroSimulator:
         if anatomy not in ANATOMIES:
             raise ValueError(f"anatomy must be one of {ANATOMIES} or 'random', got {anatomy!r}")
         dataset = data_path(*DATASET) if anatomy == "hepatic" else None
-        if use_real_centerlines is None:  # the traced shapes follow the real tree only
-            use_real_centerlines = dataset is not None and tree is None
-        real = use_real_centerlines
+        # by default the traced shapes play on the real tree only (they follow no other)
+        default_real = dataset is not None and tree is None
+        real = default_real if use_real_centerlines is None else use_real_centerlines
         if real and dataset is None:
             raise ValueError(
                 "use_real_centerlines=True needs anatomy='hepatic' and the real data "
@@ -157,10 +157,11 @@ class FluoroSimulator:
             MAG / sp,
         )
         self._contrast = ContrastSchedule(u(10, 16), u(1.0, 4.0), u(2.5, 4.0))
-        given = tree is not None
-        if tree is None:
-            tree = load_hepatic_tree(dataset) if dataset else procedural_tree(anatomy, rng)
-        self.tree = tree.transformed(self._scene)
+        if tree is not None:
+            at_rest = tree
+        else:
+            at_rest = load_hepatic_tree(dataset) if dataset else procedural_tree(anatomy, rng)
+        self.tree = at_rest.transformed(self._scene)
         margin = int(self._physio.breath_mm * MAG / sp * 1.2 + 0.1 * max(h, w) * heart[1] + 8)
         self._raster = rasterize(self.tree, (w, h), sp / MAG, margin)
         motion = {
@@ -175,7 +176,8 @@ class FluoroSimulator:
             # each shape on the tree's centerlines; our breathing then moves both together
             dist = centerline_distance(self.tree, (w, h))
             self._track = track.transformed(self._scene).aligned(dist, round(12 * zoom))
-        elif given:  # no motion of its own: it waits on the access route for set_catheter
+        elif tree is not None:
+            # no motion of its own: it waits on the access route for set_catheter
             self.set_catheter(self.tree.entry[::-1])
         else:
             route = catheter_route(self.tree, (w, h), rng if randomize else None)
