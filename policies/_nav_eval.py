@@ -187,6 +187,8 @@ def evaluate_nav_policy(
         report["perception_holds"] = observer.holds
         report["perception_gated"] = observer.gated
         report["perception_pans"] = observer.pans
+        report["perception_relocations"] = observer.relocations
+        report["perception_arrived"] = observer.arrived
     report.update(
         env=env_id,
         held_out=held_out,

@@ -6,37 +6,43 @@ confidence instead of the truth.
 
 The tracker's error (tracked px minus the rendered true tip px, breathing included) is
 carried over to the episode's tip in mm: a roadmap registered to the breathing frame, as a
-live pipeline keeps it. The roadmap features (next bifurcation, distances along the tree)
-stay those of the true tip's place on the tree. When the track is lost, or the tip is outside
-the collimated field, the last perceived tip is repeated with confidence 0. The view is centred
-on the episode's route and follows the tip when it nears the field's edge, as an operator pans
-the table.
+live pipeline keeps it. The roadmap features (next bifurcation, distance to the target along
+the tree) are read at the place on the roadmap that live guidance (:class:`NavPolicyGuidance`)
+would keep, not at the true tip: the place starts where the catheter enters (live guidance
+takes its first confident tip instead), is moved by the robot's last motion (dead reckoning
+with the environment's kinematics) and is set from the tracked tip (:meth:`NavTree.nearest`)
+when that is more than ``RELOCATE_MM`` from it. When the track is
+lost, or the tip is outside the collimated field, the last perceived tip is repeated with
+confidence 0. The view is centred on the episode's route and follows the tip when it nears
+the field's edge, as an operator pans the table.
 
-As in the live loop (:class:`NavPolicyGuidance`'s plausibility check), a tracked tip more than
-``jump_mm`` from where the robot's motion puts it (here: the kinematic tip, which dead
-reckoning from the robot's axes gives exactly in simulation) is refused: the last plausible
-tip is repeated with confidence 0 and :attr:`PerceivedTip.hold` is set, so the episode runner
-holds the catheter still for that step, as the live guidance proposes no motion. A lost track,
-or a tip under ``min_confidence`` (the safety gate's threshold), holds the step too, as the
-gate holds such a command.
+As in the live loop, a tracked tip more than ``jump_mm`` from the kept place is refused: the
+last plausible tip is repeated with confidence 0 and :attr:`PerceivedTip.hold` is set, so the
+episode runner holds the catheter still for that step, as the live guidance proposes no motion.
+A lost track, a tip under ``min_confidence`` (the safety gate's threshold), or a kept place
+within ``SUCCESS_MM`` of the target (live guidance says "arrived" and stops) holds the step
+too. As live guidance does, confident tips steady away from the kept place for
+``REACQUIRE_FRAMES`` steps in a row are taken (the kept place was the wrong one).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ..kernels import RoiTipTracker, load_backend, load_model
-from ..sim import CONTROL_HZ, NavFluoroRenderer
-from ._nav_guidance import JUMP_MM, MIN_CONFIDENCE
+from ..sim import CONTROL_HZ, STEP_MM, SUCCESS_MM, NavFluoroRenderer, SeenTip, Tip, along_tree_mm
+from ._nav_guidance import JUMP_MM, MIN_CONFIDENCE, REACQUIRE_FRAMES, RELOCATE_MM
 
 PAN_AT = 0.8
 """Share of the collimated field's radius beyond which the view is panned onto the tip."""
 
 
 class PerceivedTip:
-    """A ``TipObserver`` for the environment: env -> (x mm, y mm, confidence)."""
+    """A ``TipObserver`` for the environment: env -> :class:`SeenTip` (see the module
+    docstring)."""
 
     def __init__(
         self,
@@ -54,6 +60,12 @@ class PerceivedTip:
         """Steps refused as implausible, over all episodes."""
         self.gated = 0
         """Steps held for a confidence under ``min_confidence`` (a lost track included)."""
+        self.relocations = 0
+        """Steps on which the tracked tip moved the kept place, over all episodes."""
+        self.arrived = 0
+        """Steps held because the kept place was within ``SUCCESS_MM`` of the target."""
+        self.place: Tip | None = None
+        """Where live guidance would put the tip on the roadmap (the start place at reset)."""
         self.backend = load_backend(load_model(model), "onnxruntime", threads=threads)
         self.tracker = RoiTipTracker(self.backend)
         self.size = size
@@ -62,6 +74,7 @@ class PerceivedTip:
         self.pans = 0
         """Views re-centred on the tip, over all episodes."""
         self._last: tuple[float, float] | None = None
+        self._unexplained: list[tuple[float, float]] = []
         self.errors_mm: list[float] = []
         """Distance from the tracked to the true tip, mm, for each step the track held."""
 
@@ -82,10 +95,39 @@ class PerceivedTip:
         self.renderer = NavFluoroRenderer(nav, self.size, centre_mm=centre)
         return self.renderer
 
-    def __call__(self, env: Any) -> tuple[float, float, float]:
+    def _dead_reckon(self, env: Any) -> None:
+        """Move the kept place by the robot's last motion, as the environment moved the tip."""
+        move = float(env.last_action[0]) * STEP_MM
+        if self.place is not None and move > 0:
+            env.nav.advance(self.place, move, env.bend())
+        elif self.place is not None and move < 0:
+            env.nav.retract(self.place, -move)
+
+    def _steady(self, seen: tuple[float, float], confidence: float) -> bool:
+        """Whether confident tips have stayed within ``RELOCATE_MM`` of each other, away from
+        the kept place, for ``REACQUIRE_FRAMES`` steps in a row (live guidance then takes the
+        tracked tip: the kept place was the wrong one)."""
+        confident = self.min_confidence is None or confidence >= self.min_confidence
+        runs = self._unexplained
+        if not confident or (runs and np.hypot(*np.subtract(runs[-1], seen)) > RELOCATE_MM):
+            runs.clear()
+        if confident:
+            runs.append(seen)
+        return len(runs) >= REACQUIRE_FRAMES
+
+    def _refused(self, fallback: tuple[float, float]) -> SeenTip:
+        """The step holds: the last plausible tip (or ``fallback``) with confidence 0."""
+        self.hold = True
+        x, y = self._last if self._last is not None else fallback
+        return SeenTip(x, y, 0.0, self.place)
+
+    def __call__(self, env: Any) -> SeenTip:
         nav, tip = env.nav, env.tip
-        if env.steps == 0:
-            self._last = None
+        if env.steps == 0:  # the catheter enters at the access point the roadmap shows
+            self._last, self._unexplained = None, []
+            self.place = Tip(tip.node, tip.along_mm)
+        else:
+            self._dead_reckon(env)
         self.hold = False
         x, y = nav.tip_xy(tip)
         route = nav.path_to(tip.node)[:-1][::-1]
@@ -95,19 +137,28 @@ class PerceivedTip:
         est = self.tracker.step(image, env.steps / CONTROL_HZ)
         seen = np.hypot(*(truth_px - renderer.half)) < renderer.field_px  # in the collimator
         if not (est.found and seen):  # confidence 0: the gate holds
-            self.hold, self.gated = True, self.gated + 1
-            lx, ly = self._last if self._last is not None else (x, y)
-            return lx, ly, 0.0
+            self.gated += 1
+            return self._refused((x, y))
         scale = renderer.mm_per_px / renderer.zoom
         px, py = x + (est.x_px - truth_px[0]) * scale, y + (est.y_px - truth_px[1]) * scale
         self.errors_mm.append(float(np.hypot(px - x, py - y)))
-        if self.jump_mm is not None and self.errors_mm[-1] > self.jump_mm:
-            self.hold, self.holds = True, self.holds + 1
-            lx, ly = self._last if self._last is not None else (x, y)
-            return lx, ly, 0.0
+        place = self.place
+        assert place is not None
+        gap = math.dist(nav.tip_xy(place), (px, py))
         confidence = float(est.confidence)
+        far = self.jump_mm is not None and gap > self.jump_mm
+        if far and not self._steady((px, py), confidence):
+            self.holds += 1
+            return self._refused((x, y))
+        self._unexplained = []
         if self.min_confidence is not None and confidence < self.min_confidence:
             self.hold, self.gated = True, self.gated + 1
-            return px, py, confidence
+            return SeenTip(px, py, confidence, place)
+        if gap > RELOCATE_MM:
+            near = None if far else place
+            place = self.place = nav.nearest(px, py, near=near)
+            self.relocations += 1
+        if along_tree_mm(nav, place, env.dist) <= SUCCESS_MM:
+            self.hold, self.arrived = True, self.arrived + 1
         self._last = (px, py)
-        return px, py, confidence
+        return SeenTip(px, py, confidence, place)

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._nav_anatomy import draw_anatomy, draw_target
-from ._nav_obs import along_tree_mm, nav_observation, route_flags
+from ._nav_obs import SeenTip, along_tree_mm, nav_observation, route_flags
 from ._nav_spec import (
     MAX_FORCE_N,
     NAV_OBS_SIZE,
@@ -33,8 +33,8 @@ from ._nav_tree import BEND_RAD, NavTree, wrap
 
 F32 = npt.NDArray[np.float32]
 
-TipObserver = Callable[["CatheterNavEnv"], tuple[float, float, float]]
-"""Replaces the true tip by a perceived one: env -> (x mm, y mm, confidence 0-1)."""
+TipObserver = Callable[["CatheterNavEnv"], SeenTip]
+"""Replaces the true tip by a perceived one: env -> :class:`SeenTip`."""
 
 
 class CatheterNavEnv(gym.Env[F32, F32]):
@@ -146,14 +146,14 @@ class CatheterNavEnv(gym.Env[F32, F32]):
         assert nav is not None
         seen, conf = nav.tip_xy(tip), 1.0
         if self.observer is not None:
-            x, y, conf = self.observer(self)
-            seen = (x, y)
+            x, y, conf, place = self.observer(self)
+            seen, tip = (x, y), place or tip
         return nav_observation(
             nav,
             tip,
             roll=self.roll,
             target=self.target,
-            to_target_mm=self._to_target(),
+            to_target_mm=along_tree_mm(nav, tip, self.dist),
             on_route=self.on_route,
             seen_xy=seen,
             confidence=conf,

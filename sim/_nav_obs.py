@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +15,17 @@ from ._nav_spec import MAX_FORCE_N
 from ._nav_tree import NavTree, Tip, wrap
 
 F32 = npt.NDArray[np.float32]
+
+
+class SeenTip(NamedTuple):
+    """A perceived tip: where the frame shows it (mm), its confidence (0-1), and the place on
+    the roadmap that guidance keeps for it (``None``: the true place), from which the roadmap
+    features and the distance to the target are read."""
+
+    x_mm: float
+    y_mm: float
+    confidence: float
+    place: Tip | None = None
 
 
 def along_tree_mm(nav: NavTree, tip: Tip, dist: Sequence[float]) -> float:

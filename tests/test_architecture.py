@@ -323,6 +323,7 @@ PUBLIC_NAMES: dict[str, tuple[str, ...]] = {
         "RfEchoSimulator",
         "RobotFluoroSimulator",
         "SectorGeometry",
+        "SeenTip",
         "SimFrame",
         "SimRobot",
         "SimSource",
