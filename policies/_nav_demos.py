@@ -93,11 +93,12 @@ def warm_start(
     rounds: int = 3,
     epochs: int = 8,
     gamma: float = 0.99,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Fit SB3 PPO ``model``'s policy to ``steps`` steps of scripted demonstrations on
-    ``env_id`` (module docstring). Returns ``{"steps", "episodes", "action_mse"}`` (the MSE per
-    round, in action units squared)."""
-    env = make_nav_env(env_id)
+    ``env_id`` made with ``env_kwargs`` (module docstring). Returns ``{"steps", "episodes",
+    "action_mse"}`` (the MSE per round, in action units squared)."""
+    env = make_nav_env(env_id, **(env_kwargs or {}))
     expert = policy_from_spec("scripted", env_id)
     per_round = max(steps // rounds, 1)
     data: list[tuple[F32, F32, F32]] = []

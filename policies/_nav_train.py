@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS, make_nav_env
+from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS, TrackerNoise, make_nav_env
 from ._nav_demos import warm_start
 from ._nav_export import export_nav_actor
 
@@ -41,6 +41,9 @@ class NavTrainConfig:
     log_std_init: float = -0.5
     demo_steps: int = 0
     """Scripted-controller demonstration steps the policy is fitted to before PPO (0: none)."""
+    tip_noise: bool = False
+    """CatheterNav: train on the tip seen with a tracker's error and confidence
+    (:class:`~orstream.sim.TrackerNoise`) instead of the true tip with confidence 1."""
     threads: int = 1
     name: str = "catheter-nav"
     command: str = ""
@@ -56,6 +59,12 @@ class NavTrainConfig:
             raise ValueError("steps, n_envs, checkpoint_steps and threads must be positive")
         if self.demo_steps < 0 or (self.demo_steps and self.algo != "ppo"):
             raise ValueError("--demo-steps must be 0 or more, and warm-starts PPO only")
+        if self.tip_noise and self.env_id not in NAV_ENV_IDS:
+            raise ValueError("--tip-noise applies to the catheter environments only")
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``make_nav_env`` for training environments."""
+        return {"observer": TrackerNoise()} if self.tip_noise else {}
 
 
 def load_nav_config(run: Path) -> NavTrainConfig:
@@ -126,7 +135,9 @@ def train_nav_policy(
     torch.set_num_threads(cfg.threads)
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
-    env = make_vec_env(lambda: make_nav_env(cfg.env_id), n_envs=cfg.n_envs, seed=cfg.seed)
+    env = make_vec_env(
+        lambda: make_nav_env(cfg.env_id, **cfg.env_kwargs()), n_envs=cfg.n_envs, seed=cfg.seed
+    )
     start = latest_checkpoint(run) if resume else None
     if resume and start is None:
         raise ValueError(f"cannot resume from {run}: it has no checkpoints/*_steps.zip")
@@ -137,7 +148,9 @@ def train_nav_policy(
         model = _model(cfg, env, run)
         (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
         if cfg.demo_steps:
-            demos = warm_start(model, cfg.env_id, cfg.demo_steps, cfg.seed)
+            demos = warm_start(
+                model, cfg.env_id, cfg.demo_steps, cfg.seed, env_kwargs=cfg.env_kwargs()
+            )
             (run / "demos.json").write_text(json.dumps(demos, indent=2) + "\n")
     left = cfg.steps - int(model.num_timesteps)
     saver = CheckpointCallback(

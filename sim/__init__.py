@@ -36,7 +36,7 @@ from ._fluoro import FluoroSimulator
 from ._fluoro_physics import FluoroPhysics
 from ._heart import CardiacCycle
 from ._nav_anatomy import HELD_OUT_TREE_SEED, NAV_ANATOMIES, load_centerline_tree
-from ._nav_obs import SeenTip, along_tree_mm, nav_observation, route_flags
+from ._nav_obs import SeenTip, TrackerNoise, along_tree_mm, nav_observation, route_flags
 from ._nav_register import make_nav_env, register_nav_envs
 from ._nav_render import NavFluoroRenderer
 from ._nav_roadmap import NavRoadmap, read_roadmap, roadmap_from_json, write_roadmap
@@ -204,6 +204,7 @@ __all__ = [
     "SimSource",
     "Simulator",
     "Tip",
+    "TrackerNoise",
     "UltrasoundSimulator",
     "UsgraSet",
     "along_tree_mm",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +26,23 @@ class SeenTip(NamedTuple):
     y_mm: float
     confidence: float
     place: Tip | None = None
+
+
+class TrackerNoise:
+    """A ``TipObserver`` for training: the true tip seen with a tracker's error (Gaussian,
+    ``sigma_mm`` per axis) and a confidence drawn uniformly in [``min_confidence``, 1] each step
+    (the range a gate lets act), the roadmap place the true one; draws from the environment's
+    seeded generator, so runs stay reproducible. A policy trained on the true tip alone sees
+    confidence 1 on every step and misreads a tracked tip's lower one."""
+
+    def __init__(self, sigma_mm: float = 0.5, min_confidence: float = 0.5) -> None:
+        self.sigma_mm, self.min_confidence = float(sigma_mm), float(min_confidence)
+
+    def __call__(self, env: Any) -> SeenTip:
+        rng = env.np_random
+        x, y = env.nav.tip_xy(env.tip)
+        dx, dy = rng.normal(0.0, self.sigma_mm, 2)
+        return SeenTip(x + dx, y + dy, float(rng.uniform(self.min_confidence, 1.0)))
 
 
 def along_tree_mm(nav: NavTree, tip: Tip, dist: Sequence[float]) -> float:

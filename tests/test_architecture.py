@@ -329,6 +329,7 @@ PUBLIC_NAMES: dict[str, tuple[str, ...]] = {
         "SimSource",
         "Simulator",
         "Tip",
+        "TrackerNoise",
         "UltrasoundSimulator",
         "UsgraSet",
         "along_tree_mm",

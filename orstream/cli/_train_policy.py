@@ -50,6 +50,12 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
         help="PPO: first fit the policy to this many steps of scripted-controller "
         "demonstrations (DAgger; default 0: none)",
     )
+    tp.add_argument(
+        "--tip-noise",
+        action="store_true",
+        help="CatheterNav: train on the tip seen with a tracker's error and a confidence in "
+        "[0.5, 1] instead of the true tip with confidence 1",
+    )
     tp.add_argument("--out", type=Path, default=None, help="run folder (runs/policy-ENV-SEED)")
     tp.add_argument("--resume", type=Path, default=None, metavar="DIR", help="continue a run")
     tp.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -99,6 +105,7 @@ def train_policy(args: argparse.Namespace) -> int:
             f"--checkpoint-steps {args.checkpoint_steps} --threads {args.threads} "
             + f"--lr {args.lr:g} --log-std {args.log_std:g} "
             + (f"--demo-steps {args.demo_steps} " if args.demo_steps else "")
+            + ("--tip-noise " if args.tip_noise else "")
             + f"--out {shlex.quote(str(out))}"
         )
         cfg = NavTrainConfig(
@@ -110,6 +117,7 @@ def train_policy(args: argparse.Namespace) -> int:
             checkpoint_steps=args.checkpoint_steps,
             threads=args.threads,
             demo_steps=args.demo_steps,
+            tip_noise=args.tip_noise,
             learning_rate=args.lr,
             log_std_init=args.log_std,
             name=NAV_POLICY_NAMES[args.env],

@@ -98,3 +98,13 @@ def test_resume_without_a_run_is_a_clear_error(tmp_path: Path) -> None:
         load_nav_config(tmp_path)
     with pytest.raises(ValueError, match="must be one of"):
         NavTrainConfig(algo="dqn").check()
+
+
+def test_tip_noise_trains_on_the_tracked_tip_and_is_for_the_catheter_only(tmp_path: Path) -> None:
+    cfg = NavTrainConfig(
+        steps=64, n_envs=1, n_steps=32, batch_size=32, checkpoint_steps=64, tip_noise=True
+    )
+    train_nav_policy(cfg, tmp_path / "run", progress=False)
+    assert load_nav_config(tmp_path / "run").tip_noise
+    with pytest.raises(ValueError, match="catheter environments only"):
+        NavTrainConfig(env_id="orstream/ProbeNav-v0", tip_noise=True).check()

@@ -15,9 +15,11 @@ from orstream.sim import (  # noqa: E402
     HELD_OUT_TREE_SEED,
     MAX_FORCE_N,
     NAV_ENV_IDS,
+    NAV_OBS_LAYOUT,
     NAV_OBS_SIZE,
     STEP_MM,
     SUCCESS_MM,
+    TrackerNoise,
     load_centerline_tree,
     make_nav_env,
 )
@@ -159,3 +161,24 @@ def test_malformed_tree_file_gets_one_clear_error(tmp_path: Path, text: str, nee
 def test_missing_tree_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot read"):
         load_centerline_tree(tmp_path / "none.txt")
+
+
+def test_tracker_noise_gives_a_seeded_tracked_tip_and_a_confidence_a_gate_lets_act() -> None:
+    conf = NAV_OBS_LAYOUT.index("confidence")
+
+    def run(seed: int) -> tuple[list[float], list[float]]:
+        env = make_nav_env("orstream/CatheterNav-v0", observer=TrackerNoise())
+        obs, _ = env.reset(seed=seed)
+        confidences, dx = [float(obs[conf])], []
+        for _ in range(20):
+            obs, *_ = env.step(np.array([1.0, 0.0], np.float32))
+            confidences.append(float(obs[conf]))
+            u = env.unwrapped  # type: ignore[attr-defined]
+            dx.append(float(obs[0]) * 100.0 - (u.nav.x[u.target] - u.nav.tip_xy(u.tip)[0]))
+        return confidences, dx
+
+    confidences, dx = run(3)
+    assert all(0.5 <= c <= 1.0 for c in confidences) and np.std(confidences) > 0.05
+    # the target direction is read from the seen tip: off the true one by the tracker's error
+    assert 0.1 < float(np.std(dx)) < 2.0
+    assert run(3) == (confidences, dx)  # the environment's seed fixes the noise
