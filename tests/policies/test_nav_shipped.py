@@ -49,6 +49,6 @@ def test_the_shipped_catheter_policy_reaches_held_out_targets_safely(
     args = ("eval", "policy", "--held-out", "--episodes", "12", "--seed", "1000", "--json")
     assert orstream_main(*args) == 0
     report = json.loads(capsys.readouterr().out)
-    # the card's figures over 100 such episodes: success 1.00, safety 0.991
+    # the card's figures over 100 such episodes: success 0.99, safety 0.990
     assert report["success_rate"]["mean"] >= 0.9
     assert report["safety"]["mean"] >= 0.95
