@@ -11,10 +11,10 @@ the tree) are read at the place on the roadmap that live guidance (:class:`NavPo
 would keep, not at the true tip: the place starts where the catheter enters (live guidance
 takes its first confident tip instead), is moved by the robot's last motion (dead reckoning
 with the environment's kinematics) and is set from the tracked tip (:meth:`NavTree.nearest`)
-when that is more than ``RELOCATE_MM`` from it. When the track is
-lost, or the tip is outside the collimated field, the last perceived tip is repeated with
-confidence 0. The view is centred on the episode's route and follows the tip when it nears
-the field's edge, as an operator pans the table.
+when that is more than ``RELOCATE_MM`` from it. When the track is lost, or the tip is outside
+the collimated field, the last perceived tip is repeated with confidence 0. The view is centred
+on the episode's route and follows the tip when it nears the field's edge, as an operator pans
+the table.
 
 As in the live loop, a tracked tip more than ``jump_mm`` from the kept place is refused: the
 last plausible tip is repeated with confidence 0 and :attr:`PerceivedTip.hold` is set, so the
@@ -97,11 +97,11 @@ class PerceivedTip:
 
     def _dead_reckon(self, env: Any) -> None:
         """Move the kept place by the robot's last motion, as the environment moved the tip."""
-        move = float(env.last_action[0]) * STEP_MM
-        if self.place is not None and move > 0:
-            env.nav.advance(self.place, move, env.bend())
-        elif self.place is not None and move < 0:
-            env.nav.retract(self.place, -move)
+        move, place = float(env.last_action[0]) * STEP_MM, self.place
+        if place is not None and move > 0:
+            env.nav.advance(place, move, env.bend())
+        elif place is not None and move < 0:
+            env.nav.retract(place, -move)
 
     def _steady(self, seen: tuple[float, float], confidence: float) -> bool:
         """Whether confident tips have stayed within ``RELOCATE_MM`` of each other, away from
