@@ -26,7 +26,6 @@ import torch
 
 from orstream.sim import HELD_OUT_PHANTOM_SEED
 from orstream.sim._heart import CLS_AORTA, CLS_VALVE
-from orstream.sim._heart_sampler import PhantomSampler
 from orstream.sim._probe_view import ProbeView
 
 SWEEP_DEG = np.arange(-15.0, 16.0, 3.0)
@@ -34,17 +33,7 @@ SWEEP_DEG = np.arange(-15.0, 16.0, 3.0)
 
 def _extra(view: ProbeView, offset: np.ndarray) -> np.ndarray:
     """Area share and centroid (x, y) of the aortic root and of the valves in the sector."""
-    pose = view.pose(offset)
-    sampler = PhantomSampler(
-        view.phantom,
-        origin=np.array(pose.origin),
-        lateral=np.array(pose.lateral),
-        axis=np.array(pose.axis),
-        u0=view.u,
-        v0=view.v,
-        near=view._near,
-        phases=1,
-    )
+    sampler = view.sampler(view.pose(offset))
     cls = np.where(view.sector, sampler.evaluate(view.state, (0.0, 0.0, 0.0))[1], 0).ravel()
     out = []
     for c in (CLS_AORTA, CLS_VALVE):

@@ -87,9 +87,10 @@ class ProbeView:
         """The probe pose at ``offset`` (5,) from the four-chamber view."""
         return view_pose(self.anatomy, "a4c", probe_jitter(offset))
 
-    def labels(self, pose: ProbePose) -> npt.NDArray[np.uint8]:
-        """(size, size) uint8 label map of the plane of ``pose`` (0 outside the sector)."""
-        sampler = PhantomSampler(
+    def sampler(self, pose: ProbePose) -> PhantomSampler:
+        """The phantom sampled on the (size, size) grid of the plane of ``pose``, its heart
+        held at end-diastole: ``evaluate(self.state, (0, 0, 0))`` gives labels and classes."""
+        return PhantomSampler(
             self.phantom,
             origin=np.array(pose.origin),
             lateral=np.array(pose.lateral),
@@ -99,7 +100,10 @@ class ProbeView:
             near=self._near,
             phases=1,  # the heart is held at end-diastole (t = 0)
         )
-        labels = sampler.evaluate(self.state, (0.0, 0.0, 0.0))[0]
+
+    def labels(self, pose: ProbePose) -> npt.NDArray[np.uint8]:
+        """(size, size) uint8 label map of the plane of ``pose`` (0 outside the sector)."""
+        labels = self.sampler(pose).evaluate(self.state, (0.0, 0.0, 0.0))[0]
         return np.where(self.sector, labels, 0).astype(np.uint8)
 
     def features(self, labels: npt.NDArray[np.uint8]) -> F32:
