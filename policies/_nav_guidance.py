@@ -52,6 +52,19 @@ REACQUIRE_FRAMES = 15
 fps, the robot held still meanwhile) move the place to them: the place was the wrong one."""
 
 
+def steady_away(
+    run: list[tuple[float, float]], seen: tuple[float, float], confident: bool, frames: int
+) -> bool:
+    """Add tracked tip ``seen`` (mm) to ``run``, the tips seen away from the kept place in a
+    row (emptied by a tip that is not ``confident`` or moved more than ``RELOCATE_MM``), and
+    say whether ``frames`` confident, steady ones are in it: the kept place was wrong."""
+    if not confident or (run and math.dist(run[-1], seen) > RELOCATE_MM):
+        run.clear()
+    if confident:
+        run.append(seen)
+    return len(run) >= frames
+
+
 def gate_speed_scale(axes: dict[str, AxisLimits]) -> float:
     """The largest factor on the trained caps (``ADVANCE_MM_S``, ``ROTATE_RAD_S``) under every
     axis' ``max_rate`` (1.0 at most)."""
@@ -124,7 +137,7 @@ class NavPolicyGuidance:
         if tip is not None and gap > self.jump_mm and not self._steady(seen, confident):
             self.implausible += 1
             return GuidanceProposal({}, along_tree_mm(nav, tip, self._dist), "implausible", 0.0)
-        self._unexplained = []
+        self._unexplained.clear()
         if confident and (tip is None or gap > RELOCATE_MM):
             tip = self.tip = nav.nearest(*seen, near=None if gap > self.jump_mm else tip)
             self.relocations += 1
@@ -163,13 +176,7 @@ class NavPolicyGuidance:
         """Whether the tracker has shown a confident tip, steady within ``RELOCATE_MM``, away
         from the kept place for ``reacquire_frames`` frames in a row: then the kept place is
         the one that is wrong (a bad first fix), and the tracked tip is taken."""
-        if not confident or (
-            self._unexplained and math.dist(self._unexplained[-1], seen) > RELOCATE_MM
-        ):
-            self._unexplained = []
-        if confident:
-            self._unexplained.append(seen)
-        return len(self._unexplained) >= self.reacquire_frames
+        return steady_away(self._unexplained, seen, confident, self.reacquire_frames)
 
     def _inside(self, axis: str, velocity: float, observation: GuidanceObservation) -> float:
         """``velocity``, or 0 when it would take ``axis`` out of its workspace within the

@@ -34,7 +34,13 @@ import numpy as np
 
 from ..kernels import RoiTipTracker, load_backend, load_model
 from ..sim import CONTROL_HZ, STEP_MM, SUCCESS_MM, NavFluoroRenderer, SeenTip, Tip, along_tree_mm
-from ._nav_guidance import JUMP_MM, MIN_CONFIDENCE, REACQUIRE_FRAMES, RELOCATE_MM
+from ._nav_guidance import (
+    JUMP_MM,
+    MIN_CONFIDENCE,
+    REACQUIRE_FRAMES,
+    RELOCATE_MM,
+    steady_away,
+)
 
 PAN_AT = 0.8
 """Share of the collimated field's radius beyond which the view is panned onto the tip."""
@@ -108,12 +114,7 @@ class PerceivedTip:
         the kept place, for ``REACQUIRE_FRAMES`` steps in a row (live guidance then takes the
         tracked tip: the kept place was the wrong one)."""
         confident = self.min_confidence is None or confidence >= self.min_confidence
-        runs = self._unexplained
-        if not confident or (runs and np.hypot(*np.subtract(runs[-1], seen)) > RELOCATE_MM):
-            runs.clear()
-        if confident:
-            runs.append(seen)
-        return len(runs) >= REACQUIRE_FRAMES
+        return steady_away(self._unexplained, seen, confident, REACQUIRE_FRAMES)
 
     def _refused(self, fallback: tuple[float, float]) -> SeenTip:
         """The step holds: the last plausible tip (or ``fallback``) with confidence 0."""
@@ -124,7 +125,8 @@ class PerceivedTip:
     def __call__(self, env: Any) -> SeenTip:
         nav, tip = env.nav, env.tip
         if env.steps == 0:  # the catheter enters at the access point the roadmap shows
-            self._last, self._unexplained = None, []
+            self._last = None
+            self._unexplained.clear()
             self.place = Tip(tip.node, tip.along_mm)
         else:
             self._dead_reckon(env)
@@ -150,7 +152,7 @@ class PerceivedTip:
         if far and not self._steady((px, py), confidence):
             self.holds += 1
             return self._refused((x, y))
-        self._unexplained = []
+        self._unexplained.clear()
         if self.min_confidence is not None and confidence < self.min_confidence:
             self.hold, self.gated = True, self.gated + 1
             return SeenTip(px, py, confidence, place)
