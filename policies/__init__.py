@@ -36,6 +36,7 @@ from ._nav_eval import (
     bootstrap_interval,
     evaluate_nav,
     evaluate_nav_policy,
+    paired_difference,
     run_nav_episode,
     summarize_nav,
 )
@@ -113,6 +114,7 @@ __all__ = [
     "latest_checkpoint",
     "load_gate_settings",
     "load_nav_config",
+    "paired_difference",
     "parse_gate_settings",
     "policy_from_spec",
     "run_nav_episode",

@@ -122,6 +122,31 @@ def summarize_episodes(
     return out
 
 
+def paired_difference(
+    runs: Sequence[Sequence[Any]],
+    baseline: Sequence[Any],
+    metrics: Sequence[str],
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Each of ``metrics`` as policy minus ``baseline`` on the same episodes: per training seed
+    (one run in ``runs``) the difference of each episode with the baseline's episode of the same
+    reset seed, then the mean and 95 % interval of those differences (the two-level bootstrap
+    of :func:`bootstrap_interval`). Pairing removes what the episodes share (anatomy, target,
+    start), so a difference can be shown where the two groups' intervals overlap."""
+    if any(len(run) != len(baseline) for run in runs):
+        raise ValueError("a paired comparison needs the same episodes for every policy")
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    for name in metrics:
+        base = [float(asdict(e)[name]) for e in baseline]
+        groups = [
+            [float(asdict(e)[name]) - b for e, b in zip(run, base, strict=True)] for run in runs
+        ]
+        mean, lo, hi = bootstrap_interval(groups, rng)
+        out[name] = {"mean": round(mean, 4), "ci95": [round(lo, 4), round(hi, 4)]}
+    return out
+
+
 def summarize_nav(runs: Sequence[Sequence[NavEpisode]], seed: int = 0) -> dict[str, Any]:
     """:func:`summarize_episodes` of ``NAV_METRICS``, plus the count of each anatomy."""
     out = summarize_episodes(runs, NAV_METRICS, seed)
@@ -129,11 +154,11 @@ def summarize_nav(runs: Sequence[Sequence[NavEpisode]], seed: int = 0) -> dict[s
     return out
 
 
-def evaluate_nav(
+def run_nav_policies(
     make_env: Any, policies: Sequence[NavPolicy], episodes: int, seed: int = 0
-) -> dict[str, Any]:
-    """Run ``episodes`` episodes (reset seeds ``seed``, ``seed + 1``, ...) for each policy on
-    ``make_env()`` and summarize them (``summarize_nav``); same seeds, same anatomies."""
+) -> list[list[NavEpisode]]:
+    """``episodes`` episodes (reset seeds ``seed``, ``seed + 1``, ...) of each policy on a fresh
+    ``make_env()``: one run per policy, the same anatomies in each."""
     if episodes < 1:
         raise ValueError("episodes must be at least 1")
     runs = []
@@ -143,11 +168,45 @@ def evaluate_nav(
             runs.append([run_nav_episode(env, policy, seed + k) for k in range(episodes)])
         finally:
             env.close()
+    return runs
+
+
+def evaluate_nav(
+    make_env: Any, policies: Sequence[NavPolicy], episodes: int, seed: int = 0
+) -> dict[str, Any]:
+    """Run ``episodes`` episodes (reset seeds ``seed``, ``seed + 1``, ...) for each policy on
+    ``make_env()`` and summarize them (``summarize_nav``); same seeds, same anatomies."""
+    runs = run_nav_policies(make_env, policies, episodes, seed)
+    return _nav_report(runs, [p.name for p in policies], seed)
+
+
+def _nav_report(
+    runs: Sequence[Sequence[NavEpisode]], names: list[str], seed: int
+) -> dict[str, Any]:
     report = summarize_nav(runs, seed)
-    report["policies"] = [p.name for p in policies]
+    report["policies"] = names
     if len(runs) > 1:  # each policy (training seed) on its own as well
         report["per_policy"] = [summarize_nav([run], seed) for run in runs]
     return report
+
+
+def _perception_figures(observer: Any) -> dict[str, Any]:
+    """What ``PerceivedTip`` counted over a run: tip tracking error, holds, gates, pans."""
+    if observer is None or not observer.errors_mm:
+        return {}
+    err = np.asarray(observer.errors_mm)
+    return {
+        "tip_tracking_error_mm": {
+            "median": round(float(np.median(err)), 3),
+            "p95": round(float(np.quantile(err, 0.95)), 3),
+            "steps": len(err),
+        },
+        "perception_holds": observer.holds,
+        "perception_gated": observer.gated,
+        "perception_pans": observer.pans,
+        "perception_relocations": observer.relocations,
+        "perception_arrived": observer.arrived,
+    }
 
 
 def evaluate_nav_policy(
@@ -160,35 +219,39 @@ def evaluate_nav_policy(
     anatomy: Any = None,
     anatomy_mm_per_unit: float = 1.0,
     perception: bool = False,
+    against: str | None = None,
 ) -> dict[str, Any]:
     """``evaluate_nav`` of the policies named by ``specs`` (``policy_from_spec``) on
     ``env_id``: the training or held-out anatomies, or the tree in file ``anatomy``; with
-    ``perception`` the policies see the tip tracked on rendered frames (``PerceivedTip``)."""
+    ``perception`` the policies see the tip tracked on rendered frames (``PerceivedTip``).
+    ``against`` (a spec, e.g. ``"scripted"``): that policy plays the same episodes too, and
+    ``report["against"]`` holds its summary and the paired differences (``paired_difference``)."""
     from ..sim import load_centerline_tree, make_nav_env
     from ._nav_perception import PerceivedTip
 
     policies = [policy_from_spec(s, env_id, seed + i) for i, s in enumerate(specs)]
+    baseline = policy_from_spec(against, env_id, seed) if against is not None else None
     tree = load_centerline_tree(anatomy, anatomy_mm_per_unit) if anatomy is not None else None
     make_nav_env(env_id).close()  # an unknown id or a missing gymnasium fails here, once
 
-    observer = PerceivedTip() if perception else None
+    def play(chosen: Sequence[NavPolicy]) -> dict[str, Any]:
+        observer = PerceivedTip() if perception else None  # its counts: these policies' only
+        runs = run_nav_policies(
+            lambda: make_nav_env(env_id, held_out=held_out, tree=tree, observer=observer),
+            chosen,
+            episodes,
+            seed,
+        )
+        report = _nav_report(runs, [p.name for p in chosen], seed)
+        return {**report, **_perception_figures(observer), "runs": runs}
 
-    def make_env() -> Any:
-        return make_nav_env(env_id, held_out=held_out, tree=tree, observer=observer)
-
-    report = evaluate_nav(make_env, policies, episodes, seed)
-    if observer is not None and observer.errors_mm:
-        err = np.asarray(observer.errors_mm)
-        report["tip_tracking_error_mm"] = {
-            "median": round(float(np.median(err)), 3),
-            "p95": round(float(np.quantile(err, 0.95)), 3),
-            "steps": len(err),
-        }
-        report["perception_holds"] = observer.holds
-        report["perception_gated"] = observer.gated
-        report["perception_pans"] = observer.pans
-        report["perception_relocations"] = observer.relocations
-        report["perception_arrived"] = observer.arrived
+    report = play(policies)
+    runs = report.pop("runs")
+    if baseline is not None:
+        base = play([baseline])
+        base_run = base.pop("runs")[0]
+        base["difference"] = paired_difference(runs, base_run, NAV_METRICS, seed)
+        report["against"] = base
     report.update(
         env=env_id,
         held_out=held_out,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..sim import PROBE_ENV_IDS, make_nav_env
-from ._nav_eval import summarize_episodes
+from ._nav_eval import paired_difference, summarize_episodes
 from ._nav_scripted import NavPolicy
 from ._policy_spec import policy_from_spec
 
@@ -86,10 +86,12 @@ def evaluate_probe_policy(
     seed: int = 0,
     held_out: bool = False,
     perception: bool = False,
+    against: str | None = None,
 ) -> dict[str, Any]:
     """Run ``episodes`` episodes (reset seeds ``seed``, ``seed + 1``, ...) of each policy named by
     ``specs`` on ``env_id`` (training or held-out phantoms) and summarize them; same seeds, same
-    phantoms and start poses for every policy."""
+    phantoms and start poses for every policy. ``against`` (a spec): that policy plays the same
+    episodes too; ``report["against"]`` holds its summary and the paired differences."""
     if env_id not in PROBE_ENV_IDS:
         raise ValueError(f"{env_id} is not a probe environment: use {', '.join(PROBE_ENV_IDS)}")
     if perception:
@@ -97,17 +99,27 @@ def evaluate_probe_policy(
     if episodes < 1:
         raise ValueError("episodes must be at least 1")
     policies = [policy_from_spec(s, env_id, seed + i) for i, s in enumerate(specs)]
-    runs = []
-    for policy in policies:
+    baseline = policy_from_spec(against, env_id, seed) if against is not None else None
+
+    def play(policy: NavPolicy) -> list[ProbeEpisode]:
         env = make_nav_env(env_id, held_out=held_out)
         try:
-            runs.append([run_probe_episode(env, policy, seed + k) for k in range(episodes)])
+            return [run_probe_episode(env, policy, seed + k) for k in range(episodes)]
         finally:
             env.close()
+
+    runs = [play(p) for p in policies]
     report = summarize_probe(runs, seed)
     report["policies"] = [p.name for p in policies]
     if len(runs) > 1:
         report["per_policy"] = [summarize_probe([run], seed) for run in runs]
+    if baseline is not None:
+        base_run = play(baseline)
+        report["against"] = {
+            **summarize_probe([base_run], seed),
+            "policies": [baseline.name],
+            "difference": paired_difference(runs, base_run, PROBE_METRICS, seed),
+        }
     report.update(
         env=env_id, held_out=held_out, seed=seed, episodes_per_policy=episodes, perception=False
     )

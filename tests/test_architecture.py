@@ -449,6 +449,7 @@ PUBLIC_NAMES: dict[str, tuple[str, ...]] = {
         "latest_checkpoint",
         "load_gate_settings",
         "load_nav_config",
+        "paired_difference",
         "parse_gate_settings",
         "policy_from_spec",
         "run_nav_episode",

@@ -88,6 +88,13 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
         help="the policy sees the tip tracked by the shipped fluoro-catheter model on rendered "
         "frames instead of the true tip",
     )
+    ep.add_argument(
+        "--against",
+        default=None,
+        metavar="POLICY",
+        help="also play the same episodes with this policy (scripted, random or PATH.onnx) and "
+        "report each figure's paired difference (policy minus it) with a 95%% interval",
+    )
     ep.add_argument("--json", action="store_true", help="one JSON document on stdout")
     ep.add_argument("--out", type=Path, default=None, help="also save the report here (JSON)")
     ep.set_defaults(func=eval_policy)
@@ -139,6 +146,7 @@ def eval_policy(args: argparse.Namespace) -> int:
             seed=args.seed,
             held_out=args.held_out,
             perception=args.perception,
+            against=args.against,
         )
         if args.env in PROBE_ENV_IDS
         else evaluate_nav_policy(
@@ -150,6 +158,7 @@ def eval_policy(args: argparse.Namespace) -> int:
             anatomy=args.anatomy,
             anatomy_mm_per_unit=args.anatomy_mm_per_unit,
             perception=args.perception,
+            against=args.against,
         )
     )
     if args.out is not None:
@@ -159,8 +168,18 @@ def eval_policy(args: argparse.Namespace) -> int:
         print(json.dumps(report))
         return 0
     print(f"{args.env}: {report['episodes']} episodes of {', '.join(report['policies'])}")
-    for name, value in report.items():
+    _print_figures(report)
+    if "against" in report:
+        base = report["against"]
+        print(f"against {', '.join(base['policies'])} on the same episodes:")
+        _print_figures(base)
+        print("difference (policy minus it), paired:")
+        _print_figures(base["difference"])
+    return 0
+
+
+def _print_figures(figures: dict[str, Any]) -> None:
+    for name, value in figures.items():
         if isinstance(value, dict) and "mean" in value:
             lo, hi = value["ci95"]
             print(f"  {name:18s} {value['mean']:10.3f}  [{lo:.3f}, {hi:.3f}]")
-    return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orstream.policies import NAV_METRICS
+from orstream.policies import NAV_METRICS, PROBE_METRICS
 from tests._helpers import orstream_main, y_tree_file
 
 pytest.importorskip("stable_baselines3")
@@ -23,6 +23,26 @@ def test_eval_policy_scripted_held_out_json(capsys: pytest.CaptureFixture[str]) 
     assert report["policies"] == ["scripted"]
     for name in NAV_METRICS:
         assert set(report[name]) == {"mean", "ci95"}
+
+
+@pytest.mark.parametrize(
+    ("env", "metrics"),
+    [("orstream/CatheterNav-v0", NAV_METRICS), ("orstream/ProbeNav-v0", PROBE_METRICS)],
+)
+def test_eval_policy_against_a_baseline_pairs_the_episodes(
+    capsys: pytest.CaptureFixture[str], env: str, metrics: tuple[str, ...]
+) -> None:
+    args = ["--env", env, "--policy", "scripted", "--against", "random", "--episodes", "3"]
+    assert orstream_main("eval", "policy", *args, "--held-out", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    base = report["against"]
+    assert base["policies"] == ["random"] and base["episodes"] == 3
+    for name in metrics:  # the difference is the policy's mean minus the baseline's
+        want = report[name]["mean"] - base[name]["mean"]
+        assert base["difference"][name]["mean"] == pytest.approx(want, abs=2e-4)
+    assert orstream_main("eval", "policy", *args) == 0
+    text = capsys.readouterr().out
+    assert "against random on the same episodes" in text and "paired" in text
 
 
 @pytest.mark.parametrize("perception", [False, True])

@@ -10,10 +10,13 @@ pytest.importorskip("gymnasium")
 
 from orstream.policies import (
     NAV_METRICS,
+    NavEpisode,
     RandomNavPolicy,
     ScriptedNavPolicy,
     bootstrap_interval,
     evaluate_nav,
+    paired_difference,
+    summarize_nav,
 )
 from orstream.sim import make_nav_env
 
@@ -52,3 +55,27 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_data() -> None:
     assert m == 0.5 and lo == 0.0 and hi == 1.0
     with pytest.raises(ValueError, match="no episodes"):
         bootstrap_interval([[]], np.random.default_rng(0))
+
+
+def _episode(spl: float) -> NavEpisode:
+    return NavEpisode(1.0, 1.0, 1.0, spl, 100.0, 10.0, 0.01, 0.1, 1.0, 0.5, "success", "arch")
+
+
+def test_paired_difference_shows_what_overlapping_intervals_hide() -> None:
+    rng = np.random.default_rng(3)
+    base_spl = rng.uniform(0.5, 1.0, 60)  # episodes differ a lot from one another
+    baseline = [_episode(float(v)) for v in base_spl]
+    better = [[_episode(float(v) + 0.02) for v in base_spl] for _ in range(3)]  # 3 seeds
+    apart = summarize_nav([baseline]), summarize_nav(better)
+    assert apart[1]["spl"]["ci95"][0] < apart[0]["spl"]["ci95"][1]  # the intervals overlap
+    diff = paired_difference(better, baseline, ["spl", "safety"])
+    assert diff["spl"]["mean"] == pytest.approx(0.02)
+    assert diff["spl"]["ci95"] == pytest.approx([0.02, 0.02])  # every episode is 0.02 better
+    assert diff["safety"] == {"mean": 0.0, "ci95": [0.0, 0.0]}
+    noise = rng.normal(0.0, 0.1, 60)
+    noise -= noise.mean()
+    noisy = [[_episode(float(v + d)) for v, d in zip(base_spl, noise, strict=True)]]
+    lo, hi = paired_difference(noisy, baseline, ["spl"])["spl"]["ci95"]
+    assert lo < 0.0 < hi  # no systematic difference: the interval spans 0
+    with pytest.raises(ValueError, match="same episodes"):
+        paired_difference([better[0][:10]], baseline, ["spl"])
