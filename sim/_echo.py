@@ -143,7 +143,9 @@ class EchoSimulator:
     and 50-110; ``view``: "a4c" (default), "a2c", "a3c" or "plax"; ``size``: output (H, W);
     ``fps``: frame rate; ``randomize``: draw scanner settings and probe pose jitter from
     ``RANGES`` (else their midpoints); ``settings``: fixed values overriding draws (keys of
-    ``RANGES``); ``pose``: an explicit :class:`ProbePose` (heart frame).
+    ``RANGES``); ``pose``: an explicit :class:`ProbePose` (heart frame); ``septal_dropout``:
+    the fraction (0-1) of the interventricular septum's echo lost, as when the septum runs
+    along the beams (0: none, the default; 1: an echo-free septum between LV and RV).
     """
 
     modality = "echo"
@@ -161,9 +163,13 @@ class EchoSimulator:
         randomize: bool = True,
         settings: dict[str, float] | None = None,
         pose: ProbePose | None = None,
+        septal_dropout: float = 0.0,
     ) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive; got {fps}")
+        if not 0.0 <= septal_dropout <= 1.0:
+            raise ValueError(f"septal_dropout must be in [0, 1]; got {septal_dropout}")
+        self.septal_dropout = float(septal_dropout)
         unknown = set(settings or {}) - set(RANGES)
         if unknown:
             raise ValueError(f"unknown echo settings {sorted(unknown)}; known: {sorted(RANGES)}")
@@ -272,6 +278,8 @@ class EchoSimulator:
             c, wid = rng.uniform(-0.5, 0.5) * g.angle_deg, rng.uniform(3.0, 8.0)
             band = 1 / (1 + np.exp(-(np.abs(thd - c) - wid))) * (r > rng.uniform(8.0, 30.0))
             gain = gain * (0.15 + 0.85 * band)
+        if self.septal_dropout > 0.0:
+            gain = gain * (1.0 - self.septal_dropout * self._septum_map())
         self._gain = np.ascontiguousarray(gain, dtype=np.float32)
         shape = (g.n_samples, g.n_beams)
         # Static near-field clutter; receiver noise after TGC, from a bank shifted each frame.
@@ -287,6 +295,23 @@ class EchoSimulator:
         ]
         self._blood_shift = rng.uniform(-7.0, 7.0, (1024, 3))
         self._noise_col = rng.integers(0, 3 * shape[1], 1024)
+
+    def _septum_map(self) -> npt.NDArray[np.float32]:
+        """(samples, beams) weight in [0, 1]: 1 on the interventricular septum at end-diastole
+        (myocardium within 8 mm of both the LV and the RV), blurred over the motion of a beat."""
+        g = self.geom
+        labels = self.sampler.evaluate(self.phantom.state(0.0), (0.0, 0.0, 0.0))[0]
+        mid_mm = 0.5 * g.depth_mm * math.radians(g.angle_deg / (g.n_beams - 1))
+        ky, kx = (max(1, round(8.0 / step)) for step in (g.sample_mm, mid_mm))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * kx + 1, 2 * ky + 1))
+        near_lv, near_rv = (
+            cv2.dilate((labels == lab).astype(np.uint8), kernel) for lab in (CLS_LV, CLS_RV)
+        )
+        septum = ((labels == CLS_MYO) & (near_lv > 0) & (near_rv > 0)).astype(np.float32)
+        if not septum.any():
+            return septum
+        blurred = cv2.GaussianBlur(septum, (0, 0), sigmaX=kx / 2.0, sigmaY=ky / 2.0)
+        return np.minimum(1.0, blurred / max(float(blurred.max()) * 0.6, 1e-6))
 
     # -- per frame ------------------------------------------------------------------------------
     def render(self, index: int) -> SimFrame:

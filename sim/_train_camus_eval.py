@@ -38,6 +38,7 @@ from ._dataset_camus import (
     read_mask_folder,
 )
 from ._eval_folder import score_folder
+from ._train_echo import score_septal_dropout
 
 U8 = npt.NDArray[np.uint8]
 _PHASES = ("ED", "ES")
@@ -164,5 +165,13 @@ def evaluate_folder(
 
 def evaluate_camus_task(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
     """The ``echo-lv-camus`` report: :func:`evaluate_folder` on CAMUS val (the split that chose
-    the checkpoint; the held-back CAMUS test patients are not here)."""
-    return evaluate_folder(spec, find_camus("val"), options, CAMUS_TO_ECHO_LV)
+    the checkpoint; the held-back CAMUS test patients are not here), and simulated test clips
+    with and without septal dropout (:func:`score_septal_dropout`)."""
+    report = evaluate_folder(spec, find_camus("val"), options, CAMUS_TO_ECHO_LV)
+    report["septal_dropout_set"] = score_septal_dropout(
+        eval_backend(spec, options),
+        max(1, options.test_samples // 2),
+        spec.input_size[0],
+        options.progress,
+    )
+    return report

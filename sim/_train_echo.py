@@ -52,6 +52,8 @@ ECHO_FRAME_RANGE: Final = 150
 ECHO_RENDER_SIZES: Final = (112, 112, 128, 160)
 """Training frames are rendered at one of these square sizes (drawn per seed) and resized to
 the input: speckle and resolution vary as between scanners."""
+SEPTAL_DROPOUT_RANGE: Final = (0.5, 1.0)
+"""Septal dropout of the clips drawn to lose septal echo (``render_echo(septal_dropout=)``)."""
 _BATCH_STREAM: Final = 0xA06
 """The task's number in the seed of each epoch's shuffle and augmentation."""
 
@@ -94,13 +96,29 @@ class EchoSet:
         return len(self.images)
 
 
+def _septal_dropout_for(seed: int, share: float) -> float:
+    """The septal dropout (``EchoSimulator(septal_dropout=)``) clip ``seed`` is rendered with
+    when a ``share`` of clips loses septal echo: uniform in ``SEPTAL_DROPOUT_RANGE`` for that
+    share of seeds (``share`` 1: every clip), else 0."""
+    rng = np.random.default_rng([seed, 0x5E97])
+    if share <= 0.0 or rng.uniform() >= share:
+        return 0.0
+    return float(rng.uniform(*SEPTAL_DROPOUT_RANGE))
+
+
 def _render_seed(
-    args: tuple[int, str, tuple[int, ...], int, tuple[int, int]],
+    args: tuple[int, str, tuple[int, ...], int, tuple[int, int], float],
 ) -> tuple[list[U8], list[U8], list[int]]:
-    seed, view, sizes, per_seed, out_size = args
+    seed, view, sizes, per_seed, out_size, septal = args
     rng = np.random.default_rng([seed, 0x5E6])
     side = int(rng.choice(sizes))
-    sim = EchoSimulator(seed, view=view, size=(side, side), randomize=True)
+    sim = EchoSimulator(
+        seed,
+        view=view,
+        size=(side, side),
+        randomize=True,
+        septal_dropout=_septal_dropout_for(seed, septal),
+    )
     frames = sorted(int(f) for f in rng.choice(ECHO_FRAME_RANGE, per_seed, replace=False))
     images, labels = [], []
     for index in frames:
@@ -123,6 +141,7 @@ def render_echo(
     render_sizes: tuple[int, ...] | None = None,
     views: tuple[str, ...] = ECHO_TRAIN_VIEWS,
     workers: int = 1,
+    septal_dropout: float = 0.0,
     progress: TextIO | None = sys.stderr,
 ) -> EchoSet:
     """``n_seeds * frames_per_seed`` echo frames of ``split`` ("train", "val", "test").
@@ -130,7 +149,8 @@ def render_echo(
     Seed ``ECHO_SPLIT_SEEDS[split] + j`` renders view ``views[j % len(views)]`` at a square
     size drawn from ``render_sizes`` (default: ``size`` itself), resized to ``size`` (H, W)
     (area for images, nearest for labels). Deterministic: the same arguments give the same
-    frames. ``workers`` > 1 renders in that many processes.
+    frames. ``workers`` > 1 renders in that many processes. ``septal_dropout``: the share of
+    clips whose septum loses its echo (a dropout drawn in ``SEPTAL_DROPOUT_RANGE``).
     """
     if split not in ECHO_SPLIT_SEEDS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(ECHO_SPLIT_SEEDS)}")
@@ -138,7 +158,10 @@ def render_echo(
         raise ValueError(f"need n_seeds >= 1 and 1 <= frames_per_seed <= {ECHO_FRAME_RANGE}")
     sizes = render_sizes or (size[0],)
     base = ECHO_SPLIT_SEEDS[split]
-    jobs = [(base + j, views[j % len(views)], sizes, frames_per_seed, size) for j in range(n_seeds)]
+    jobs = [
+        (base + j, views[j % len(views)], sizes, frames_per_seed, size, septal_dropout)
+        for j in range(n_seeds)
+    ]
     bar = Progress(n_seeds, stream=progress)
     images: list[U8] = []
     labels: list[U8] = []
@@ -315,10 +338,40 @@ def score_echo(backend: Backend, data: EchoSet) -> dict[str, Any]:
     return report
 
 
+def score_septal_dropout(
+    backend: Backend, n_seeds: int, side: int, progress: Any
+) -> dict[str, Any]:
+    """Dice of ``backend`` on apical four-chamber test clips (``n_seeds`` seeds, 2 frames each,
+    ``side`` px), as rendered and again with the interventricular septum's echo lost
+    (``SEPTAL_DROPOUT_RANGE``): the faint septum an LV mask can leak across into the RV."""
+    scores = [
+        score_echo(
+            backend,
+            render_echo(
+                "test",
+                n_seeds,
+                size=(side, side),
+                views=("a4c",),
+                septal_dropout=d,
+                progress=progress,
+            ),
+        )
+        for d in (0.0, 1.0)
+    ]
+    return {
+        "frames": scores[1]["frames"],
+        "septal_dropout": list(SEPTAL_DROPOUT_RANGE),
+        "dice_without_dropout": scores[0]["dice"],
+        "dice": scores[1]["dice"],
+        "worst_lv": scores[1]["worst_lv"],
+    }
+
+
 def _evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
     """The evaluation report of ``spec`` on the test split (seeds from
     ``ECHO_SPLIT_SEEDS["test"]``, never used in training, 2 frames each), rendered at
-    ``options.size`` px square (default: the model's input)."""
+    ``options.size`` px square (default: the model's input), and the same clips with and
+    without septal dropout (:func:`score_septal_dropout`)."""
     side = options.size or spec.input_size[0]
     n_seeds = max(1, options.test_samples // 2)
     data = render_echo("test", n_seeds, size=(side, side), progress=options.progress)
@@ -330,6 +383,7 @@ def _evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
         "frame_range": [0, ECHO_FRAME_RANGE],
         "render_size": [side, side],
         **score_echo(runner, data),
+        "septal_dropout_set": score_septal_dropout(runner, n_seeds, side, options.progress),
         "segment_frames_per_s_batch1": round(
             segment_frames_per_second(runner, list(data.images), options.speed_frames), 1
         ),

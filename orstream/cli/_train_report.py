@@ -33,7 +33,22 @@ def print_echo(report: Report) -> None:
                 f"  {name:14s} Dice mean {s['mean']:.3f} median {s['median']:.3f} "
                 f"p5 {s['p5']:.3f} ({by_view})"
             )
+    _print_septal(report)
     print(_speed_line(report, "segment_frames_per_s_batch1", "image to mask"))
+
+
+def _print_septal(report: Report) -> None:
+    """The septal-dropout line of an echo report, when it has the set."""
+    sep = report.get("septal_dropout_set")
+    if sep is None:
+        return
+    lo, hi = sep["septal_dropout"]
+    before, after = sep["dice_without_dropout"]["lv_cavity"], sep["dice"]["lv_cavity"]
+    print(
+        f"  septal dropout {lo:g}-{hi:g} on {sep['frames']} simulated test frames: LV cavity "
+        f"Dice mean {after['mean']:.3f} p5 {after['p5']:.3f} (without: {before['mean']:.3f}, "
+        f"p5 {before['p5']:.3f})"
+    )
 
 
 def print_fluoro(report: Report) -> None:
@@ -161,6 +176,7 @@ def print_folder(report: Report) -> None:
         f"  confidence ({c['method']}, {c['class']}): AUROC {auroc} for Dice >= "
         f"{c['wrong_means_dice_below']} ({c['wrong_frames']} of {c['frames']} below)"
     )
+    _print_septal(report)
     print(
         f"  {report['frames_per_s_batch1']:.0f} frames/s at batch 1 (model only), "
         f"{report['threads']} thread(s); model {report['model_bytes'] / 1e6:.2f} MB"

@@ -225,6 +225,26 @@ def test_other_sizes_and_bad_arguments() -> None:
         EchoSimulator().render(-1)
 
 
+def test_septal_dropout_darkens_the_septum_only() -> None:
+    seed = 3_000_001  # an A4C clip whose RV lies along the septum
+    plain, faint = (
+        EchoSimulator(seed, size=(192, 192), septal_dropout=d).render(0) for d in (0.0, 1.0)
+    )
+    np.testing.assert_array_equal(plain.labels, faint.labels)
+    lab = plain.labels
+    kernel = np.ones((17, 17), np.uint8)
+    near = {c: cv2.dilate((lab == c).astype(np.uint8), kernel) > 0 for c in (1, 3)}
+    septum = (lab == 2) & near[1] & near[3]
+    far = cv2.dilate((lab == 3).astype(np.uint8), np.ones((61, 61), np.uint8)) == 0
+    lateral = (lab == 2) & far  # LV wall far from the RV
+    assert septum.sum() > 100 and lateral.sum() > 100
+    img0, img1 = plain.image.astype(np.float64), faint.image.astype(np.float64)
+    assert img1[septum].mean() < 0.6 * img0[septum].mean()
+    assert img1[lateral].mean() == pytest.approx(img0[lateral].mean(), rel=0.03)
+    with pytest.raises(ValueError, match="septal_dropout"):
+        EchoSimulator(septal_dropout=1.5)
+
+
 def test_doc_panel_renders() -> None:
     from orstream.sim import echo_panel
 

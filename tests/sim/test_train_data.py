@@ -35,6 +35,21 @@ def test_splits_use_disjoint_seed_ranges_and_render_deterministically() -> None:
         render_echo("holdout", 2, progress=None)
 
 
+def test_septal_dropout_share_changes_images_not_labels() -> None:
+    kwargs = {"views": ("a4c",), "progress": None}
+    plain = render_echo("test", 6, **kwargs)
+    every = render_echo("test", 6, septal_dropout=1.0, **kwargs)
+    some = render_echo("test", 6, septal_dropout=0.5, **kwargs)
+    np.testing.assert_array_equal(plain.labels, every.labels)
+    np.testing.assert_array_equal(plain.frames, some.frames)
+    changed = [not np.array_equal(a, b) for a, b in zip(plain.images, every.images, strict=True)]
+    assert all(changed)
+    some_changed = [
+        not np.array_equal(a, b) for a, b in zip(plain.images, some.images, strict=True)
+    ]
+    assert 0 < sum(some_changed) < len(some_changed)
+
+
 def test_augment_keeps_shapes_dtypes_and_label_classes() -> None:
     data = render_echo("train", 2, progress=None)
     rng = np.random.default_rng(0)
