@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._bmode import SectorGeometry, SpeckleAtlas, depth_gain, envelope, log_compress, scan_convert
+from ._echo_septum import septum_weight
 from ._heart import (
     CLS_AORTA,
     CLS_CHEST,
@@ -279,7 +280,8 @@ class EchoSimulator:
             band = 1 / (1 + np.exp(-(np.abs(thd - c) - wid))) * (r > rng.uniform(8.0, 30.0))
             gain = gain * (0.15 + 0.85 * band)
         if self.septal_dropout > 0.0:
-            gain = gain * (1.0 - self.septal_dropout * self._septum_map())
+            labels_ed = self.sampler.evaluate(self.phantom.state(0.0), (0.0, 0.0, 0.0))[0]
+            gain = gain * (1.0 - self.septal_dropout * septum_weight(labels_ed, g))
         self._gain = np.ascontiguousarray(gain, dtype=np.float32)
         shape = (g.n_samples, g.n_beams)
         # Static near-field clutter; receiver noise after TGC, from a bank shifted each frame.
@@ -295,23 +297,6 @@ class EchoSimulator:
         ]
         self._blood_shift = rng.uniform(-7.0, 7.0, (1024, 3))
         self._noise_col = rng.integers(0, 3 * shape[1], 1024)
-
-    def _septum_map(self) -> npt.NDArray[np.float32]:
-        """(samples, beams) weight in [0, 1]: 1 on the interventricular septum at end-diastole
-        (myocardium within 8 mm of both the LV and the RV), blurred over the motion of a beat."""
-        g = self.geom
-        labels = self.sampler.evaluate(self.phantom.state(0.0), (0.0, 0.0, 0.0))[0]
-        mid_mm = 0.5 * g.depth_mm * math.radians(g.angle_deg / (g.n_beams - 1))
-        ky, kx = (max(1, round(8.0 / step)) for step in (g.sample_mm, mid_mm))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * kx + 1, 2 * ky + 1))
-        near_lv, near_rv = (
-            cv2.dilate((labels == lab).astype(np.uint8), kernel) for lab in (CLS_LV, CLS_RV)
-        )
-        septum = ((labels == CLS_MYO) & (near_lv > 0) & (near_rv > 0)).astype(np.float32)
-        if not septum.any():
-            return septum
-        blurred = cv2.GaussianBlur(septum, (0, 0), sigmaX=kx / 2.0, sigmaY=ky / 2.0)
-        return np.minimum(1.0, blurred / max(float(blurred.max()) * 0.6, 1e-6))
 
     # -- per frame ------------------------------------------------------------------------------
     def render(self, index: int) -> SimFrame:
