@@ -14,11 +14,15 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from ..sim import NAV_OBS_SIZE, PROBE_ENV_IDS, PROBE_OBS_SIZE
+from ..sim import NAV_OBS_SIZE, PROBE_ENV_IDS, probe_obs_size
 
 F32 = npt.NDArray[np.float32]
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-SHIPPED_POLICIES = {"orstream/CatheterNav-v0": "catheter-nav", "orstream/ProbeNav-v0": "probe-nav"}
+SHIPPED_POLICIES = {
+    "orstream/CatheterNav-v0": "catheter-nav",
+    "orstream/ProbeNav-v0": "probe-nav",
+    "orstream/ProbeNav-v1": "probe-nav-v1",
+}
 """The shipped policy of each environment id: ``MODELS_DIR / NAME.onnx``."""
 
 
@@ -55,7 +59,7 @@ class OnnxPolicy:
             )
         inputs = self._sess.get_inputs()
         size = inputs[0].shape[-1] if inputs else None
-        want = PROBE_OBS_SIZE if env_id in PROBE_ENV_IDS else NAV_OBS_SIZE
+        want = probe_obs_size(env_id) if env_id in PROBE_ENV_IDS else NAV_OBS_SIZE
         if len(inputs) != 1 or size != want or meta.get("obs_size") != str(want):
             raise ValueError(
                 f"policy file {path} expects observations of size {size}, {env_id} gives {want}"

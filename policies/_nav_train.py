@@ -19,7 +19,11 @@ from ._nav_demos import warm_start
 from ._nav_export import export_nav_actor
 
 ALGOS = ("ppo", "sac")
-POLICY_NAMES = {"orstream/CatheterNav-v0": "catheter-nav", "orstream/ProbeNav-v0": "probe-nav"}
+POLICY_NAMES = {
+    "orstream/CatheterNav-v0": "catheter-nav",
+    "orstream/ProbeNav-v0": "probe-nav",
+    "orstream/ProbeNav-v1": "probe-nav-v1",
+}
 """The name ``train policy`` gives a run's policy file and checkpoints, per environment id."""
 
 
@@ -59,6 +63,8 @@ class NavTrainConfig:
             raise ValueError("steps, n_envs, checkpoint_steps and threads must be positive")
         if self.demo_steps < 0 or (self.demo_steps and self.algo != "ppo"):
             raise ValueError("--demo-steps must be 0 or more, and warm-starts PPO only")
+        if not self.net_arch or min(self.net_arch) < 1:
+            raise ValueError("--net-arch needs one or more positive layer widths")
         if self.tip_noise and self.env_id not in NAV_ENV_IDS:
             raise ValueError("--tip-noise applies to the catheter environments only")
 

@@ -16,7 +16,7 @@ def policy_from_spec(spec: str, env_id: str, seed: int = 0) -> NavPolicy:
     is missing, corrupt or made for another environment."""
     probe = env_id in PROBE_ENV_IDS
     if spec == "scripted":
-        return ScriptedProbePolicy() if probe else ScriptedNavPolicy()
+        return ScriptedProbePolicy(env_id=env_id) if probe else ScriptedNavPolicy()
     if spec == "random":
         return RandomProbePolicy(seed) if probe else RandomNavPolicy(seed)
     path = shipped_policy_path(env_id) if spec == "shipped" else Path(spec)

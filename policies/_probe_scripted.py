@@ -1,6 +1,6 @@
-"""Baselines for ``orstream/ProbeNav-v0``: a proportional servo on the chamber-mask features,
-and a uniformly random policy. Both read the observation only, as a learned policy does, so they
-run unchanged on features from segmented images.
+"""Baselines for ``orstream/ProbeNav-v0`` and ``-v1``: a proportional servo on the chamber-mask
+features, and a uniformly random policy. Both read the observation only, as a learned policy
+does, so they run unchanged on features from segmented images.
 
 The servo is a feature-based visual servo whose gains are measured, not guessed: once, on
 training phantoms, it records the features ``f*`` of the apical four-chamber view and fits by
@@ -25,6 +25,7 @@ from ..sim import (
     PROBE_ACTION_LAYOUT,
     PROBE_ENV_IDS,
     PROBE_OBS_LAYOUT,
+    PROBE_OBS_SIZE,
     PROBE_START_RANGE,
     PROBE_STEP_CAPS,
     make_nav_env,
@@ -50,24 +51,29 @@ class ProbeServoModel:
 
 @lru_cache(maxsize=4)
 def calibrate_probe_servo(
-    phantoms: int = 24, poses_per_phantom: int = 16, seed: int = 0, ridge: float = 1e-3
+    phantoms: int = 24,
+    poses_per_phantom: int = 16,
+    seed: int = 0,
+    ridge: float = 1e-3,
+    env_id: str = PROBE_ENV_IDS[0],
 ) -> ProbeServoModel:
-    """Fit the servo's model on training phantoms (reset seeds ``seed``...): the mean features at
-    the target view, and a ridge least-squares map from feature errors to probe offsets drawn
-    within the start range (half of them within 0.3 of it, where the servo ends)."""
-    env = make_nav_env(PROBE_ENV_IDS[0])
+    """Fit the servo's model on training phantoms of ``env_id`` (reset seeds ``seed``...): the
+    mean features at the target view, and a ridge least-squares map from feature errors to probe
+    offsets drawn within the start range (half of them within 0.3 of it, where the servo ends).
+    The features are the newest frame's (the first ``PROBE_OBS_SIZE`` entries)."""
+    env = make_nav_env(env_id)
     rng = np.random.default_rng(seed)
     span = np.array(PROBE_START_RANGE)
     targets, offsets, feats = [], [], []
     try:
         for k in range(phantoms):
             obs, info = env.reset(seed=seed + k, options={"offset": np.zeros(len(span))})
-            targets.append(obs.astype(np.float64))
+            targets.append(obs[:PROBE_OBS_SIZE].astype(np.float64))
             for j in range(poses_per_phantom):
                 offset = rng.uniform(-1.0, 1.0, len(span)) * span * (1.0 if j % 2 else 0.3)
                 obs, _ = env.reset(options={"offset": offset, "phantom": info["phantom"]})
                 offsets.append(offset)
-                feats.append(obs.astype(np.float64))
+                feats.append(obs[:PROBE_OBS_SIZE].astype(np.float64))
     finally:
         env.close()
     target = np.mean(targets, axis=0)
@@ -84,7 +90,9 @@ class ScriptedProbePolicy:
     plane tilted off the four-chamber plane, where the features stop locating the tilt), the tilt
     sweeps at full cap instead and reverses when the LV's long axis has shortened by
     ``reverse_length`` (fraction of the depth) from the longest seen in the sweep: a
-    sonographer's search for the plane that shows the LV at full length with both atria."""
+    sonographer's search for the plane that shows the LV at full length with both atria.
+    ``env_id``: the environment whose target view the servo is calibrated on; it reads the
+    newest frame's features of that environment's observation."""
 
     name = "scripted"
 
@@ -93,9 +101,10 @@ class ScriptedProbePolicy:
         gain: float = 0.5,
         dof_gains: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0),
         reverse_length: float = 0.01,
+        env_id: str = PROBE_ENV_IDS[0],
     ) -> None:
         self.gain, self.dof_gains = gain, np.asarray(dof_gains, np.float64)
-        self.reverse_length = reverse_length
+        self.reverse_length, self.env_id = reverse_length, env_id
         self._model: ProbeServoModel | None = None
         self._sweep, self._best_length = 0.0, -1.0
 
@@ -103,10 +112,11 @@ class ScriptedProbePolicy:
         self._sweep, self._best_length = 0.0, -1.0
 
     def act(self, obs: F32) -> F32:
-        """(``PROBE_OBS_SIZE``,) features -> (5,) float32 action in [-1, 1]."""
+        """An observation (the newest frame's features first) -> (5,) float32 action in
+        [-1, 1]."""
         if self._model is None:
-            self._model = calibrate_probe_servo()
-        m = self._model
+            self._model = calibrate_probe_servo(env_id=self.env_id)
+        m, obs = self._model, obs[:PROBE_OBS_SIZE]
         offset: F64 = m.gains @ (obs.astype(np.float64) - m.target) + m.bias
         move = -self.gain * self.dof_gains * offset / np.array(PROBE_STEP_CAPS)
         if min(obs[_I["la_present"]], obs[_I["ra_present"]]) < 0.5:  # search the tilt

@@ -56,7 +56,10 @@ from ._nav_spec import (
 from ._nav_tree import BEND_RAD, NavTree, Tip
 from ._probe_nav_spec import (
     PROBE_ACTION_LAYOUT,
+    PROBE_DWELL,
     PROBE_ENV_IDS,
+    PROBE_ENV_SETTINGS,
+    PROBE_HISTORY,
     PROBE_LIMITS,
     PROBE_MAX_STEPS,
     PROBE_OBS_LAYOUT,
@@ -65,6 +68,8 @@ from ._probe_nav_spec import (
     PROBE_STEP_CAPS,
     PROBE_SUCCESS_DEG,
     PROBE_SUCCESS_MM,
+    PROBE_TARGETS,
+    probe_obs_size,
 )
 from ._probe_view import HELD_OUT_PHANTOM_SEED
 from ._probe_view import view_quality as probe_view_quality
@@ -162,7 +167,10 @@ __all__ = [
     "NEEDLE_HEAT_SIGMA_PX",
     "NEEDLE_SPLIT_SEEDS",
     "PROBE_ACTION_LAYOUT",
+    "PROBE_DWELL",
     "PROBE_ENV_IDS",
+    "PROBE_ENV_SETTINGS",
+    "PROBE_HISTORY",
     "PROBE_LIMITS",
     "PROBE_MAX_STEPS",
     "PROBE_OBS_LAYOUT",
@@ -171,6 +179,7 @@ __all__ = [
     "PROBE_STEP_CAPS",
     "PROBE_SUCCESS_DEG",
     "PROBE_SUCCESS_MM",
+    "PROBE_TARGETS",
     "ROBOT_TIMEOUT_MS",
     "ROTATE_RAD_S",
     "SAFE_FORCE_N",
@@ -249,6 +258,7 @@ __all__ = [
     "parse_camus_name",
     "parse_command",
     "parse_label_map",
+    "probe_obs_size",
     "probe_view_quality",
     "read_mask_folder",
     "read_roadmap",

@@ -9,11 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from ._nav_spec import NAV_ENV_IDS
-from ._probe_nav_spec import PROBE_ENV_IDS
+from ._probe_nav_spec import PROBE_ENV_IDS, PROBE_ENV_SETTINGS
 
 _ENTRY_POINTS = {
     NAV_ENV_IDS[0]: "orstream.sim._nav_env:CatheterNavEnv",
-    PROBE_ENV_IDS[0]: "orstream.sim._probe_nav_env:ProbeNavEnv",
+    **{env_id: "orstream.sim._probe_nav_env:ProbeNavEnv" for env_id in PROBE_ENV_IDS},
+}
+_KWARGS: dict[str, dict[str, Any]] = {
+    env_id: {"target": target, "history": history, "dwell": dwell}
+    for env_id, (target, history, dwell) in PROBE_ENV_SETTINGS.items()
 }
 
 
@@ -26,7 +30,7 @@ def register_nav_envs() -> bool:
         return False
     for env_id, entry_point in _ENTRY_POINTS.items():
         if env_id not in gymnasium.registry:
-            gymnasium.register(id=env_id, entry_point=entry_point)
+            gymnasium.register(id=env_id, entry_point=entry_point, kwargs=_KWARGS.get(env_id, {}))
     return True
 
 

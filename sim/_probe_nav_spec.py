@@ -1,11 +1,31 @@
-"""The contract of ``orstream/ProbeNav-v0`` that policies rely on: the probe's degrees of freedom
-and their caps per step, the start and workspace ranges, success thresholds, the view quality
-and the observation layout (no gymnasium needed to read them)."""
+"""The contract of ``orstream/ProbeNav-v0`` and ``-v1`` that policies rely on: the probe's
+degrees of freedom and their caps per step, the start and workspace ranges, success thresholds,
+the view quality, the target view and the observation layout (no gymnasium needed to read them).
+"""
 
 from __future__ import annotations
 
-PROBE_ENV_IDS = ("orstream/ProbeNav-v0",)
-"""Every echo-probe environment id this package registers."""
+PROBE_ENV_IDS = ("orstream/ProbeNav-v0", "orstream/ProbeNav-v1")
+"""Every echo-probe environment id this package registers. v0: the textbook target, one frame's
+features, success at the first step within the tolerance; v1: the four-chamber plane through
+the right atrium, the last ``PROBE_HISTORY`` frames' features and the motions between them,
+success after ``PROBE_DWELL`` steps within the tolerance."""
+
+PROBE_TARGETS = ("textbook", "right-atrium")
+"""How the target view's rotation about the LV axis is set. ``textbook``: a fixed angle in the
+heart frame, wherever the phantom's right heart and atria lie; ``right-atrium``: the plane
+through the LV long axis and the right atrium's centre, so that the four-chamber plane cuts the
+atria through their middle and the view follows the anatomy, as a sonographer's does."""
+PROBE_HISTORY = 6
+"""Frames ProbeNav-v1 observes: the newest first, then the motions between them."""
+PROBE_DWELL = 3
+"""ProbeNav-v1's success: within the tolerance for this many consecutive steps (0.3 s at 10
+motions/s): the probe stops at the view. v0 ends at the first step within it."""
+PROBE_ENV_SETTINGS: dict[str, tuple[str, int, int]] = {
+    "orstream/ProbeNav-v0": ("textbook", 1, 1),
+    "orstream/ProbeNav-v1": ("right-atrium", PROBE_HISTORY, PROBE_DWELL),
+}
+"""(target, history, dwell) of the ``ProbeNavEnv`` each id registers."""
 
 PROBE_ACTION_LAYOUT = ("slide_mm", "depth_mm", "aim_mm", "tilt_deg", "rotate_deg")
 """Probe motions, in action order: slide the transducer sideways in the image plane (mm), move it
@@ -18,7 +38,8 @@ PROBE_START_RANGE = (15.0, 10.0, 12.0, 15.0, 20.0)
 PROBE_LIMITS = (25.0, 12.0, 20.0, 25.0, 35.0)
 """Workspace: the probe cannot move further than +- these offsets from the target view."""
 PROBE_SUCCESS_MM, PROBE_SUCCESS_DEG = 5.0, 5.0
-"""Success: the transducer within 5 mm and its imaging frame within 5 deg of the target view."""
+"""The tolerance: the transducer within 5 mm and its imaging frame within 5 deg of the target
+view (v0: success on reaching it; v1: on staying in it ``PROBE_DWELL`` steps)."""
 PROBE_QUALITY_MM, PROBE_QUALITY_DEG = 30.0, 30.0
 """View quality = 1 - 0.5 min(1, error_mm / 30) - 0.5 min(1, error_deg / 30): 1 at the target."""
 PROBE_MAX_STEPS = 100
@@ -42,3 +63,12 @@ axis's signed angle from the vertical / 90 deg, its length (4 standard deviation
 / depth, the left/right balance (LV + LA area - RV - RA area) / their sum, and the area-weighted
 centroid x of the four chambers."""
 PROBE_OBS_SIZE = len(PROBE_OBS_LAYOUT)
+"""One frame's features; ProbeNav-v0's observation."""
+
+
+def probe_obs_size(env_id: str) -> int:
+    """The observation size of probe environment ``env_id``: ``history`` frames of
+    ``PROBE_OBS_LAYOUT`` features (newest first), then the ``history - 1`` actions between them
+    (newest first, ``PROBE_ACTION_LAYOUT`` each)."""
+    history = PROBE_ENV_SETTINGS[env_id][1]
+    return history * PROBE_OBS_SIZE + (history - 1) * len(PROBE_ACTION_LAYOUT)

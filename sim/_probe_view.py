@@ -1,8 +1,9 @@
 """What the echo probe of ``orstream/ProbeNav-v0`` sees: the phantom's label map on the imaging
 plane of a probe pose, and the chamber-mask features of it.
 
-A pose is an offset from the apical four-chamber view in ``PROBE_ACTION_LAYOUT`` order (slide,
-depth, aim mm; tilt, rotate deg), turned into a :class:`ProbePose` by ``view_pose``. The label
+A pose is an offset from the apical four-chamber view (its rotation set by ``PROBE_TARGETS``) in
+``PROBE_ACTION_LAYOUT`` order (slide, depth, aim mm; tilt, rotate deg), turned into a
+:class:`ProbePose` by ``view_pose``. The label
 map is sampled on a (size, size) Cartesian grid over the sector (``PROBE_DEPTH_MM``,
 ``PROBE_SECTOR_DEG``), at end-diastole, without forming the B-mode image.
 """
@@ -24,6 +25,7 @@ from ._probe_nav_spec import (
     PROBE_QUALITY_DEG,
     PROBE_QUALITY_MM,
     PROBE_SECTOR_DEG,
+    PROBE_TARGETS,
 )
 
 F32 = npt.NDArray[np.float32]
@@ -59,15 +61,20 @@ def view_quality(error_mm: float, error_deg: float) -> float:
 
 class ProbeView:
     """One phantom (``phantom_id``) seen by a probe: ``pose(offset)``, ``labels(pose)`` (size,
-    size) uint8 label indices (0 outside the sector) and ``features(labels)``."""
+    size) uint8 label indices (0 outside the sector) and ``features(labels)``; ``target``: the
+    four-chamber view, its rotation about the LV axis set by ``target`` (``PROBE_TARGETS``)."""
 
-    def __init__(self, phantom_id: int, size: int = 96) -> None:
+    def __init__(self, phantom_id: int, size: int = 96, target: str = "textbook") -> None:
+        if target not in PROBE_TARGETS:
+            raise ValueError(f"unknown target {target!r}; choose one of {', '.join(PROBE_TARGETS)}")
         rng = np.random.default_rng([0x9B0E, int(phantom_id)])
         self.phantom_id = int(phantom_id)
         self.anatomy = HeartAnatomy.sample(rng)
         self.phantom = HeartPhantom(self.anatomy, CardiacCycle(75.0, 0.55), 0.1, 0.0)
         self.state = self.phantom.state(0.0)  # end-diastole
-        self.target = view_pose(self.anatomy, "a4c")
+        # The image plane contains the heart-frame direction at the view's roll (deg).
+        self.roll_deg = self.anatomy.ra_angle if target == "right-atrium" else 0.0
+        self.target = self.pose(np.zeros(5))
         half = PROBE_DEPTH_MM * math.sin(math.radians(PROBE_SECTOR_DEG / 2))
         u = np.linspace(-half, half, size, dtype=np.float32)
         v = np.linspace(0.0, PROBE_DEPTH_MM, size, dtype=np.float32)
@@ -85,7 +92,9 @@ class ProbeView:
 
     def pose(self, offset: F64) -> ProbePose:
         """The probe pose at ``offset`` (5,) from the four-chamber view."""
-        return view_pose(self.anatomy, "a4c", probe_jitter(offset))
+        jitter = probe_jitter(offset)
+        jitter[0] += self.roll_deg
+        return view_pose(self.anatomy, "a4c", jitter)
 
     def sampler(self, pose: ProbePose) -> PhantomSampler:
         """The phantom sampled on the (size, size) grid of the plane of ``pose``, its heart

@@ -44,6 +44,13 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
         help="PPO: initial log standard deviation of the action noise (default -0.5)",
     )
     tp.add_argument(
+        "--net-arch",
+        type=_widths,
+        default=[64, 64],
+        metavar="W,W",
+        help="hidden layer widths of the actor and of the critic (default 64,64)",
+    )
+    tp.add_argument(
         "--demo-steps",
         type=int,
         default=0,
@@ -100,6 +107,17 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
     ep.set_defaults(func=eval_policy)
 
 
+def _widths(text: str) -> list[int]:
+    """``"256,256"`` -> [256, 256]."""
+    try:
+        widths = [int(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 256,256, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"layer widths must be positive, got {text!r}")
+    return widths
+
+
 def train_policy(args: argparse.Namespace) -> int:
     if args.resume is not None:
         cfg = load_nav_config(args.resume)
@@ -111,6 +129,11 @@ def train_policy(args: argparse.Namespace) -> int:
             f"--seed {args.seed} --n-envs {args.n_envs} "
             f"--checkpoint-steps {args.checkpoint_steps} --threads {args.threads} "
             + f"--lr {args.lr:g} --log-std {args.log_std:g} "
+            + (
+                f"--net-arch {','.join(map(str, args.net_arch))} "
+                if args.net_arch != [64, 64]
+                else ""
+            )
             + (f"--demo-steps {args.demo_steps} " if args.demo_steps else "")
             + ("--tip-noise " if args.tip_noise else "")
             + f"--out {shlex.quote(str(out))}"
@@ -127,6 +150,7 @@ def train_policy(args: argparse.Namespace) -> int:
             tip_noise=args.tip_noise,
             learning_rate=args.lr,
             log_std_init=args.log_std,
+            net_arch=args.net_arch,
             name=NAV_POLICY_NAMES[args.env],
             command=command,
         )

@@ -1,5 +1,5 @@
-"""``orstream/ProbeNav-v0``: gymnasium's checker, seeding, the held-out phantoms, success at the
-target view, the per-step caps and the workspace limits."""
+"""``orstream/ProbeNav-v0`` and ``-v1``: gymnasium's checker, seeding, the held-out phantoms,
+success at the target view, the per-step caps and the workspace limits; v1's target and history."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from gymnasium.utils.env_checker import check_env  # noqa: E402
 
 from orstream.sim import (  # noqa: E402
     HELD_OUT_PHANTOM_SEED,
+    PROBE_DWELL,
     PROBE_ENV_IDS,
+    PROBE_HISTORY,
     PROBE_LIMITS,
     PROBE_OBS_SIZE,
     PROBE_START_RANGE,
@@ -19,6 +21,7 @@ from orstream.sim import (  # noqa: E402
     PROBE_SUCCESS_DEG,
     PROBE_SUCCESS_MM,
     make_nav_env,
+    probe_obs_size,
     probe_view_quality,
 )
 
@@ -26,13 +29,74 @@ ENV_ID = PROBE_ENV_IDS[0]
 N_DOF = len(PROBE_STEP_CAPS)
 
 
-def test_probe_env_is_registered_and_passes_check_env() -> None:
-    assert ENV_ID in gym.registry
-    env = make_nav_env(ENV_ID)
+@pytest.mark.parametrize("env_id", PROBE_ENV_IDS)
+def test_probe_env_is_registered_and_passes_check_env(env_id: str) -> None:
+    assert env_id in gym.registry
+    env = make_nav_env(env_id)
     check_env(env.unwrapped, skip_render_check=True)
     obs, info = env.reset(seed=0)
-    assert obs.shape == (PROBE_OBS_SIZE,) and obs.dtype == np.float32
+    assert obs.shape == (probe_obs_size(env_id),) and obs.dtype == np.float32
     assert set(info) >= {"pose_error_mm", "pose_error_deg", "view_quality", "success"}
+    assert probe_obs_size(ENV_ID) == PROBE_OBS_SIZE
+
+
+def test_v1_observes_its_last_frames_and_the_motions_between_them() -> None:
+    env = make_nav_env(PROBE_ENV_IDS[1])
+    one_frame = make_nav_env(ENV_ID, target="right-atrium")  # the same task, one frame seen
+    n, k = PROBE_OBS_SIZE, PROBE_HISTORY
+    obs, _ = env.reset(seed=3)
+    first, _ = one_frame.reset(seed=3)
+    frames = obs[: n * k].reshape(k, n)
+    assert np.array_equal(frames[0], first) and np.all(frames == first)  # the start, repeated
+    assert np.all(obs[n * k :] == 0.0)  # no motion yet
+    rng = np.random.default_rng(0)
+    seen = [first]
+    for t in range(k + 1):
+        action = rng.uniform(-1.5, 1.5, N_DOF).astype(np.float32)
+        obs, *_ = env.step(action)
+        seen.insert(0, one_frame.step(action)[0])
+        frames = obs[: n * k].reshape(k, n)
+        for j in range(min(t + 2, k)):  # newest first
+            assert np.array_equal(frames[j], seen[j])
+        assert np.array_equal(obs[n * k : n * k + N_DOF], np.clip(action, -1.0, 1.0))
+
+
+def test_v1_succeeds_only_when_the_probe_stays_at_the_view() -> None:
+    env = make_nav_env(PROBE_ENV_IDS[1])
+    still, away = np.zeros(N_DOF, np.float32), np.r_[0.0, 0.0, 0.0, 0.0, 1.0].astype(np.float32)
+    env.reset(seed=3, options={"offset": np.zeros(N_DOF)})
+    for _ in range(PROBE_DWELL - 1):  # at the view, not yet long enough
+        _, _, term, _, info = env.step(still)
+        assert info["at_view"] and not term and not info["success"]
+    _, reward, term, _, info = env.step(still)
+    assert term and info["success"] and reward > 4.0
+    env.reset(seed=3, options={"offset": np.zeros(N_DOF)})
+    env.step(still)
+    for _ in range(2):  # rotating 6 deg off leaves the view: the count starts again
+        _, _, term, _, info = env.step(away)
+    assert not info["at_view"] and not term
+    for _ in range(2):
+        _, _, term, _, info = env.step(-away)
+    assert info["at_view"] and not term  # back at the view for one step only
+
+
+def test_v1_target_view_cuts_through_the_right_atrium() -> None:
+    textbook = make_nav_env(ENV_ID).unwrapped
+    atrium = make_nav_env(PROBE_ENV_IDS[1]).unwrapped
+    for seed in range(4):
+        textbook.reset(seed=seed)
+        atrium.reset(seed=seed)
+        ra_deg = atrium.view.anatomy.ra_angle
+        assert atrium.view.phantom_id == textbook.view.phantom_id
+        assert atrium.view.roll_deg == ra_deg and textbook.view.roll_deg == 0.0
+        # the v1 target is the textbook view rotated about the LV axis by the atrium's angle
+        start = {"offset": [0.0, 0.0, 0.0, 0.0, ra_deg], "phantom": textbook.view.phantom_id}
+        _, info = textbook.reset(options=start)
+        assert info["pose_error_deg"] == pytest.approx(abs(ra_deg), abs=0.5)
+        target = atrium.view.target
+        assert np.allclose(textbook.view.pose(np.r_[0.0, 0.0, 0.0, 0.0, ra_deg]).axis, target.axis)
+    with pytest.raises(ValueError, match="unknown target"):
+        make_nav_env(ENV_ID, target="left-atrium").reset(seed=0)
 
 
 def _rollout(env: gym.Env, seed: int, steps: int = 8) -> list[np.ndarray]:
@@ -76,9 +140,9 @@ def test_at_the_target_view_the_episode_succeeds_and_off_it_quality_drops() -> N
     assert term and not trunc and info["success"] and reward > 4.0
     # one rotate step stays a success (3 deg); a 12 mm slide does not
     _, info = env.reset(seed=3, options={"offset": [0.0, 0.0, 0.0, 0.0, 3.0]})
-    assert info["pose_error_deg"] <= PROBE_SUCCESS_DEG and info["success"]
+    assert info["pose_error_deg"] <= PROBE_SUCCESS_DEG and info["at_view"]
     _, info = env.reset(seed=3, options={"offset": [12.0, 0.0, 0.0, 0.0, 0.0]})
-    assert info["pose_error_mm"] > PROBE_SUCCESS_MM and not info["success"]
+    assert info["pose_error_mm"] > PROBE_SUCCESS_MM and not info["at_view"]
     assert info["view_quality"] == pytest.approx(
         probe_view_quality(info["pose_error_mm"], info["pose_error_deg"])
     )
