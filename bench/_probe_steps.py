@@ -1,7 +1,8 @@
-"""Environment steps per second of ``orstream/ProbeNav-v0`` (rows of ``orstream bench sim``'s
-environment table).
+"""Environment steps per second of ``orstream/ProbeNav-v0`` and ``-v1`` (rows of ``orstream bench
+sim``'s environment table).
 
-Cases: the bare environment at the default 96 px label map and at 64 px, one core. Every step
+Cases: the bare v0 environment at the default 96 px label map and at 64 px, and v1 (its 6-frame
+history) at 96 px, one core. Every step
 renders the label map its observation is computed from (no B-mode image), so no case is
 "without rendering" and none is held to the CatheterNav goal. Steps are timed apart from resets
 (a reset builds a new phantom).
@@ -38,15 +39,16 @@ def _steps(env: Any, duration_s: float) -> tuple[int, float, float]:
 def measure_probe(duration_s: float) -> list[dict[str, Any]]:
     """One row per case (the keys of ``measure_nav``'s cases); empty without gymnasium."""
     rows = []
-    for size in (96, 64):
+    cases = (("probe-96px", PROBE_ENV_IDS[0], 96), ("probe-64px", PROBE_ENV_IDS[0], 64))
+    for case, env_id, size in (*cases, ("probe-v1-96px", PROBE_ENV_IDS[1], 96)):
         try:
-            env = make_nav_env(PROBE_ENV_IDS[0], size=size)
+            env = make_nav_env(env_id, size=size)
         except ImportError:
             return []
         steps, cpu_s, wall_s = _steps(env.unwrapped, duration_s)
         rows.append(
             {
-                "case": f"probe-{size}px",
+                "case": case,
                 "steps": steps,
                 "steps_per_cpu_s": round(steps / max(cpu_s, 1e-9), 1),
                 "steps_per_s": round(steps / max(wall_s, 1e-9), 1),
