@@ -234,7 +234,7 @@ def evaluate_nav_policy(
     tree = load_centerline_tree(anatomy, anatomy_mm_per_unit) if anatomy is not None else None
     make_nav_env(env_id).close()  # an unknown id or a missing gymnasium fails here, once
 
-    def play(chosen: Sequence[NavPolicy]) -> dict[str, Any]:
+    def play(chosen: Sequence[NavPolicy]) -> tuple[dict[str, Any], list[list[NavEpisode]]]:
         observer = PerceivedTip() if perception else None  # its counts: these policies' only
         runs = run_nav_policies(
             lambda: make_nav_env(env_id, held_out=held_out, tree=tree, observer=observer),
@@ -243,14 +243,12 @@ def evaluate_nav_policy(
             seed,
         )
         report = _nav_report(runs, [p.name for p in chosen], seed)
-        return {**report, **_perception_figures(observer), "runs": runs}
+        return {**report, **_perception_figures(observer)}, runs
 
-    report = play(policies)
-    runs = report.pop("runs")
+    report, runs = play(policies)
     if baseline is not None:
-        base = play([baseline])
-        base_run = base.pop("runs")[0]
-        base["difference"] = paired_difference(runs, base_run, NAV_METRICS, seed)
+        base, base_runs = play([baseline])
+        base["difference"] = paired_difference(runs, base_runs[0], NAV_METRICS, seed)
         report["against"] = base
     report.update(
         env=env_id,
