@@ -1,11 +1,11 @@
-"""What the echo probe of ``orstream/ProbeNav-v0`` sees: the phantom's label map on the imaging
-plane of a probe pose, and the chamber-mask features of it.
+"""What the echo probe of ``orstream/ProbeNav-v0`` and ``-v1`` sees: the phantom's label map on
+the imaging plane of a probe pose, and the chamber-mask features of it.
 
 A pose is an offset from the apical four-chamber view (its rotation set by ``PROBE_TARGETS``) in
 ``PROBE_ACTION_LAYOUT`` order (slide, depth, aim mm; tilt, rotate deg), turned into a
-:class:`ProbePose` by ``view_pose``. The label
-map is sampled on a (size, size) Cartesian grid over the sector (``PROBE_DEPTH_MM``,
-``PROBE_SECTOR_DEG``), at end-diastole, without forming the B-mode image.
+:class:`ProbePose` by ``view_pose``. The label map is sampled on a (size, size) Cartesian grid
+over the sector (``PROBE_DEPTH_MM``, ``PROBE_SECTOR_DEG``), at end-diastole, without forming the
+B-mode image.
 """
 
 from __future__ import annotations
