@@ -280,8 +280,8 @@ class EchoSimulator:
             band = 1 / (1 + np.exp(-(np.abs(thd - c) - wid))) * (r > rng.uniform(8.0, 30.0))
             gain = gain * (0.15 + 0.85 * band)
         if self.septal_dropout > 0.0:
-            labels_ed = self.sampler.evaluate(self.phantom.state(0.0), (0.0, 0.0, 0.0))[0]
-            gain = gain * (1.0 - self.septal_dropout * septum_weight(labels_ed, g))
+            labels_t0 = self.sampler.evaluate(self.phantom.state(0.0), (0.0, 0.0, 0.0))[0]
+            gain = gain * (1.0 - self.septal_dropout * septum_weight(labels_t0, g))
         self._gain = np.ascontiguousarray(gain, dtype=np.float32)
         shape = (g.n_samples, g.n_beams)
         # Static near-field clutter; receiver noise after TGC, from a bank shifted each frame.

@@ -27,11 +27,11 @@ import numpy.typing as npt
 from ._probe_nav_spec import (
     PROBE_LIMITS,
     PROBE_MAX_STEPS,
-    PROBE_OBS_SIZE,
     PROBE_START_RANGE,
     PROBE_STEP_CAPS,
     PROBE_SUCCESS_DEG,
     PROBE_SUCCESS_MM,
+    stacked_obs_size,
 )
 from ._probe_view import HELD_OUT_PHANTOM_SEED, ProbeView, pose_error, view_quality
 
@@ -66,7 +66,7 @@ class ProbeNavEnv(gym.Env[F32, F32]):
         self.held_out, self.size, self.max_steps = held_out, int(size), int(max_steps)
         self.target, self.history, self.dwell = target, int(history), int(dwell)
         self.inside = 0  # consecutive steps within the success tolerance
-        n_obs = self.history * PROBE_OBS_SIZE + (self.history - 1) * len(PROBE_STEP_CAPS)
+        n_obs = stacked_obs_size(self.history)
         self.observation_space = gym.spaces.Box(-2.0, 2.0, (n_obs,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (len(PROBE_STEP_CAPS),), np.float32)
         self.view: ProbeView | None = None

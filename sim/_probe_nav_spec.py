@@ -66,9 +66,14 @@ PROBE_OBS_SIZE = len(PROBE_OBS_LAYOUT)
 """One frame's features; ProbeNav-v0's observation."""
 
 
-def probe_obs_size(env_id: str) -> int:
-    """The observation size of probe environment ``env_id``: ``history`` frames of
-    ``PROBE_OBS_LAYOUT`` features (newest first), then the ``history - 1`` actions between them
-    (newest first, ``PROBE_ACTION_LAYOUT`` each)."""
-    history = PROBE_ENV_SETTINGS[env_id][1]
+def stacked_obs_size(history: int) -> int:
+    """The observation size with ``history`` frames of ``PROBE_OBS_LAYOUT`` features (newest
+    first), then the ``history - 1`` actions between them (newest first,
+    ``PROBE_ACTION_LAYOUT`` each)."""
     return history * PROBE_OBS_SIZE + (history - 1) * len(PROBE_ACTION_LAYOUT)
+
+
+def probe_obs_size(env_id: str) -> int:
+    """The observation size of probe environment ``env_id`` (:func:`stacked_obs_size` of its
+    history)."""
+    return stacked_obs_size(PROBE_ENV_SETTINGS[env_id][1])
