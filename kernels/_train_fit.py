@@ -70,12 +70,14 @@ def fit_and_export(
     out: Path,
     command: str,
     init: ModelSpec | None = None,
+    keep: str = "best",
 ) -> dict[str, Any]:
     """Train ``task``'s model, export ``out/NAME.onnx`` + sidecar (``out/best.pt`` the best
     state dict), score it with ``task.evaluate`` and write ``out/report.json``; returns the
     report (training summary, per-epoch history, test scores). ``command``: the command line
     the model card cites; ``init``: start from that model's weights (same architecture,
-    classes and input, else ValueError) instead of a fresh init."""
+    classes and input, else ValueError) instead of a fresh init; ``keep``: "best" (validation)
+    or "last" epoch's weights (``SegTrainConfig.keep``)."""
     from ._backends_torch import build_network, network_from_onnx
     from ._train_export import export_onnx
     from ._train_seg import SegTrainConfig, init_heatmap_bias, train_segmentation
@@ -91,6 +93,7 @@ def fit_and_export(
         threads=options.threads,
         device=options.device,
         dice_over_batch=r.dice_over_batch,
+        keep=keep,
     )
     t0 = time.perf_counter()
     data = task.training_data(options)
@@ -133,6 +136,7 @@ def fit_and_export(
         "loss": "monai DiceCELoss(softmax"
         + (", batch=True, include_background=False)" if r.dice_over_batch else ")")
         + (" + CenterNet focal loss on the tip heatmap" if r.tip_heatmap else ""),
+        "keep": keep,
         "best_epoch": result.best_epoch,
         "val_dice": best.val_dice,
         **({"val_tip": best.val_tip} if best.val_tip is not None else {}),

@@ -85,6 +85,9 @@ class TrainOptions:
     low_dose: float = 0.0
     """fluoro-catheter: share of training runs rendered at ``LOW_DOSE_RANGE`` photons/px,
     below the simulator's drawn range (0: none)."""
+    fold: int = 0
+    """us-nerve-vessel: the cross-validation fold held out for validation and scoring (0: the
+    fixed validation split)."""
     progress: Any = field(default=sys.stderr, repr=False)
 
 

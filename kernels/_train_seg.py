@@ -54,10 +54,15 @@ class SegTrainConfig:
     """Dice of each class over the whole batch rather than per image, foreground only: for
     thin, sparse structures (a catheter in 1 % of the pixels, often absent from a crop), where
     per-image Dice rewards predicting nothing."""
+    keep: str = "best"
+    """Which weights the result keeps: "best" (the best validation score) or "last" (the
+    final epoch's: no choice made on the validation data, for honest cross-validation)."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.threads < 1 or self.warmup_steps < 0:
             raise ValueError(f"bad training config {self}: epochs, lr, threads must be positive")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last'; got {self.keep!r}")
 
 
 @dataclass
@@ -80,8 +85,9 @@ class EpochRecord:
 
 @dataclass
 class TrainResult:
-    """The network with the best validation weights (eval mode), the epoch they come from
-    (1-based), their mean validation Dice and score, and every epoch's record."""
+    """The network with the kept weights (eval mode; the best validation weights, or the last
+    epoch's with ``SegTrainConfig.keep`` "last"), the epoch they come from (1-based), their
+    mean validation Dice and score, and every epoch's record."""
 
     network: Any
     best_epoch: int
@@ -207,8 +213,8 @@ def train_segmentation(
     """Train ``network`` (a ``torch.nn.Module`` giving (B, K, H, W) logits) in place.
 
     Each epoch takes at most ``steps_per_epoch`` batches from ``train_batches(epoch)`` (epoch
-    0-based), then scores ``val_batches``; the best validation score wins (its state dict is
-    saved to ``checkpoint`` when given). Loss: MONAI ``DiceCELoss`` (softmax, one-hot truth)
+    0-based), then scores ``val_batches``; the best validation score wins, or the last epoch
+    with ``config.keep`` "last" (its state dict is saved to ``checkpoint`` when given). Loss: MONAI ``DiceCELoss`` (softmax, one-hot truth)
     on the first ``n_classes`` channels, plus ``heat_weight`` times :func:`heatmap_focal_loss`
     on the next for ``(x, y, heat)`` batches. On a GPU (``config.device``) the next batches
     are made in a background thread while the GPU works. Returns the network with the best
@@ -290,7 +296,9 @@ def train_segmentation(
             score=score,
         )
         result.history.append(record)
-        improved = score > result.best_score
+        improved = (
+            score > result.best_score if config.keep == "best" else epoch + 1 == config.epochs
+        )
         if improved:
             result.best_score, result.best_dice, result.best_epoch = score, mean, epoch + 1
             best_state = {

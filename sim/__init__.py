@@ -17,6 +17,7 @@ from ._dataset_camus import (
     read_mask_folder,
 )
 from ._dataset_usgra import (
+    USGRA_FOLDS,
     USGRA_SPLIT_SEED,
     UsgraSet,
     decode_usgra_mask,
@@ -24,6 +25,7 @@ from ._dataset_usgra import (
     load_usgra,
     near_duplicate_groups,
     read_usgra_mask,
+    usgra_folds,
     usgra_split,
 )
 from ._echo import RANGES as ECHO_RANGES
@@ -130,6 +132,7 @@ from ._train_usgra import (
     augment_usgra,
     augment_usgra_geometry,
     score_usgra,
+    usgra_fold_split,
     usgra_squares,
 )
 from ._us import UltrasoundSimulator
@@ -187,6 +190,7 @@ __all__ = [
     "STEP_RAD",
     "SUCCESS_MM",
     "TRAINING_TASKS",
+    "USGRA_FOLDS",
     "USGRA_SPLIT_SEED",
     "US_NEEDLE",
     "US_NERVE_VESSEL",
@@ -278,6 +282,8 @@ __all__ = [
     "sim_frame_to_frame",
     "training_task",
     "truth_overlay",
+    "usgra_fold_split",
+    "usgra_folds",
     "usgra_split",
     "usgra_squares",
     "worst_cases_panel",

@@ -40,6 +40,8 @@ CLASS_COLOURS: Final = {1: (128, 0, 0), 2: (0, 128, 0)}
 USGRA_SPLIT_SEED: Final = 2025
 """Seed of the validation split (fixed: the same images validate every training run)."""
 VAL_FRACTION: Final = 0.18
+USGRA_FOLDS: Final = 5
+"""Cross-validation folds of the training folder; fold 0 is the fixed validation split."""
 DUP_SCORE: Final = 0.95
 """Two images are near-duplicates when thumbnail correlation + 0.5 x mask Dice >= this."""
 _THUMB: Final = 40
@@ -244,3 +246,28 @@ def usgra_split(data: UsgraSet) -> dict[str, tuple[str, ...]]:
         "train": tuple(n for n in data.names if n not in chosen),
         "val": tuple(sorted(val)),
     }
+
+
+def usgra_folds(data: UsgraSet, folds: int = USGRA_FOLDS) -> tuple[tuple[str, ...], ...]:
+    """``folds`` disjoint sets of image names (each sorted) that cover ``data``, for
+    cross-validation: fold 0 is :func:`usgra_split`'s validation split; the other images go,
+    a near-duplicate group at a time in a ``USGRA_SPLIT_SEED`` order, to the fold among 1 ..
+    folds - 1 with the fewest images of the group's first image geometry (ties: fewest images,
+    then lowest index). Deterministic; no group is split between folds."""
+    if folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds; got {folds}")
+    fixed = usgra_split(data)
+    val = set(fixed["val"])
+    groups = [g for g in near_duplicate_groups(data) if not set(g) & val]
+    kind = {n: image_geometry(im) for n, im in zip(data.names, data.images, strict=True)}
+    parts: list[list[str]] = [[] for _ in range(folds - 1)]
+    rng = np.random.default_rng(USGRA_SPLIT_SEED + 1)
+    for g in rng.permutation(len(groups)):
+        group = groups[int(g)]
+        k = kind[group[0]]
+        best = min(
+            range(len(parts)),
+            key=lambda i: (sum(kind[n] == k for n in parts[i]), len(parts[i]), i),
+        )
+        parts[best].extend(group)
+    return (fixed["val"], *(tuple(sorted(p)) for p in parts))

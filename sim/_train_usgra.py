@@ -45,13 +45,14 @@ from ..kernels import (
 )
 from ._dataset_usgra import (
     DUP_SCORE,
+    USGRA_FOLDS,
     USGRA_SPLIT_SEED,
     VAL_FRACTION,
     UsgraSet,
     image_geometry,
     load_usgra,
     near_duplicate_groups,
-    usgra_split,
+    usgra_folds,
 )
 
 U8 = npt.NDArray[np.uint8]
@@ -146,12 +147,22 @@ def _groups_across(data: UsgraSet, parts: dict[str, tuple[str, ...]]) -> list[li
     return [list(g) for g in near_duplicate_groups(data) if len(g) > 1 and (set(g) & val)]
 
 
+def usgra_fold_split(data: UsgraSet, fold: int) -> dict[str, tuple[str, ...]]:
+    """{"train": names, "val": names} with cross-validation fold ``fold`` (0 ..
+    ``USGRA_FOLDS`` - 1; :func:`usgra_folds`) held out; fold 0 is the fixed split."""
+    folds = usgra_folds(data)
+    if not 0 <= fold < len(folds):
+        raise ValueError(f"fold {fold}: the usgra-seg folds are 0 .. {len(folds) - 1}")
+    held = set(folds[fold])
+    return {"train": tuple(n for n in data.names if n not in held), "val": folds[fold]}
+
+
 def _training_data(options: TrainOptions) -> TrainingData:
-    """The training split's images, ``options.samples`` augmented samples per epoch, and the
-    validation split (whole, un-augmented) at the model input."""
+    """The training images (all but fold ``options.fold``), ``options.samples`` augmented
+    samples per epoch, and the held-out fold (whole, un-augmented) at the model input."""
     r = US_NERVE_VESSEL
     data = load_usgra()
-    parts = usgra_split(data)
+    parts = usgra_fold_split(data, options.fold)
     train = data.subset(parts["train"])
     val = data.subset(parts["val"])
     train_x, train_y = usgra_squares(train, r.input_size)
@@ -164,8 +175,10 @@ def _training_data(options: TrainOptions) -> TrainingData:
         "masks": "colour PNG: RGB (128,0,0) nerve, (0,128,0) vessel, else background",
         "split": f"near-duplicate groups (thumbnail correlation + 0.5 mask Dice >= {DUP_SCORE}, "
         f"{sum(len(g) > 1 for g in groups)} groups of 2+) drawn in seed {USGRA_SPLIT_SEED} "
-        f"order into validation, {VAL_FRACTION:.0%} per image geometry",
+        f"order into validation, {VAL_FRACTION:.0%} per image geometry (fold 0); folds 1-"
+        f"{USGRA_FOLDS - 1}: the other groups, balanced by geometry",
         "split_seed": USGRA_SPLIT_SEED,
+        "fold": options.fold,
         "val_names": list(parts["val"]),
         "val_groups_with_copies": _groups_across(data, parts),
         "train_images": len(train),
@@ -198,7 +211,8 @@ def score_usgra(backend: Backend, data: UsgraSet) -> dict[str, Any]:
     """Dice per class (summary statistics over images; an image counts for a class when the
     truth or the prediction has it), the same over images whose truth has the class, how many
     images miss a class or show one that is not there, Dice per image geometry, the worst
-    images, and the confidence report (:func:`usgra_confidence`), of ``backend`` on ``data``
+    images, each image's Dice and confidence per class (``per_image``), and the confidence
+    report (:func:`usgra_confidence`), of ``backend`` on ``data``
     at each image's own size through ``segment_images``' path."""
     scored = list(segment_images_by_class(backend, data.images, batch_size=8))
     masks = [m for m, _ in scored]
@@ -230,19 +244,27 @@ def score_usgra(backend: Backend, data: UsgraSet) -> dict[str, Any]:
         report["dice_by_geometry"][name] = {
             k: summary_stats(dice[kinds == k, c]) for k in sorted(set(kinds.tolist()))
         }
-    report["confidence"] = usgra_confidence(names, dice, [c for _, c in scored])
-    worst = np.argsort(np.where(np.isnan(dice), 1.0, dice).min(axis=1), kind="stable")[:5]
-    report["worst"] = [
+    confidence = [c for _, c in scored]
+    report["confidence"] = usgra_confidence(names, dice, confidence)
+    report["per_image"] = [
         {
             "name": data.names[i],
-            **{
-                n: None if np.isnan(dice[i, c]) else round(float(dice[i, c]), 4)
-                for c, n in enumerate(names)
-            },
+            "dice": {n: _rounded(dice[i, c]) for c, n in enumerate(names)},
+            "confidence": {n: round(float(confidence[i][n]), 4) for n in names},
         }
+        for i in range(len(data))
+    ]
+    worst = np.argsort(np.where(np.isnan(dice), 1.0, dice).min(axis=1), kind="stable")[:5]
+    report["worst"] = [
+        {"name": data.names[i], **{n: _rounded(dice[i, c]) for c, n in enumerate(names)}}
         for i in worst
     ]
     return report
+
+
+def _rounded(value: float) -> float | None:
+    """``value`` to 4 decimals; None for NaN (a class absent from truth and prediction)."""
+    return None if np.isnan(value) else round(float(value), 4)
 
 
 def usgra_confidence(
@@ -266,17 +288,19 @@ def usgra_confidence(
 
 
 def _evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
-    """The report of ``spec`` on the validation split (the first ``options.test_samples`` of
-    its images, by name), each image at its own size; the training never fitted these images
-    (they chose the checkpoint). ``options.size`` does not apply (real images)."""
+    """The report of ``spec`` on the held-out fold ``options.fold`` (the first
+    ``options.test_samples`` of its images, by name), each image at its own size; the training
+    never fitted these images (with ``keep`` "best" they chose the checkpoint). ``options.size`` does not apply (real images)."""
     data = load_usgra()
-    names = usgra_split(data)["val"][: max(1, options.test_samples)]
+    names = usgra_fold_split(data, options.fold)["val"][: max(1, options.test_samples)]
     val = data.subset(names)
     runner = eval_backend(spec, options)
     return {
         **eval_report_header(spec, runner, options),
-        "data": "usgra-seg/train, validation split",
+        "data": "usgra-seg/train, validation split"
+        + (f" (cross-validation fold {options.fold})" if options.fold else ""),
         "split_seed": USGRA_SPLIT_SEED,
+        "fold": options.fold,
         "val_names": list(names),
         **score_usgra(runner, val),
         "segment_frames_per_s_batch1": round(

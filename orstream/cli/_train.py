@@ -2,7 +2,7 @@
 export it; score a model on data its training never saw (Dice per class, tip error, frames/s).
 
 ``train seg --model NAME --out DIR`` writes ``DIR/NAME.onnx`` with its sidecar ``DIR/NAME.json``
-(ready to copy into ``kernels/models/``), ``DIR/best.pt`` (the best state dict) and
+(ready to copy into ``kernels/models/``), ``DIR/best.pt`` (the kept state dict) and
 ``DIR/report.json`` (settings, per-epoch history, test scores). What data each model learns
 from is its task's business (``orstream.sim.training_task``); the training itself is
 ``orstream.kernels.fit_and_export``. ``train seg --model NAME --feedback DIR`` fine-tunes a
@@ -29,7 +29,13 @@ from ..kernels import (
     load_model,
 )
 from ..pipelines import REPLAY_FRAMES, finetune_from_feedback
-from ..sim import TRAINING_TASKS, evaluate_folder, parse_label_map, training_task
+from ..sim import (
+    TRAINING_TASKS,
+    USGRA_FOLDS,
+    evaluate_folder,
+    parse_label_map,
+    training_task,
+)
 from ._argtypes import positive_int
 from ._errors import UsageError
 from ._train_policy import register_policy
@@ -70,6 +76,14 @@ def register(subparsers: Any) -> None:
         default="cpu",
         help="torch device to train on: cpu (default), cuda, cuda:N; the ONNX is the same kind",
     )
+    seg.add_argument(
+        "--keep",
+        choices=("best", "last"),
+        default="best",
+        help="weights kept: the best validation epoch's (default) or the last epoch's (no "
+        "choice made on the held-out images: for cross-validation)",
+    )
+    add_fold_argument(seg)
     seg.add_argument("--out", type=Path, default=None, help="output folder (runs/MODEL)")
     seg.add_argument(
         "--init",
@@ -135,14 +149,34 @@ def register(subparsers: Any) -> None:
     es.add_argument(
         "--panel", type=Path, default=None, help="with --data: save the worst images (PNG)"
     )
+    add_fold_argument(es)
     es.set_defaults(func=eval_seg)
     register_policy(kinds, ev_kinds)
+
+
+def add_fold_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--fold",
+        type=int,
+        default=0,
+        help=f"us-nerve-vessel: the cross-validation fold of the training folder held out "
+        f"(0 .. {USGRA_FOLDS - 1}; default 0, the fixed validation split)",
+    )
+
+
+def _check_fold(fold: int, model: str) -> None:
+    """UsageError unless ``fold`` is 0, or a usgra-seg fold for us-nerve-vessel."""
+    if fold and model != "us-nerve-vessel":
+        raise UsageError("--fold applies to --model us-nerve-vessel only")
+    if not 0 <= fold < USGRA_FOLDS:
+        raise UsageError(f"--fold {fold}: the folds are 0 .. {USGRA_FOLDS - 1}")
 
 
 def eval_seg(args: argparse.Namespace) -> int:
     spec = load_model(args.model)
     if (args.labels or args.panel) and args.data is None:
         raise ValueError("--labels and --panel go with --data DIR")
+    _check_fold(args.fold, spec.name if args.data is None else "--data")
     labels = parse_label_map(args.labels) if args.labels else None
     task = training_task(spec.name) if args.data is None else None
     if args.backend in ("torch", "tensorrt"):  # a missing package fails before data is made
@@ -153,6 +187,7 @@ def eval_seg(args: argparse.Namespace) -> int:
         backend=args.backend,
         threads=args.threads,
         speed_frames=args.speed_frames,
+        fold=args.fold,
     )
     if task is None:
         report = evaluate_folder(spec, args.data, options, labels, args.panel)
@@ -198,6 +233,7 @@ def train_seg(args: argparse.Namespace) -> int:
     _check_device(args.device)
     if not 0.0 <= args.low_dose <= 1.0 or (args.low_dose and args.model != "fluoro-catheter"):
         raise UsageError("--low-dose takes a share in [0, 1], for --model fluoro-catheter only")
+    _check_fold(args.fold, args.model)
     out: Path = args.out or Path("runs") / args.model
     command = (
         f"orstream train seg --model {args.model} --epochs {args.epochs} "
@@ -208,6 +244,8 @@ def train_seg(args: argparse.Namespace) -> int:
         + (f" --init {shlex.quote(args.init)}" if args.init else "")
         + (f" --device {shlex.quote(args.device)}" if args.device != "cpu" else "")
         + (f" --low-dose {args.low_dose:g}" if args.low_dose else "")
+        + (f" --fold {args.fold}" if args.fold else "")
+        + (" --keep last" if args.keep == "last" else "")
     )
     init = load_model(args.init) if args.init else None
     options = TrainOptions(
@@ -220,10 +258,18 @@ def train_seg(args: argparse.Namespace) -> int:
         threads=args.threads,
         device=args.device,
         low_dose=args.low_dose,
+        fold=args.fold,
         progress=sys.stderr,
     )
     report = fit_and_export(
-        task, options, epochs=args.epochs, lr=args.lr, out=out, command=command, init=init
+        task,
+        options,
+        epochs=args.epochs,
+        lr=args.lr,
+        out=out,
+        command=command,
+        init=init,
+        keep=args.keep,
     )
     print_report(args.model, report["test"])
     return 0

@@ -174,3 +174,35 @@ def test_train_seg_refuses_low_dose_it_cannot_use(
     err = capsys.readouterr().err.strip()
     assert "--low-dose takes a share in [0, 1], for --model fluoro-catheter only" in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "seg", "--model", "echo-lv", "--fold", "2"], "applies to --model us-nerve"),
+        (["train", "seg", "--model", "us-nerve-vessel", "--fold", "5"], "folds are 0 .. 4"),
+        (["eval", "seg", "--model", "us-needle", "--fold", "1"], "applies to --model us-nerve"),
+    ],
+)
+def test_a_fold_other_models_lack_is_a_one_line_usage_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if argv[0] == "train":
+        pytest.importorskip("torch")
+    assert orstream_main(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_eval_seg_scores_the_asked_fold_with_each_images_dice(
+    real_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["eval", "seg", "--model", "us-nerve-vessel", "--samples", "3", "--fold", "2"]
+    assert orstream_main(*args, "--json", "--speed-frames", "5") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["fold"] == 2 and "fold 2" in report["data"]
+    names = [p["name"] for p in report["per_image"]]
+    assert names == report["val_names"] and len(names) == 3
+    from orstream.sim import load_usgra, usgra_folds
+
+    assert set(names) <= set(usgra_folds(load_usgra(real_data))[2])

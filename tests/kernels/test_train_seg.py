@@ -120,6 +120,44 @@ def test_a_few_steps_lower_the_loss_and_export_an_onnx_both_backends_run(
     assert mask_dice(ort_logits.argmax(1), torch_logits.argmax(1), 2) >= 0.99
 
 
+def test_keep_last_returns_the_final_epochs_weights_whatever_validation_says() -> None:
+    import torch
+
+    x, y = _disks(16, seed=1)
+    # validation on flipped truth: Dice falls as training learns, so "best" is epoch 1
+    vx, vy = _disks(8, seed=2)
+    val = [(vx, (1 - vy).astype(np.uint8))]
+
+    def train_batches(epoch: int):  # type: ignore[no-untyped-def]
+        for i in range(0, len(x), 8):
+            yield x[i : i + 8], y[i : i + 8]
+
+    kept = {}
+    for keep in ("best", "last"):
+        config = SegTrainConfig(epochs=3, lr=1e-2, warmup_steps=1, threads=1, keep=keep)
+        torch.manual_seed(0)
+        result = train_segmentation(
+            build_network(ARCH, 1, 2),
+            train_batches,
+            val,
+            n_classes=2,
+            steps_per_epoch=2,
+            config=config,
+            progress=None,
+        )
+        kept[keep] = result
+    history = [r.val_mean_dice for r in kept["best"].history]
+    # same seed, same batches: the two runs train alike; only the kept weights differ
+    assert [r.val_mean_dice for r in kept["last"].history] == pytest.approx(history, abs=1e-5)
+    assert kept["best"].best_dice == max(history) and kept["best"].best_epoch < 3, history
+    assert kept["last"].best_epoch == 3 and kept["last"].best_dice == history[-1]
+    last = kept["last"].network.state_dict()
+    best = kept["best"].network.state_dict()
+    assert any(not torch.equal(last[k], best[k]) for k in last)
+    with pytest.raises(ValueError, match="keep must be"):
+        SegTrainConfig(keep="first")
+
+
 def test_learning_rate_warms_up_then_follows_a_cosine_to_the_floor() -> None:
     config = SegTrainConfig(warmup_steps=10, final_lr_fraction=0.02)
     f = warmup_cosine(config, total_steps=110)

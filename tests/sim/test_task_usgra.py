@@ -21,6 +21,8 @@ from orstream.sim import (
     read_usgra_mask,
     score_usgra,
     training_task,
+    usgra_fold_split,
+    usgra_folds,
     usgra_split,
     usgra_squares,
 )
@@ -109,6 +111,37 @@ def test_split_is_deterministic_disjoint_and_keeps_near_duplicates_together(
     assert val_shapes == {(512, 512), (512, 534), (632, 761)}
 
 
+def test_folds_cover_every_image_once_keep_groups_whole_and_start_with_the_split(
+    usgra: UsgraSet, split: dict[str, tuple[str, ...]]
+) -> None:
+    folds = usgra_folds(usgra)
+    assert folds == usgra_folds(usgra) and len(folds) == 5
+    assert folds[0] == split["val"]
+    assert sorted(n for f in folds for n in f) == sorted(usgra.names)
+    for group in near_duplicate_groups(usgra):
+        assert sum(bool(set(group) & set(f)) for f in folds) == 1, group
+    shapes = [{usgra.images[usgra.names.index(n)].shape for n in f} for f in folds]
+    assert all(s == {(512, 512), (512, 534), (632, 761)} for s in shapes)
+    assert max(map(len, folds)) - min(map(len, folds)) <= 10
+    for k in range(5):
+        parts = usgra_fold_split(usgra, k)
+        assert parts["val"] == folds[k]
+        assert set(parts["train"]) == set(usgra.names) - set(folds[k])
+    assert usgra_fold_split(usgra, 0)["train"] == split["train"]
+    with pytest.raises(ValueError, match=r"folds are 0 \.\. 4"):
+        usgra_fold_split(usgra, 5)
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        usgra_folds(usgra, 1)
+
+
+def test_training_data_holds_out_the_asked_fold(usgra: UsgraSet) -> None:
+    task = training_task("us-nerve-vessel")
+    data = task.training_data(TrainOptions(samples=16, batch_size=8, fold=3))
+    assert data.val_frames == len(usgra_folds(usgra)[3])
+    assert data.doc["fold"] == 3 and data.doc["val_names"] == list(usgra_folds(usgra)[3])
+    assert data.doc["train_images"] == len(usgra) - data.val_frames
+
+
 def test_augment_keeps_image_and_labels_aligned() -> None:
     label = np.zeros(SIZE, np.uint8)
     yy, xx = np.mgrid[0 : SIZE[0], 0 : SIZE[1]]
@@ -184,3 +217,10 @@ def test_shipped_model_loads_and_segments_validation_images(
     assert report["dice_where_present"]["vessel"]["mean"] >= 0.35
     assert report["presence"]["nerve"]["missed"] <= 2
     assert report["presence"]["vessel"]["missed"] <= 2
+    per_image = report["per_image"]
+    assert [p["name"] for p in per_image] == list(val.names)
+    for p in per_image:
+        assert set(p["dice"]) == set(p["confidence"]) == {"nerve", "vessel"}
+        assert all(0.0 <= c <= 1.0 for c in p["confidence"].values())
+    nerve = [p["dice"]["nerve"] for p in per_image]
+    assert np.mean(nerve) == pytest.approx(report["dice"]["nerve"]["mean"], abs=1e-3)
