@@ -214,11 +214,11 @@ def train_segmentation(
 
     Each epoch takes at most ``steps_per_epoch`` batches from ``train_batches(epoch)`` (epoch
     0-based), then scores ``val_batches``; the best validation score wins, or the last epoch
-    with ``config.keep`` "last" (its state dict is saved to ``checkpoint`` when given). Loss: MONAI ``DiceCELoss`` (softmax, one-hot truth)
-    on the first ``n_classes`` channels, plus ``heat_weight`` times :func:`heatmap_focal_loss`
-    on the next for ``(x, y, heat)`` batches. On a GPU (``config.device``) the next batches
-    are made in a background thread while the GPU works. Returns the network with the best
-    weights, in eval mode, on the CPU.
+    with ``config.keep`` "last" (its state dict is saved to ``checkpoint`` when given). Loss:
+    MONAI ``DiceCELoss`` (softmax, one-hot truth) on the first ``n_classes`` channels, plus
+    ``heat_weight`` times :func:`heatmap_focal_loss` on the next for ``(x, y, heat)`` batches.
+    On a GPU (``config.device``) the next batches are made in a background thread while the
+    GPU works. Returns the network with the kept weights, in eval mode, on the CPU.
     """
     import torch
     from monai.losses.dice import DiceCELoss

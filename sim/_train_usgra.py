@@ -61,7 +61,7 @@ US_NERVE_VESSEL: Final = SegRecipe(
     name="us-nerve-vessel",
     input_size=(256, 256),
     class_names=("background", "nerve", "vessel"),
-    architecture=unet(16, res_units=1, norm="instance"),
+    architecture=unet(16, res_units=2, norm="instance"),
     description="peripheral nerve and blood vessel in real linear-array B-mode ultrasound for "
     "regional anaesthesia (grey), trained on the usgra-seg images (CC-BY 4.0)",
 )
@@ -290,7 +290,8 @@ def usgra_confidence(
 def _evaluate(spec: ModelSpec, options: TrainOptions) -> dict[str, Any]:
     """The report of ``spec`` on the held-out fold ``options.fold`` (the first
     ``options.test_samples`` of its images, by name), each image at its own size; the training
-    never fitted these images (with ``keep`` "best" they chose the checkpoint). ``options.size`` does not apply (real images)."""
+    never fitted these images (with ``keep`` "best" they chose the checkpoint).
+    ``options.size`` does not apply (real images)."""
     data = load_usgra()
     names = usgra_fold_split(data, options.fold)["val"][: max(1, options.test_samples)]
     val = data.subset(names)

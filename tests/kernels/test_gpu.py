@@ -153,8 +153,9 @@ def test_torch_on_the_gpu_matches_onnxruntime(name: str) -> None:
     got = gpu.run(x)
     on_device = gpu.run_torch(torch.from_numpy(x).cuda())  # type: ignore[attr-defined]
     assert on_device.device.type == "cuda"
-    # two calls may pick different cuDNN algorithms: 1.1e-5 apart at 12.8 on the H200
-    np.testing.assert_allclose(on_device.cpu().numpy(), got, rtol=1e-5, atol=1e-4)
+    # two calls may pick different cuDNN algorithms (TF32): fluoro-catheter's were up to 3.2e-4
+    # apart on the H200 (2026-12-04)
+    np.testing.assert_allclose(on_device.cpu().numpy(), got, rtol=1e-5, atol=1e-3)
     n = spec.n_classes
     diff = float(np.abs(got[:, :n] - want[:, :n]).max())
     dice = K.mask_dice(got[:, :n].argmax(1), want[:, :n].argmax(1), n)
