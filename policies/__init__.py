@@ -56,6 +56,7 @@ from ._probe_eval import (
     run_probe_episode,
     summarize_probe,
 )
+from ._probe_perception import ProbePerception
 from ._probe_scripted import (
     ProbeServoModel,
     RandomProbePolicy,
@@ -99,6 +100,7 @@ __all__ = [
     "OnnxPolicy",
     "PerceivedTip",
     "ProbeEpisode",
+    "ProbePerception",
     "ProbeServoModel",
     "RandomNavPolicy",
     "RandomProbePolicy",

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS, TrackerNoise, make_nav_env
+from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS, MaskNoise, TrackerNoise, make_nav_env
 from ._nav_demos import warm_start
 from ._nav_export import export_nav_actor
 
@@ -48,6 +48,9 @@ class NavTrainConfig:
     tip_noise: bool = False
     """CatheterNav: train on the tip seen with a tracker's error and confidence
     (:class:`~orstream.sim.TrackerNoise`) instead of the true tip with confidence 1."""
+    mask_noise: bool = False
+    """ProbeNav: train on the label map with segmentation-like errors
+    (:class:`~orstream.sim.MaskNoise`) instead of the perfect one."""
     threads: int = 1
     name: str = "catheter-nav"
     command: str = ""
@@ -67,10 +70,14 @@ class NavTrainConfig:
             raise ValueError("--net-arch needs one or more positive layer widths")
         if self.tip_noise and self.env_id not in NAV_ENV_IDS:
             raise ValueError("--tip-noise applies to the catheter environments only")
+        if self.mask_noise and self.env_id not in PROBE_ENV_IDS:
+            raise ValueError("--mask-noise applies to the probe environments only")
 
     def env_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``make_nav_env`` for training environments."""
-        return {"observer": TrackerNoise()} if self.tip_noise else {}
+        if self.tip_noise:
+            return {"observer": TrackerNoise()}
+        return {"observer": MaskNoise()} if self.mask_noise else {}
 
 
 def load_nav_config(run: Path) -> NavTrainConfig:

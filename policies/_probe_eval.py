@@ -4,7 +4,9 @@ per-episode metrics and 95 % intervals (the same two-level bootstrap as ``summar
 Per episode: success (within ``PROBE_SUCCESS_MM`` and ``PROBE_SUCCESS_DEG`` of the apical
 four-chamber view), the final transducer error mm and imaging-frame error deg, the final view
 quality and its gain over the start, the probe's path (mm of translation, deg of rotation), and
-the episode time s (steps at ``PROBE_CONTROL_HZ``).
+the episode time s (steps at ``PROBE_CONTROL_HZ``). With ``perception`` every policy sees
+the features of segmented B-mode frames (:class:`~._probe_perception.ProbePerception`) instead
+of the phantom's label map.
 """
 
 from __future__ import annotations
@@ -91,18 +93,22 @@ def evaluate_probe_policy(
     """Run ``episodes`` episodes (reset seeds ``seed``, ``seed + 1``, ...) of each policy named by
     ``specs`` on ``env_id`` (training or held-out phantoms) and summarize them; same seeds, same
     phantoms and start poses for every policy. ``against`` (a spec): that policy plays the same
-    episodes too; ``report["against"]`` holds its summary and the paired differences."""
+    episodes too; ``report["against"]`` holds its summary and the paired differences.
+    ``perception``: the policies see segmented B-mode frames (``ProbePerception``); the
+    report counts them (``perception_frames``)."""
     if env_id not in PROBE_ENV_IDS:
         raise ValueError(f"{env_id} is not a probe environment: use {', '.join(PROBE_ENV_IDS)}")
-    if perception:
-        raise ValueError(f"--perception is not available for {env_id} yet")
     if episodes < 1:
         raise ValueError("episodes must be at least 1")
     policies = [policy_from_spec(s, env_id, seed + i) for i, s in enumerate(specs)]
     baseline = policy_from_spec(against, env_id, seed) if against is not None else None
 
+    from ._probe_perception import ProbePerception  # loads the echo model only when asked
+
+    observer = ProbePerception() if perception else None
+
     def play(policy: NavPolicy) -> list[ProbeEpisode]:
-        env = make_nav_env(env_id, held_out=held_out)
+        env = make_nav_env(env_id, held_out=held_out, observer=observer)
         try:
             return [run_probe_episode(env, policy, seed + k) for k in range(episodes)]
         finally:
@@ -121,6 +127,12 @@ def evaluate_probe_policy(
             "difference": paired_difference(runs, base_run, PROBE_METRICS, seed),
         }
     report.update(
-        env=env_id, held_out=held_out, seed=seed, episodes_per_policy=episodes, perception=False
+        env=env_id,
+        held_out=held_out,
+        seed=seed,
+        episodes_per_policy=episodes,
+        perception=perception,
     )
+    if observer is not None:
+        report["perception_frames"] = observer.frames
     return report

@@ -73,7 +73,8 @@ from ._probe_nav_spec import (
     PROBE_TARGETS,
     probe_obs_size,
 )
-from ._probe_view import HELD_OUT_PHANTOM_SEED
+from ._probe_obs_noise import MaskNoise
+from ._probe_view import HELD_OUT_PHANTOM_SEED, ProbeView
 from ._probe_view import view_quality as probe_view_quality
 from ._protocol import SimFrame, Simulator
 from ._registry import MODALITIES, make_simulator
@@ -203,11 +204,13 @@ __all__ = [
     "FluoroView",
     "HaltEvent",
     "MaskFolder",
+    "MaskNoise",
     "NavFluoroRenderer",
     "NavRoadmap",
     "NavTree",
     "NeedleSet",
     "PanelCase",
+    "ProbeView",
     "RfEchoSimulator",
     "RobotFluoroSimulator",
     "SectorGeometry",

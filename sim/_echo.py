@@ -146,7 +146,8 @@ class EchoSimulator:
     ``RANGES`` (else their midpoints); ``settings``: fixed values overriding draws (keys of
     ``RANGES``); ``pose``: an explicit :class:`ProbePose` (heart frame); ``septal_dropout``:
     the fraction (0-1) of the interventricular septum's echo lost, as when the septum runs
-    along the beams (0: none, the default; 1: an echo-free septum between LV and RV).
+    along the beams (0: none, the default; 1: an echo-free septum between LV and RV);
+    ``phantom``: this heart (its EF and rate override ``ef``, ``hr_bpm``) instead of the seed's.
     """
 
     modality = "echo"
@@ -165,6 +166,7 @@ class EchoSimulator:
         settings: dict[str, float] | None = None,
         pose: ProbePose | None = None,
         septal_dropout: float = 0.0,
+        phantom: HeartPhantom | None = None,
     ) -> None:
         if fps <= 0:
             raise ValueError(f"fps must be positive; got {fps}")
@@ -182,7 +184,9 @@ class EchoSimulator:
         cycle = CardiacCycle(self.hr_bpm, self.ef, float(rng.uniform(0.55, 0.8)))
         ls = min(0.28 * self.ef * float(rng.uniform(0.85, 1.15)), 0.2, 0.45 * self.ef)
         phase0 = float(rng.uniform(0.0, 1.0)) if randomize else 0.0
-        self.phantom = HeartPhantom(an, cycle, ls, phase0)
+        self.phantom = HeartPhantom(an, cycle, ls, phase0) if phantom is None else phantom
+        if phantom is not None:  # the seed still draws the scanner, as for its own heart
+            an, self.ef, self.hr_bpm = phantom.anatomy, phantom.cycle.ef, phantom.cycle.hr_bpm
         draws = {k: float(rng.uniform(lo, hi)) for k, (lo, hi) in RANGES.items()}
         s = draws if randomize else {k: 0.5 * (lo + hi) for k, (lo, hi) in RANGES.items()}
         if view == "plax" and not (settings and "depth_mm" in settings):

@@ -18,6 +18,7 @@ anatomy) and a start pose within ``PROBE_START_RANGE``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -45,8 +46,11 @@ class ProbeNavEnv(gym.Env[F32, F32]):
 
     ``held_out``: evaluation-only phantoms (ids from ``HELD_OUT_PHANTOM_SEED``); ``size``: the
     label map's side, px; ``max_steps``: the step limit; ``target``, ``history`` and ``dwell``:
-    see the module docstring. ``reset(options=)`` may fix ``"phantom"`` (an id) and ``"offset"``
-    (5, the start pose in ``PROBE_ACTION_LAYOUT`` order).
+    see the module docstring; ``observer``: each frame's features from ``observer(env)``
+    instead of the label map's (:class:`~._probe_obs_noise.MaskNoise` for training,
+    ``orstream.policies.ProbePerception`` for segmented B-mode frames). ``reset(options=)``
+    may fix ``"phantom"`` (an id) and ``"offset"`` (5, the start pose in
+    ``PROBE_ACTION_LAYOUT`` order).
     """
 
     metadata: dict[str, Any] = {"render_modes": [], "render_fps": 10}  # noqa: RUF012
@@ -60,6 +64,7 @@ class ProbeNavEnv(gym.Env[F32, F32]):
         target: str = "textbook",
         history: int = 1,
         dwell: int = 1,
+        observer: Callable[[ProbeNavEnv], F32] | None = None,
     ) -> None:
         if history < 1 or dwell < 1:
             raise ValueError(f"history and dwell must be at least 1; got {history}, {dwell}")
@@ -71,6 +76,7 @@ class ProbeNavEnv(gym.Env[F32, F32]):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (len(PROBE_STEP_CAPS),), np.float32)
         self.view: ProbeView | None = None
         self.offset = np.zeros(len(PROBE_STEP_CAPS))
+        self.observer = observer
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -130,6 +136,8 @@ class ProbeNavEnv(gym.Env[F32, F32]):
 
     def _features(self) -> F32:
         assert self.view is not None
+        if self.observer is not None:
+            return self.observer(self)
         return self.view.features(self.view.labels(self.view.pose(self.offset)))
 
     def _stacked(self) -> F32:

@@ -15,7 +15,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from ._echo import ProbePose, view_pose
+from ._bmode import SectorGeometry
+from ._echo import EchoSimulator, ProbePose, view_pose
 from ._heart import CardiacCycle, HeartAnatomy, HeartPhantom
 from ._heart_sampler import PhantomSampler
 from ._probe_nav_spec import (
@@ -27,9 +28,11 @@ from ._probe_nav_spec import (
     PROBE_SECTOR_DEG,
     PROBE_TARGETS,
 )
+from ._protocol import SimFrame
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
+U8 = npt.NDArray[np.uint8]
 HELD_OUT_PHANTOM_SEED = 1_000_000
 """Phantom ids from here on are evaluation-only; training draws ids below it."""
 
@@ -146,3 +149,30 @@ class ProbeView:
         cx_all = (sx[1] + sx[3] + sx[4] + sx[5]) / both if both else 0.0
         out[-4:] = (lv_axis, lv_len, (left - right) / both if both else 0.0, cx_all)
         return out.astype(np.float32)
+
+    def bmode(
+        self, pose: ProbePose, seed: int, index: int, size: int = 112
+    ) -> tuple[SimFrame, SectorGeometry]:
+        """Frame ``index`` (at 50 fps; the heart beats) of the echo simulator imaging this
+        phantom from ``pose``, with its scanner settings drawn by ``seed`` and the depth and
+        sector of the label map's (``PROBE_DEPTH_MM``, ``PROBE_SECTOR_DEG``), (size, size) px,
+        and the frame's sector geometry."""
+        sim = EchoSimulator(
+            seed,
+            pose=pose,
+            phantom=self.phantom,
+            size=(size, size),
+            settings={"depth_mm": PROBE_DEPTH_MM, "sector_deg": PROBE_SECTOR_DEG},
+        )
+        return sim.render(index), sim.geom
+
+    def on_grid(self, mask: npt.NDArray[np.uint8], geometry: SectorGeometry) -> U8:
+        """``mask`` (H, W) of a frame of ``geometry`` (e.g. a segmentation of :meth:`bmode`)
+        resampled (nearest) on this view's (size, size) grid, 0 outside the sector."""
+        col = np.rint(geometry.apex_px[0] + self.u / geometry.spacing_mm).astype(np.intp)
+        row = np.rint(geometry.apex_px[1] + self.v / geometry.spacing_mm).astype(np.intp)
+        h, w = mask.shape
+        inside = self.sector & (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        out = np.zeros(self.u.shape, np.uint8)
+        out[inside] = mask[row[inside], col[inside]]
+        return out

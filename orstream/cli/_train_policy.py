@@ -63,6 +63,12 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
         help="CatheterNav: train on the tip seen with a tracker's error and a confidence in "
         "[0.5, 1] instead of the true tip with confidence 1",
     )
+    tp.add_argument(
+        "--mask-noise",
+        action="store_true",
+        help="ProbeNav: train on the chamber label map with segmentation-like errors (a smooth "
+        "random warp, RV and atria sometimes missed) instead of the perfect map",
+    )
     tp.add_argument("--out", type=Path, default=None, help="run folder (runs/policy-ENV-SEED)")
     tp.add_argument("--resume", type=Path, default=None, metavar="DIR", help="continue a run")
     tp.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -92,8 +98,9 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
     ep.add_argument(
         "--perception",
         action="store_true",
-        help="the policy sees the tip tracked by the shipped fluoro-catheter model on rendered "
-        "frames instead of the true tip",
+        help="the policy sees what the shipped models make of rendered frames: CatheterNav the "
+        "tip tracked by fluoro-catheter instead of the true tip, ProbeNav the chambers "
+        "segmented by echo-lv on B-mode frames instead of the phantom's label map",
     )
     ep.add_argument(
         "--against",
@@ -136,6 +143,7 @@ def train_policy(args: argparse.Namespace) -> int:
             )
             + (f"--demo-steps {args.demo_steps} " if args.demo_steps else "")
             + ("--tip-noise " if args.tip_noise else "")
+            + ("--mask-noise " if args.mask_noise else "")
             + f"--out {shlex.quote(str(out))}"
         )
         cfg = NavTrainConfig(
@@ -148,6 +156,7 @@ def train_policy(args: argparse.Namespace) -> int:
             threads=args.threads,
             demo_steps=args.demo_steps,
             tip_noise=args.tip_noise,
+            mask_noise=args.mask_noise,
             learning_rate=args.lr,
             log_std_init=args.log_std,
             net_arch=args.net_arch,

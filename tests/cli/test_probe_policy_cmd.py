@@ -42,7 +42,6 @@ def test_eval_probe_policy_defaults_to_the_shipped_policy(
     ("extra", "needle"),
     [
         (("--policy", "missing.onnx"), "does not exist"),
-        (("--policy", "scripted", "--perception"), "not available"),
         (("--policy", "scripted", "--anatomy", "tree.txt"), "--anatomy"),
     ],
 )
@@ -52,6 +51,15 @@ def test_eval_probe_policy_errors_are_one_line(
     code = orstream_main("eval", "policy", "--env", ENV, "--episodes", "1", *extra)
     err = capsys.readouterr().err.strip()
     assert code == 2 and needle in err and "\n" not in err
+
+
+def test_eval_probe_policy_with_perception_segments_rendered_frames(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ("--policy", "scripted", "--perception", "--held-out", "--episodes", "1", "--json")
+    code = orstream_main("eval", "policy", "--env", "orstream/ProbeNav-v1", *args)
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["perception"] is True and report["perception_frames"] >= 1
 
 
 def test_train_a_tiny_probe_policy_then_evaluate_it(

@@ -108,3 +108,19 @@ def test_tip_noise_trains_on_the_tracked_tip_and_is_for_the_catheter_only(tmp_pa
     assert load_nav_config(tmp_path / "run").tip_noise
     with pytest.raises(ValueError, match="catheter environments only"):
         NavTrainConfig(env_id="orstream/ProbeNav-v0", tip_noise=True).check()
+
+
+def test_mask_noise_trains_on_a_noisy_label_map_and_is_for_the_probe_only(tmp_path: Path) -> None:
+    cfg = NavTrainConfig(
+        env_id="orstream/ProbeNav-v1",
+        steps=64,
+        n_envs=1,
+        n_steps=32,
+        batch_size=32,
+        checkpoint_steps=64,
+        mask_noise=True,
+    )
+    train_nav_policy(cfg, tmp_path / "run", progress=False)
+    assert load_nav_config(tmp_path / "run").mask_noise
+    with pytest.raises(ValueError, match="probe environments only"):
+        NavTrainConfig(mask_noise=True).check()

@@ -54,7 +54,5 @@ def test_evaluate_probe_policy_reports_every_metric_and_rejects_what_it_cannot_d
         assert lo <= report[name]["mean"] <= hi
     with pytest.raises(ValueError, match="does not exist"):
         evaluate_probe_policy(ENV_ID, ["missing-policy.onnx"], episodes=1)
-    with pytest.raises(ValueError, match="not available"):
-        evaluate_probe_policy(ENV_ID, ["scripted"], episodes=1, perception=True)
     with pytest.raises(ValueError, match="not a probe environment"):
         evaluate_probe_policy("orstream/CatheterNav-v0", ["scripted"], episodes=1)
