@@ -18,7 +18,7 @@ def test_sim_report_has_env_step_rates_per_case() -> None:
     names = [c["case"] for c in nav["cases"]]
     assert names == [
         "nav-bare", "nav-wrapped", "nav-vector-8", "nav-perception",
-        "probe-96px", "probe-64px", "probe-v1-96px",
+        "probe-96px", "probe-64px", "probe-v1-96px", "probe-v1-perception",
     ]  # fmt: skip
     for case in nav["cases"]:
         assert case["steps"] > 0 and case["steps_per_cpu_s"] > 0 and case["ms_per_step_cpu"] > 0
