@@ -106,10 +106,9 @@ def _train(args: argparse.Namespace) -> int:
                 f"--device={args.device}",
                 f"--out={out}",
             ]
-            log = (out / "log.txt").open("w")
-            running.append(
-                ((variant, fold), subprocess.Popen(cmd, stdout=log, stderr=log, env=env))
-            )
+            with (out / "log.txt").open("w") as log:  # the child keeps its own descriptor
+                proc = subprocess.Popen(cmd, stdout=log, stderr=log, env=env)
+            running.append(((variant, fold), proc))
         time.sleep(1.0)
         for item in list(running):
             (variant, fold), proc = item
