@@ -25,11 +25,10 @@ FRAME_FPS = 50.0
 class ProbePerception:
     """An ``observer`` for the ProbeNav environment: env -> chamber-mask features (float32,
     ``PROBE_OBS_SIZE``) of the segmented B-mode frame (module docstring). ``model``: the echo
-    segmentation model (its classes must include the four chambers and
-    the myocardium, as echo-lv's do); ``size``: rendered frame side, px; ``threads``: ONNX
-    Runtime threads; ``beating``: False holds the heart at end-diastole (frame 0), as the
-    label map does, to tell the heartbeat's effect from the segmentation's. ``frames`` counts
-    the frames segmented."""
+    segmentation model (classes 1-5 the LV cavity, myocardium, RV, LA and RA, as echo-lv's);
+    ``size``: rendered frame side, px; ``threads``: ONNX Runtime threads; ``beating``: False
+    holds the heart at end-diastole (frame 0), as the label map does, to tell the heartbeat's
+    effect from the segmentation's. ``frames`` counts the frames segmented."""
 
     def __init__(
         self, model: str = "echo-lv", size: int = 112, threads: int = 1, beating: bool = True
