@@ -114,6 +114,6 @@ def measure_nav(duration_s: float) -> dict[str, Any]:
         "cases": cases,
         "ms_per_reset_cpu": round(_resets(bare.unwrapped, 20), 2),
         "error": None,
-        "rendering": "nav-perception: 512 px frames and the tip tracker; probe-*: the label map; "
-        "the others none",
+        "rendering": "nav-perception: 512 px frames and the tip tracker; probe-v1-perception: "
+        "112 px B-mode frames and echo-lv; the other probe-*: the label map; the others none",
     }

@@ -1,11 +1,12 @@
 """Environment steps per second of ``orstream/ProbeNav-v0`` and ``-v1`` (rows of ``orstream bench
 sim``'s environment table).
 
-Cases: the bare v0 environment at the default 96 px label map and at 64 px, and v1 (its 6-frame
-history) at 96 px, one core. Every step
-renders the label map its observation is computed from (no B-mode image), so no case is
-"without rendering" and none is held to the CatheterNav goal. Steps are timed apart from resets
-(a reset builds a new phantom).
+Cases: the bare v0 environment at the default 96 px label map and at 64 px, v1 (its 6-frame
+history) at 96 px, and v1 with perception in the loop (``probe-v1-perception``: each step a
+112 px B-mode frame rendered and segmented by echo-lv, ``orstream.policies.ProbePerception``),
+one core. Every other step renders the label map its observation is computed from (no B-mode
+image), so no case is "without rendering" and none is held to the CatheterNav goal. Steps are
+timed apart from resets (a reset builds a new phantom).
 """
 
 from __future__ import annotations
@@ -39,10 +40,20 @@ def _steps(env: Any, duration_s: float) -> tuple[int, float, float]:
 def measure_probe(duration_s: float) -> list[dict[str, Any]]:
     """One row per case (the keys of ``measure_nav``'s cases); empty without gymnasium."""
     rows = []
-    cases = (("probe-96px", PROBE_ENV_IDS[0], 96), ("probe-64px", PROBE_ENV_IDS[0], 64))
-    for case, env_id, size in (*cases, ("probe-v1-96px", PROBE_ENV_IDS[1], 96)):
+    cases = (
+        ("probe-96px", PROBE_ENV_IDS[0], 96),
+        ("probe-64px", PROBE_ENV_IDS[0], 64),
+        ("probe-v1-96px", PROBE_ENV_IDS[1], 96),
+        ("probe-v1-perception", PROBE_ENV_IDS[1], 96),
+    )
+    for case, env_id, size in cases:
         try:
-            env = make_nav_env(env_id, size=size)
+            observer = None
+            if case.endswith("perception"):
+                from orstream.policies import ProbePerception
+
+                observer = ProbePerception()
+            env = make_nav_env(env_id, size=size, observer=observer)
         except ImportError:
             return []
         steps, cpu_s, wall_s = _steps(env.unwrapped, duration_s)
