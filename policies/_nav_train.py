@@ -17,14 +17,12 @@ from typing import Any
 from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS, MaskNoise, TrackerNoise, make_nav_env
 from ._nav_demos import warm_start
 from ._nav_export import export_nav_actor
+from ._nav_runtime import SHIPPED_POLICIES
 
 ALGOS = ("ppo", "sac")
-POLICY_NAMES = {
-    "orstream/CatheterNav-v0": "catheter-nav",
-    "orstream/ProbeNav-v0": "probe-nav",
-    "orstream/ProbeNav-v1": "probe-nav-v1",
-}
-"""The name ``train policy`` gives a run's policy file and checkpoints, per environment id."""
+POLICY_NAMES = SHIPPED_POLICIES
+"""The name ``train policy`` gives a run's policy file and checkpoints, per environment id: the
+name its shipped policy has."""
 
 
 @dataclass(frozen=True)

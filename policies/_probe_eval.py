@@ -103,9 +103,11 @@ def evaluate_probe_policy(
     policies = [policy_from_spec(s, env_id, seed + i) for i, s in enumerate(specs)]
     baseline = policy_from_spec(against, env_id, seed) if against is not None else None
 
-    from ._probe_perception import ProbePerception  # loads the echo model only when asked
+    observer = None
+    if perception:  # imported here: _probe_perception takes PROBE_CONTROL_HZ from this module
+        from ._probe_perception import ProbePerception
 
-    observer = ProbePerception() if perception else None
+        observer = ProbePerception()
 
     def play(policy: NavPolicy) -> list[ProbeEpisode]:
         env = make_nav_env(env_id, held_out=held_out, observer=observer)

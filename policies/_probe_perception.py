@@ -18,8 +18,6 @@ from ..kernels import load_backend, load_model, segment
 from ._probe_eval import PROBE_CONTROL_HZ
 
 F32 = npt.NDArray[np.float32]
-FRAME_FPS = 50.0
-"""The rendered cine's frame rate; a step lasts ``FRAME_FPS / PROBE_CONTROL_HZ`` frames."""
 
 
 class ProbePerception:
@@ -27,7 +25,7 @@ class ProbePerception:
     ``PROBE_OBS_SIZE``) of the segmented B-mode frame (module docstring). ``model``: the echo
     segmentation model (classes 1-5 the LV cavity, myocardium, RV, LA and RA, as echo-lv's);
     ``size``: rendered frame side, px; ``threads``: ONNX Runtime threads; ``beating``: False
-    holds the heart at end-diastole (frame 0), as the label map does, to tell the heartbeat's
+    holds the heart at end-diastole (t = 0), as the label map does, to tell the heartbeat's
     effect from the segmentation's. ``frames`` counts the frames segmented."""
 
     def __init__(
@@ -45,9 +43,9 @@ class ProbePerception:
 
     def __call__(self, env: Any) -> F32:
         view = env.view
-        index = round(env.steps * FRAME_FPS / PROBE_CONTROL_HZ) if self.beating else 0
+        t_s = env.steps / PROBE_CONTROL_HZ if self.beating else 0.0
         pose = view.pose(env.offset)
-        frame, geometry = view.bmode(pose, seed=view.phantom_id, index=index, size=self.size)
+        frame, geometry = view.bmode(pose, seed=view.phantom_id, t_s=t_s, size=self.size)
         mask = segment(self.backend, frame.image)
         self.frames += 1
         return np.asarray(view.features(view.on_grid(mask, geometry)), np.float32)

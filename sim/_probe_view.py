@@ -151,12 +151,12 @@ class ProbeView:
         return out.astype(np.float32)
 
     def bmode(
-        self, pose: ProbePose, seed: int, index: int, size: int = 112
+        self, pose: ProbePose, seed: int, t_s: float, size: int = 112
     ) -> tuple[SimFrame, SectorGeometry]:
-        """Frame ``index`` (at 50 fps; the heart beats) of the echo simulator imaging this
-        phantom from ``pose``, with its scanner settings drawn by ``seed`` and the depth and
-        sector of the label map's (``PROBE_DEPTH_MM``, ``PROBE_SECTOR_DEG``), (size, size) px,
-        and the frame's sector geometry."""
+        """The echo simulator's frame nearest time ``t_s`` (s; the heart beats, end-diastole at
+        0) imaging this phantom from ``pose``, with its scanner settings drawn by ``seed`` and
+        the depth and sector of the label map's (``PROBE_DEPTH_MM``, ``PROBE_SECTOR_DEG``),
+        (size, size) px, and the frame's sector geometry."""
         sim = EchoSimulator(
             seed,
             pose=pose,
@@ -164,7 +164,7 @@ class ProbeView:
             size=(size, size),
             settings={"depth_mm": PROBE_DEPTH_MM, "sector_deg": PROBE_SECTOR_DEG},
         )
-        return sim.render(index), sim.geom
+        return sim.render(round(t_s * sim.fps)), sim.geom
 
     def on_grid(self, mask: npt.NDArray[np.uint8], geometry: SectorGeometry) -> U8:
         """``mask`` (H, W) of a frame of ``geometry`` (e.g. a segmentation of :meth:`bmode`)

@@ -56,7 +56,7 @@ def test_segmented_frames_give_the_label_maps_lv_features(view: ProbeView) -> No
 
 
 def test_on_grid_maps_a_frame_back_onto_the_view(view: ProbeView) -> None:
-    frame, geometry = view.bmode(view.target, seed=1, index=0)
+    frame, geometry = view.bmode(view.target, seed=1, t_s=0.0)
     labels = view.labels(view.target)
     on_grid = view.on_grid(frame.labels, geometry)  # the renderer's own truth, resampled
     assert on_grid.shape == labels.shape and not on_grid[~view.sector].any()
