@@ -29,9 +29,9 @@ from ._dataset_usgra import (
     usgra_split,
 )
 from ._echo import RANGES as ECHO_RANGES
-from ._echo import VIEWS as ECHO_VIEWS
 from ._echo import EchoSimulator
 from ._echo_panel import echo_panel
+from ._echo_pose import VIEWS as ECHO_VIEWS
 from ._echo_rf import RfEchoSimulator
 from ._failure_cases import false_needle_cases, fluoro_worst_cases, needle_worst_cases
 from ._fluoro import FluoroSimulator

@@ -11,15 +11,16 @@ the rendered boundaries. ``randomize`` draws scanner settings and probe pose fro
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import cv2
 import numpy as np
-import numpy.typing as npt
 
 from ._bmode import SectorGeometry, SpeckleAtlas, depth_gain, envelope, log_compress, scan_convert
+from ._echo_pose import ProbePose, view_pose
 from ._echo_septum import septum_weight
 from ._heart import (
     CLS_AORTA,
@@ -43,8 +44,6 @@ from ._heart import (
 from ._heart_sampler import PhantomSampler
 from ._protocol import SimFrame
 
-VIEWS = ("a4c", "a2c", "a3c", "plax")
-_SCREEN_RIGHT_DEG = {"a4c": 180.0, "a2c": 120.0, "a3c": 60.0}
 # (low, high) of each randomized setting; ``randomize=False`` uses the midpoint.
 RANGES: dict[str, tuple[float, float]] = {
     "depth_mm": (140.0, 185.0),
@@ -69,72 +68,6 @@ RANGES: dict[str, tuple[float, float]] = {
 """Amplitude levels (``*_db``) are relative to the myocardium; ``myo_gray`` is its displayed
 grey level, which with ``dynamic_range_db`` sets the gain; ``noise_db`` is receiver noise at the
 deepest sample and ``clutter_db`` near-field reverberation, both relative to the myocardium."""
-
-
-@dataclass(frozen=True)
-class ProbePose:
-    """Transducer pose in the heart frame (mm): sector apex ``origin``, unit ``axis`` (beam
-    centre line, image down) and unit ``lateral`` (image right); ``normal`` = lateral x axis."""
-
-    origin: tuple[float, float, float]
-    axis: tuple[float, float, float]
-    lateral: tuple[float, float, float]
-
-    @property
-    def normal(self) -> tuple[float, float, float]:
-        n = np.cross(np.array(self.lateral), np.array(self.axis))
-        return (float(n[0]), float(n[1]), float(n[2]))
-
-    def to_json(self) -> dict[str, list[float]]:
-        return {
-            k: [round(c, 4) for c in v]
-            for k, v in (("origin_mm", self.origin), ("axis", self.axis), ("lateral", self.lateral))
-        }
-
-
-def _unit(v: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return v / float(np.linalg.norm(v))
-
-
-def view_pose(
-    an: HeartAnatomy, view: str, jitter: npt.NDArray[np.float64] | None = None
-) -> ProbePose:
-    """Standard probe pose for ``view`` ("a4c", "a2c", "a3c", "plax"), ASE screen orientation.
-
-    ``jitter`` (6,): rotation about the LV axis (deg), out-of-plane tilt (deg), target offsets
-    in-plane and out-of-plane (mm), transducer offsets sideways and in depth (mm); None for the
-    textbook pose. Apical views: transducer below the apex, aimed up the long axis (the A4C one
-    a little toward the septum, so the crux sits mid-sector); PLAX: left parasternal, aimed
-    posteriorly across the base, base to the image right.
-    """
-    if view not in VIEWS:
-        raise ValueError(f"unknown echo view {view!r}; choose one of {', '.join(VIEWS)}")
-    roll, tilt, t_lat, t_elev, o_lat, o_depth = np.zeros(6) if jitter is None else jitter
-    zb = an.base_z
-    if view == "plax":
-        ang = math.radians(60.0 + roll)
-        radial = np.array([math.cos(ang), math.sin(ang), 0.0])
-        normal = np.array([-math.sin(ang), math.cos(ang), 0.0])
-        dist = an.rv_dist + an.rv_radial + 18.0 + o_depth
-        origin = radial * dist + np.array([0.0, 0.0, 0.92 * zb + o_lat])
-        target = np.array([0.0, 0.0, 0.92 * zb - 16.0 + t_lat])
-        target += normal * (t_elev + math.tan(math.radians(tilt)) * dist)
-        lat0 = np.array([0.0, 0.0, 1.0])
-    else:
-        ang = math.radians(_SCREEN_RIGHT_DEG[view] + roll)
-        lat0 = np.array([math.cos(ang), math.sin(ang), 0.0])
-        elev = np.array([-math.sin(ang), math.cos(ang), 0.0])
-        left = 12.0 if view == "a4c" else 2.0
-        origin = -lat0 * (0.3 * left + o_lat) + np.array([0.0, 0.0, -18.0 - o_depth])
-        target = -lat0 * (left + t_lat) + np.array([0.0, 0.0, 0.8 * zb])
-        target += elev * (t_elev + math.tan(math.radians(tilt)) * zb)
-    axis = _unit(target - origin)
-    lateral = _unit(lat0 - float(np.dot(lat0, axis)) * axis)
-    return ProbePose(
-        (float(origin[0]), float(origin[1]), float(origin[2])),
-        (float(axis[0]), float(axis[1]), float(axis[2])),
-        (float(lateral[0]), float(lateral[1]), float(lateral[2])),
-    )
 
 
 class EchoSimulator:
@@ -214,23 +147,11 @@ class EchoSimulator:
 
     # -- precomputation -------------------------------------------------------------------------
     def _setup(self, rng: np.random.Generator) -> None:
-        g, s, an = self.geom, self.settings, self.phantom.anatomy
+        g, s = self.geom, self.settings
         r = g.depths_mm()[:, None]
         th = g.angles_rad()[None, :]
-        o, a, lat = (
-            np.array(v, np.float64) for v in (self.pose.origin, self.pose.axis, self.pose.lateral)
-        )
         self._u0 = (r * np.sin(th)).astype(np.float32)
         self._v0 = (r * np.cos(th)).astype(np.float32)
-        # Chest wall: everything before the heart along the beam.
-        if self.view == "plax":
-            near_mm = float(np.linalg.norm(o[:2])) - an.rv_dist - an.rv_radial - 5.0
-        else:
-            near_mm = max(float(np.linalg.norm(o)) - 3.0, 8.0)
-        near = np.broadcast_to(r < near_mm, self._u0.shape)
-        self.sampler = PhantomSampler(
-            self.phantom, origin=o, lateral=lat, axis=a, u0=self._u0, v0=self._v0, near=near
-        )
         half_w = g.depth_mm * math.sin(math.radians(g.angle_deg / 2)) + 12.0
         # Physical PSF (axial 0.75 mm, lateral 1 deg sigma, x speckle_scale) in beam samples.
         scale = s["speckle_scale"]
@@ -283,10 +204,8 @@ class EchoSimulator:
             c, wid = rng.uniform(-0.5, 0.5) * g.angle_deg, rng.uniform(3.0, 8.0)
             band = 1 / (1 + np.exp(-(np.abs(thd - c) - wid))) * (r > rng.uniform(8.0, 30.0))
             gain = gain * (0.15 + 0.85 * band)
-        if self.septal_dropout > 0.0:
-            labels_t0 = self.sampler.evaluate(self.phantom.state(0.0), (0.0, 0.0, 0.0))[0]
-            gain = gain * (1.0 - self.septal_dropout * septum_weight(labels_t0, g))
-        self._gain = np.ascontiguousarray(gain, dtype=np.float32)
+        self._scanner_gain = gain
+        self._aim()
         shape = (g.n_samples, g.n_beams)
         # Static near-field clutter; receiver noise after TGC, from a bank shifted each frame.
         prof = 10 ** (s["clutter_db"] / 20.0) * (np.exp(-r / 35.0) + 0.15) * np.cos(th)
@@ -301,6 +220,38 @@ class EchoSimulator:
         ]
         self._blood_shift = rng.uniform(-7.0, 7.0, (1024, 3))
         self._noise_col = rng.integers(0, 3 * shape[1], 1024)
+
+    def _aim(self) -> None:
+        """The part that depends on the pose: the phantom sampled along this pose's beams, and the
+        septal dropout (which follows the septum on the image)."""
+        g, an = self.geom, self.phantom.anatomy
+        r = g.depths_mm()[:, None]
+        o, a, lat = (
+            np.array(v, np.float64) for v in (self.pose.origin, self.pose.axis, self.pose.lateral)
+        )
+        # Chest wall: everything before the heart along the beam.
+        if self.view == "plax":
+            near_mm = float(np.linalg.norm(o[:2])) - an.rv_dist - an.rv_radial - 5.0
+        else:
+            near_mm = max(float(np.linalg.norm(o)) - 3.0, 8.0)
+        near = np.broadcast_to(r < near_mm, self._u0.shape)
+        self.sampler = PhantomSampler(
+            self.phantom, origin=o, lateral=lat, axis=a, u0=self._u0, v0=self._v0, near=near
+        )
+        gain = self._scanner_gain
+        if self.septal_dropout > 0.0:
+            labels_t0 = self.sampler.evaluate(self.phantom.state(0.0), (0.0, 0.0, 0.0))[0]
+            gain = gain * (1.0 - self.septal_dropout * septum_weight(labels_t0, g))
+        self._gain = np.ascontiguousarray(gain, dtype=np.float32)
+
+    def aimed(self, pose: ProbePose) -> EchoSimulator:
+        """This scanner and heart imaged from ``pose``: frames equal to those of a new simulator
+        built with the same arguments and ``pose=pose``, without rebuilding what the pose does
+        not change (speckle, gains, noise). Shares those arrays with ``self`` (read-only)."""
+        new = copy.copy(self)
+        new.pose, new._pose_json = pose, pose.to_json()
+        new._aim()
+        return new
 
     # -- per frame ------------------------------------------------------------------------------
     def render(self, index: int) -> SimFrame:

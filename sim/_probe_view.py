@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ._bmode import SectorGeometry
-from ._echo import EchoSimulator, ProbePose, view_pose
+from ._echo import EchoSimulator
+from ._echo_pose import ProbePose, view_pose
 from ._heart import CardiacCycle, HeartAnatomy, HeartPhantom
 from ._heart_sampler import PhantomSampler
 from ._probe_nav_spec import (
@@ -92,6 +93,7 @@ class ProbeView:
         self._x = (self.u / half).ravel().astype(np.float64)
         self._y = (2.0 * self.v / PROBE_DEPTH_MM - 1.0).ravel().astype(np.float64)
         self._n_sector = int(np.count_nonzero(self.sector))
+        self._scanners: dict[tuple[int, int], EchoSimulator] = {}
 
     def pose(self, offset: F64) -> ProbePose:
         """The probe pose at ``offset`` (5,) from the four-chamber view."""
@@ -157,13 +159,17 @@ class ProbeView:
         0) imaging this phantom from ``pose``, with its scanner settings drawn by ``seed`` and
         the depth and sector of the label map's (``PROBE_DEPTH_MM``, ``PROBE_SECTOR_DEG``),
         (size, size) px, and the frame's sector geometry."""
-        sim = EchoSimulator(
-            seed,
-            pose=pose,
-            phantom=self.phantom,
-            size=(size, size),
-            settings={"depth_mm": PROBE_DEPTH_MM, "sector_deg": PROBE_SECTOR_DEG},
-        )
+        scanner = self._scanners.get((seed, size))
+        if scanner is None:  # built once per scanner; each pose only re-aims it
+            scanner = EchoSimulator(
+                seed,
+                pose=pose,
+                phantom=self.phantom,
+                size=(size, size),
+                settings={"depth_mm": PROBE_DEPTH_MM, "sector_deg": PROBE_SECTOR_DEG},
+            )
+            self._scanners[(seed, size)] = scanner
+        sim = scanner.aimed(pose)
         return sim.render(round(t_s * sim.fps)), sim.geom
 
     def on_grid(self, mask: npt.NDArray[np.uint8], geometry: SectorGeometry) -> U8:

@@ -64,6 +64,16 @@ def test_on_grid_maps_a_frame_back_onto_the_view(view: ProbeView) -> None:
     assert ((on_grid == 1) & (labels == 1)).sum() / both.sum() > 0.9  # same LV, same place
 
 
+def test_bmode_at_a_second_pose_is_the_frame_a_new_simulator_renders(view: ProbeView) -> None:
+    pose = view.pose(np.array([3.0, 2.0, -1.0, 4.0, -6.0]))
+    view.bmode(view.target, seed=2, t_s=0.0, size=64)  # builds the scanner at the target
+    frame, geom = view.bmode(pose, seed=2, t_s=0.4, size=64)  # re-aims it
+    sector = {"depth_mm": geom.depth_mm, "sector_deg": geom.angle_deg}
+    fresh = EchoSimulator(2, pose=pose, phantom=view.phantom, size=(64, 64), settings=sector)
+    want = fresh.render(round(0.4 * fresh.fps))
+    assert np.array_equal(frame.image, want.image) and np.array_equal(frame.labels, want.labels)
+
+
 def test_perception_rejects_a_model_without_the_chambers() -> None:
     with pytest.raises(ValueError, match="needs lv_cavity, lv_myocardium, rv, la, ra"):
         ProbePerception("us-needle")

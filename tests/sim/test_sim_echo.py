@@ -245,6 +245,20 @@ def test_septal_dropout_darkens_the_septum_only() -> None:
         EchoSimulator(septal_dropout=1.5)
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.8])
+def test_a_re_aimed_simulator_renders_what_a_new_one_at_that_pose_renders(dropout: float) -> None:
+    first = EchoSimulator(4, view="a2c", size=(64, 64), septal_dropout=dropout)
+    other = EchoSimulator(4, view="a4c", size=(64, 64), septal_dropout=dropout).pose
+    fresh = EchoSimulator(4, view="a2c", size=(64, 64), septal_dropout=dropout, pose=other)
+    aimed = first.aimed(other)
+    for i in (0, 7):
+        a, b = aimed.render(i), fresh.render(i)
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.labels, b.labels)
+        assert a.truth == b.truth
+    assert aimed.describe() == fresh.describe()
+    assert not np.array_equal(first.render(0).labels, aimed.render(0).labels)  # it moved
+
+
 def test_doc_panel_renders() -> None:
     from orstream.sim import echo_panel
 
