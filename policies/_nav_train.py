@@ -49,6 +49,9 @@ class NavTrainConfig:
     mask_noise: bool = False
     """ProbeNav: train on the label map with segmentation-like errors
     (:class:`~orstream.sim.MaskNoise`) instead of the perfect one."""
+    safety_penalty: float = 0.0
+    """CatheterNav: reward taken off each step whose contact force is at or over
+    ``SAFE_FORCE_N`` (0: the environment's own reward)."""
     threads: int = 1
     name: str = "catheter-nav"
     command: str = ""
@@ -70,12 +73,19 @@ class NavTrainConfig:
             raise ValueError("--tip-noise applies to the catheter environments only")
         if self.mask_noise and self.env_id not in PROBE_ENV_IDS:
             raise ValueError("--mask-noise applies to the probe environments only")
+        if self.safety_penalty < 0 or (self.safety_penalty and self.env_id not in NAV_ENV_IDS):
+            raise ValueError("--safety-penalty must be 0 or more, and applies to CatheterNav only")
 
     def env_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``make_nav_env`` for training environments."""
+        kwargs: dict[str, Any] = {}
         if self.tip_noise:
-            return {"observer": TrackerNoise()}
-        return {"observer": MaskNoise()} if self.mask_noise else {}
+            kwargs["observer"] = TrackerNoise()
+        if self.mask_noise:
+            kwargs["observer"] = MaskNoise()
+        if self.safety_penalty:
+            kwargs["safety_penalty"] = self.safety_penalty
+        return kwargs
 
 
 def load_nav_config(run: Path) -> NavTrainConfig:

@@ -24,6 +24,7 @@ from ._nav_obs import SeenTip, along_tree_mm, nav_observation, route_flags
 from ._nav_spec import (
     MAX_FORCE_N,
     NAV_OBS_SIZE,
+    SAFE_FORCE_N,
     START_MM,
     STEP_MM,
     STEP_RAD,
@@ -42,7 +43,10 @@ class CatheterNavEnv(gym.Env[F32, F32]):
 
     ``held_out``: draw from the evaluation-only anatomies; ``tree``: one fixed tree (targets
     still vary with the seed); ``max_steps``: the step limit (default: 3x the shortest route
-    at full speed, plus 60); ``observer``: a perceived tip instead of the true one.
+    at full speed, plus 60); ``observer``: a perceived tip instead of the true one;
+    ``safety_penalty``: training shaping, subtracted from the reward on each step whose contact
+    force is at or over ``SAFE_FORCE_N`` (the steps the safety figure counts against a policy;
+    0, the default, is the reward of the module docstring).
     """
 
     metadata: dict[str, Any] = {"render_modes": [], "render_fps": 7.5}  # noqa: RUF012
@@ -53,8 +57,12 @@ class CatheterNavEnv(gym.Env[F32, F32]):
         tree: NavTree | None = None,
         max_steps: int | None = None,
         observer: TipObserver | None = None,
+        safety_penalty: float = 0.0,
     ) -> None:
+        if safety_penalty < 0:
+            raise ValueError(f"safety_penalty must be 0 or more, got {safety_penalty}")
         self.held_out, self.fixed_tree = held_out, tree
+        self.safety_penalty = safety_penalty
         self.max_steps_arg, self.observer = max_steps, observer
         self.observation_space = gym.spaces.Box(-10.0, 10.0, (NAV_OBS_SIZE,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -110,6 +118,8 @@ class CatheterNavEnv(gym.Env[F32, F32]):
         after = self._to_target()
         self.closest_mm = min(self.closest_mm, after)
         reward = 0.1 * (before - after) - 0.02 - self.force
+        if self.force >= SAFE_FORCE_N:
+            reward -= self.safety_penalty
         reason = ""
         if after <= SUCCESS_MM:
             reason, reward = "success", reward + 10.0

@@ -69,6 +69,14 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
         help="ProbeNav: train on the chamber label map with segmentation-like errors (a smooth "
         "random warp, RV and atria sometimes missed) instead of the perfect map",
     )
+    tp.add_argument(
+        "--safety-penalty",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="CatheterNav: take R off the reward on each step whose contact force is at or "
+        "over the safety threshold (0.3 N) (default 0: the environment's reward)",
+    )
     tp.add_argument("--out", type=Path, default=None, help="run folder (runs/policy-ENV-SEED)")
     tp.add_argument("--resume", type=Path, default=None, metavar="DIR", help="continue a run")
     tp.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -144,6 +152,7 @@ def train_policy(args: argparse.Namespace) -> int:
             + (f"--demo-steps {args.demo_steps} " if args.demo_steps else "")
             + ("--tip-noise " if args.tip_noise else "")
             + ("--mask-noise " if args.mask_noise else "")
+            + (f"--safety-penalty {args.safety_penalty:g} " if args.safety_penalty else "")
             + f"--out {shlex.quote(str(out))}"
         )
         cfg = NavTrainConfig(
@@ -157,6 +166,7 @@ def train_policy(args: argparse.Namespace) -> int:
             demo_steps=args.demo_steps,
             tip_noise=args.tip_noise,
             mask_noise=args.mask_noise,
+            safety_penalty=args.safety_penalty,
             learning_rate=args.lr,
             log_std_init=args.log_std,
             net_arch=args.net_arch,

@@ -110,6 +110,19 @@ def test_tip_noise_trains_on_the_tracked_tip_and_is_for_the_catheter_only(tmp_pa
         NavTrainConfig(env_id="orstream/ProbeNav-v0", tip_noise=True).check()
 
 
+def test_safety_penalty_is_saved_reaches_the_env_and_is_for_the_catheter_only() -> None:
+    cfg = NavTrainConfig(safety_penalty=1.0, tip_noise=True)
+    cfg.check()
+    assert cfg.env_kwargs()["safety_penalty"] == 1.0
+    assert "safety_penalty" not in NavTrainConfig().env_kwargs()
+    for bad in (
+        NavTrainConfig(safety_penalty=-1.0),
+        NavTrainConfig(env_id="orstream/ProbeNav-v1", safety_penalty=1.0),
+    ):
+        with pytest.raises(ValueError, match="--safety-penalty"):
+            bad.check()
+
+
 def test_mask_noise_trains_on_a_noisy_label_map_and_is_for_the_probe_only(tmp_path: Path) -> None:
     cfg = NavTrainConfig(
         env_id="orstream/ProbeNav-v1",

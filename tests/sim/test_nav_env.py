@@ -17,6 +17,7 @@ from orstream.sim import (  # noqa: E402
     NAV_ENV_IDS,
     NAV_OBS_LAYOUT,
     NAV_OBS_SIZE,
+    SAFE_FORCE_N,
     STEP_MM,
     SUCCESS_MM,
     TrackerNoise,
@@ -124,6 +125,27 @@ def test_a_bent_tip_pushed_hard_in_a_straight_lumen_is_excessive_force() -> None
             break
     assert max(forces) > 0.0
     assert info["reason"] in ("force", "success") or max(forces) <= MAX_FORCE_N
+
+
+def test_safety_penalty_is_taken_off_exactly_the_unsafe_steps() -> None:
+    plain = make_nav_env("orstream/CatheterNav-v0").unwrapped
+    shaped = make_nav_env("orstream/CatheterNav-v0", safety_penalty=0.7).unwrapped
+    unsafe = 0
+    for env in (plain, shaped):
+        env.reset(seed=3)
+        env.roll = np.pi / 2
+    for _ in range(40):
+        act = np.array([1.0, 0.0], np.float32)
+        _, r0, term, _, info = plain.step(act)
+        _, r1, _, _, _ = shaped.step(act)
+        hit = info["force_n"] >= SAFE_FORCE_N
+        unsafe += hit
+        assert r1 == pytest.approx(r0 - (0.7 if hit else 0.0))
+        if term:
+            break
+    assert unsafe > 0
+    with pytest.raises(ValueError, match="safety_penalty"):
+        make_nav_env("orstream/CatheterNav-v0", safety_penalty=-1.0)
 
 
 def _write_tree(path: Path, text: str) -> Path:
