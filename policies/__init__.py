@@ -30,6 +30,7 @@ from ._guidance import (
 )
 from ._guidance_loop import CONTROL_OPS, GuidanceLoop
 from ._guidance_result import GuidanceResult, transition_fields, unit_key
+from ._nav_demos import DEMO_EXPERTS as NAV_DEMO_EXPERTS
 from ._nav_eval import (
     NAV_METRICS,
     NavEpisode,
@@ -56,6 +57,7 @@ from ._probe_eval import (
     run_probe_episode,
     summarize_probe,
 )
+from ._probe_oracle import ProbeOracle
 from ._probe_perception import ProbePerception
 from ._probe_scripted import (
     ProbeServoModel,
@@ -68,6 +70,7 @@ __all__ = [
     "CONTROL_OPS",
     "GATE_PRESETS",
     "NAV_ALGOS",
+    "NAV_DEMO_EXPERTS",
     "NAV_METRICS",
     "NAV_POLICY_NAMES",
     "PROBE_CONTROL_HZ",
@@ -100,6 +103,7 @@ __all__ = [
     "OnnxPolicy",
     "PerceivedTip",
     "ProbeEpisode",
+    "ProbeOracle",
     "ProbePerception",
     "ProbeServoModel",
     "RandomNavPolicy",

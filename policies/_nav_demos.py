@@ -1,10 +1,11 @@
-"""Warm start of a PPO policy from the scripted controller's demonstrations (``train policy
---demo-steps N``), before reinforcement learning takes over.
+"""Warm start of a PPO policy from an expert's demonstrations (``train policy --demo-steps N``),
+before reinforcement learning takes over. The expert is the scripted controller, or for
+ProbeNav the privileged oracle that reads the true probe pose (:class:`ProbeOracle`).
 
 DAgger (Ross et al., 2011) in ``rounds`` rounds of ``steps / rounds`` environment steps on the
-training anatomies: in the first the scripted controller drives; in the later ones the policy
-being fitted drives (its mean action) and the scripted controller, stepped along the same
-observations, labels each one with the action it would take. After each round the actor's
+training anatomies: in the first the expert drives; in the later ones the policy being fitted
+drives (its mean action) and the expert, stepped along the same observations, labels each one
+with the action it would take. After each round the actor's
 mean is fitted to every label gathered so far (mean squared error) and the critic to the
 discounted return that followed each observation, so PPO starts from a policy that already
 reaches targets and a value function that knows it.
@@ -17,12 +18,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..sim import make_nav_env
+from ..sim import PROBE_ENV_IDS, make_nav_env
 from ._policy_spec import policy_from_spec
+from ._probe_oracle import ProbeOracle
 
 F32 = npt.NDArray[np.float32]
 DEMO_SEED = 0x0DE5
 """Mixed into the episode seeds of the demonstrations (apart from PPO's own resets)."""
+DEMO_EXPERTS = ("scripted", "oracle")
+"""Who labels the demonstrations: the scripted controller, or (ProbeNav) the oracle."""
 
 
 def _rollouts(
@@ -94,12 +98,15 @@ def warm_start(
     epochs: int = 8,
     gamma: float = 0.99,
     env_kwargs: dict[str, Any] | None = None,
+    expert_name: str = "scripted",
 ) -> dict[str, Any]:
-    """Fit SB3 PPO ``model``'s policy to ``steps`` steps of scripted demonstrations on
-    ``env_id`` made with ``env_kwargs`` (module docstring). Returns ``{"steps", "episodes",
-    "action_mse"}`` (the MSE per round, in action units squared)."""
+    """Fit SB3 PPO ``model``'s policy to ``steps`` steps of ``expert_name``'s demonstrations
+    (``DEMO_EXPERTS``) on ``env_id`` made with ``env_kwargs`` (module docstring). Returns
+    ``{"steps", "episodes", "action_mse"}`` (the MSE per round, in action units squared)."""
+    if expert_name not in DEMO_EXPERTS or (expert_name == "oracle" and env_id not in PROBE_ENV_IDS):
+        raise ValueError(f"no demonstration expert {expert_name!r} for {env_id}")
     env = make_nav_env(env_id, **(env_kwargs or {}))
-    expert = policy_from_spec("scripted", env_id)
+    expert = ProbeOracle(env) if expert_name == "oracle" else policy_from_spec(expert_name, env_id)
     per_round = max(steps // rounds, 1)
     data: list[tuple[F32, F32, F32]] = []
     episodes, mses, done_steps = 0, [], 0

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS, MaskNoise, TrackerNoise, make_nav_env
-from ._nav_demos import warm_start
+from ._nav_demos import DEMO_EXPERTS, warm_start
 from ._nav_export import export_nav_actor
 from ._nav_runtime import SHIPPED_POLICIES
 
@@ -42,13 +42,22 @@ class NavTrainConfig:
     net_arch: list[int] = field(default_factory=lambda: [64, 64])
     log_std_init: float = -0.5
     demo_steps: int = 0
-    """Scripted-controller demonstration steps the policy is fitted to before PPO (0: none)."""
+    """Demonstration steps the policy is fitted to before PPO (0: none)."""
+    demo_expert: str = "scripted"
+    """Who labels them (``DEMO_EXPERTS``: the scripted controller, or the ProbeNav oracle)."""
+    demo_rounds: int = 3
+    """DAgger rounds the demonstration steps are split into."""
+    demo_epochs: int = 8
+    """Passes over all the labels so far after each round."""
     tip_noise: bool = False
     """CatheterNav: train on the tip seen with a tracker's error and confidence
     (:class:`~orstream.sim.TrackerNoise`) instead of the true tip with confidence 1."""
     mask_noise: bool = False
     """ProbeNav: train on the label map with segmentation-like errors
     (:class:`~orstream.sim.MaskNoise`) instead of the perfect one."""
+    perception: bool = False
+    """ProbeNav: train on the chamber features of segmented B-mode frames
+    (``ProbePerception``), as ``eval policy --perception`` plays, instead of the label map."""
     safety_penalty: float = 0.0
     """CatheterNav: reward taken off each step whose contact force is at or over
     ``SAFE_FORCE_N`` (0: the environment's own reward)."""
@@ -67,12 +76,22 @@ class NavTrainConfig:
             raise ValueError("steps, n_envs, checkpoint_steps and threads must be positive")
         if self.demo_steps < 0 or (self.demo_steps and self.algo != "ppo"):
             raise ValueError("--demo-steps must be 0 or more, and warm-starts PPO only")
+        if min(self.demo_rounds, self.demo_epochs) < 1:
+            raise ValueError("--demo-rounds and --demo-epochs must be positive")
+        if self.demo_expert not in DEMO_EXPERTS or (
+            self.demo_expert == "oracle" and self.env_id not in PROBE_ENV_IDS
+        ):
+            raise ValueError(
+                f"--demo-expert must be one of {', '.join(DEMO_EXPERTS)} (oracle: ProbeNav only)"
+            )
         if not self.net_arch or min(self.net_arch) < 1:
             raise ValueError("--net-arch needs one or more positive layer widths")
         if self.tip_noise and self.env_id not in NAV_ENV_IDS:
             raise ValueError("--tip-noise applies to the catheter environments only")
-        if self.mask_noise and self.env_id not in PROBE_ENV_IDS:
-            raise ValueError("--mask-noise applies to the probe environments only")
+        if (self.mask_noise or self.perception) and self.env_id not in PROBE_ENV_IDS:
+            raise ValueError("--mask-noise and --perception apply to the probe environments only")
+        if self.mask_noise and self.perception:
+            raise ValueError("choose one of --mask-noise and --perception")
         if self.safety_penalty < 0 or (self.safety_penalty and self.env_id not in NAV_ENV_IDS):
             raise ValueError("--safety-penalty must be 0 or more, and applies to CatheterNav only")
 
@@ -83,6 +102,10 @@ class NavTrainConfig:
             kwargs["observer"] = TrackerNoise()
         if self.mask_noise:
             kwargs["observer"] = MaskNoise()
+        if self.perception:
+            from ._probe_perception import ProbePerception
+
+            kwargs["observer"] = ProbePerception()
         if self.safety_penalty:
             kwargs["safety_penalty"] = self.safety_penalty
         return kwargs
@@ -170,7 +193,14 @@ def train_nav_policy(
         (run / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
         if cfg.demo_steps:
             demos = warm_start(
-                model, cfg.env_id, cfg.demo_steps, cfg.seed, env_kwargs=cfg.env_kwargs()
+                model,
+                cfg.env_id,
+                cfg.demo_steps,
+                cfg.seed,
+                rounds=cfg.demo_rounds,
+                epochs=cfg.demo_epochs,
+                env_kwargs=cfg.env_kwargs(),
+                expert_name=cfg.demo_expert,
             )
             (run / "demos.json").write_text(json.dumps(demos, indent=2) + "\n")
     left = cfg.steps - int(model.num_timesteps)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..policies import (
     NAV_ALGOS,
+    NAV_DEMO_EXPERTS,
     NAV_POLICY_NAMES,
     NavTrainConfig,
     evaluate_nav_policy,
@@ -58,6 +59,20 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
         "demonstrations (DAgger; default 0: none)",
     )
     tp.add_argument(
+        "--demo-expert",
+        choices=NAV_DEMO_EXPERTS,
+        default="scripted",
+        help="who labels the demonstrations: the scripted controller (default) or, for "
+        "ProbeNav, the oracle that reads the true probe pose",
+    )
+    tp.add_argument("--demo-rounds", type=positive_int, default=3, help="DAgger rounds (default 3)")
+    tp.add_argument(
+        "--demo-epochs",
+        type=positive_int,
+        default=8,
+        help="passes over the labels after each round (default 8)",
+    )
+    tp.add_argument(
         "--tip-noise",
         action="store_true",
         help="CatheterNav: train on the tip seen with a tracker's error and a confidence in "
@@ -68,6 +83,12 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
         action="store_true",
         help="ProbeNav: train on the chamber label map with segmentation-like errors (a smooth "
         "random warp, RV and atria sometimes missed) instead of the perfect map",
+    )
+    tp.add_argument(
+        "--perception",
+        action="store_true",
+        help="ProbeNav: train on the chambers segmented by echo-lv on B-mode frames, as "
+        "eval policy --perception plays, instead of the label map",
     )
     tp.add_argument(
         "--safety-penalty",
@@ -150,8 +171,16 @@ def train_policy(args: argparse.Namespace) -> int:
                 else ""
             )
             + (f"--demo-steps {args.demo_steps} " if args.demo_steps else "")
+            + (
+                f"--demo-expert {args.demo_expert} --demo-rounds {args.demo_rounds} "
+                f"--demo-epochs {args.demo_epochs} "
+                if args.demo_steps
+                and (args.demo_expert, args.demo_rounds, args.demo_epochs) != ("scripted", 3, 8)
+                else ""
+            )
             + ("--tip-noise " if args.tip_noise else "")
             + ("--mask-noise " if args.mask_noise else "")
+            + ("--perception " if args.perception else "")
             + (f"--safety-penalty {args.safety_penalty:g} " if args.safety_penalty else "")
             + f"--out {shlex.quote(str(out))}"
         )
@@ -164,6 +193,10 @@ def train_policy(args: argparse.Namespace) -> int:
             checkpoint_steps=args.checkpoint_steps,
             threads=args.threads,
             demo_steps=args.demo_steps,
+            demo_expert=args.demo_expert,
+            demo_rounds=args.demo_rounds,
+            demo_epochs=args.demo_epochs,
+            perception=args.perception,
             tip_noise=args.tip_noise,
             mask_noise=args.mask_noise,
             safety_penalty=args.safety_penalty,
