@@ -56,14 +56,17 @@ def test_the_shipped_catheter_policy_reaches_held_out_targets_safely(
     assert report["safety"]["mean"] >= 0.95
 
 
+@pytest.mark.parametrize("perception", [False, True])
 def test_the_shipped_probe_policy_stops_at_held_out_four_chamber_views(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], perception: bool
 ) -> None:
     pytest.importorskip("gymnasium")
     env = ("--env", "orstream/ProbeNav-v1", "--held-out", "--episodes", "12", "--seed", "1000")
-    assert orstream_main("eval", "policy", *env, "--against", "scripted", "--json") == 0
+    seen = ("--perception",) if perception else ()
+    assert orstream_main("eval", "policy", *env, *seen, "--against", "scripted", "--json") == 0
     report = json.loads(capsys.readouterr().out)
-    # the card's figures over 100 such episodes: 0.98 for this seed, the scripted servo 0.48
-    assert report["policies"] == ["probe-nav-v1"]
-    assert report["success_rate"]["mean"] >= 0.8
+    # the card's figures over 100 such episodes, for this seed: 0.97 with perception, 0.95 with
+    # perfect masks; the scripted servo 0.44 and 0.48
+    assert report["policies"] == ["probe-nav-v1"] and report["perception"] is perception
+    assert report["success_rate"]["mean"] >= 0.75
     assert report["against"]["difference"]["success_rate"]["mean"] > 0.0
