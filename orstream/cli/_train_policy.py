@@ -55,8 +55,8 @@ def register_policy(train_kinds: Any, eval_kinds: Any) -> None:
         "--demo-steps",
         type=int,
         default=0,
-        help="PPO: first fit the policy to this many steps of scripted-controller "
-        "demonstrations (DAgger; default 0: none)",
+        help="PPO: first fit the policy to this many steps of an expert's demonstrations "
+        "(DAgger, labelled by --demo-expert; default 0: none)",
     )
     tp.add_argument(
         "--demo-expert",
