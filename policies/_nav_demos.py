@@ -29,6 +29,14 @@ DEMO_EXPERTS = ("scripted", "oracle")
 """Who labels the demonstrations: the scripted controller, or (ProbeNav) the oracle."""
 
 
+def check_demo_expert(expert_name: str, env_id: str) -> None:
+    """ValueError unless ``expert_name`` (``DEMO_EXPERTS``) can label ``env_id``'s steps."""
+    if expert_name not in DEMO_EXPERTS or (expert_name == "oracle" and env_id not in PROBE_ENV_IDS):
+        raise ValueError(
+            f"--demo-expert must be one of {', '.join(DEMO_EXPERTS)} (oracle: ProbeNav only)"
+        )
+
+
 def _rollouts(
     env: Any, expert: Any, driver: Any, steps: int, *, gamma: float, first_seed: int
 ) -> tuple[F32, F32, F32, int]:
@@ -103,8 +111,7 @@ def warm_start(
     """Fit SB3 PPO ``model``'s policy to ``steps`` steps of ``expert_name``'s demonstrations
     (``DEMO_EXPERTS``) on ``env_id`` made with ``env_kwargs`` (module docstring). Returns
     ``{"steps", "episodes", "action_mse"}`` (the MSE per round, in action units squared)."""
-    if expert_name not in DEMO_EXPERTS or (expert_name == "oracle" and env_id not in PROBE_ENV_IDS):
-        raise ValueError(f"no demonstration expert {expert_name!r} for {env_id}")
+    check_demo_expert(expert_name, env_id)
     env = make_nav_env(env_id, **(env_kwargs or {}))
     expert = ProbeOracle(env) if expert_name == "oracle" else policy_from_spec(expert_name, env_id)
     per_round = max(steps // rounds, 1)

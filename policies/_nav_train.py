@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..sim import NAV_ENV_IDS, PROBE_ENV_IDS, MaskNoise, TrackerNoise, make_nav_env
-from ._nav_demos import DEMO_EXPERTS, warm_start
+from ._nav_demos import check_demo_expert, warm_start
 from ._nav_export import export_nav_actor
 from ._nav_runtime import SHIPPED_POLICIES
 
@@ -78,12 +78,7 @@ class NavTrainConfig:
             raise ValueError("--demo-steps must be 0 or more, and warm-starts PPO only")
         if min(self.demo_rounds, self.demo_epochs) < 1:
             raise ValueError("--demo-rounds and --demo-epochs must be positive")
-        if self.demo_expert not in DEMO_EXPERTS or (
-            self.demo_expert == "oracle" and self.env_id not in PROBE_ENV_IDS
-        ):
-            raise ValueError(
-                f"--demo-expert must be one of {', '.join(DEMO_EXPERTS)} (oracle: ProbeNav only)"
-            )
+        check_demo_expert(self.demo_expert, self.env_id)
         if not self.net_arch or min(self.net_arch) < 1:
             raise ValueError("--net-arch needs one or more positive layer widths")
         if self.tip_noise and self.env_id not in NAV_ENV_IDS:
