@@ -9,7 +9,10 @@ set from the tracked tip (:meth:`NavTree.nearest`); beyond ``jump_mm`` the track
 implausible (the tracker jumped to something else): the proposal asks for no motion with
 confidence 0, so the gate holds, and the place is kept, unless the tracker shows a confident
 tip steadily elsewhere for ``reacquire_frames`` frames (the place was wrong). Only tips of at
-least ``min_confidence`` (the gate's) set or move the place. The policy's observation is then the
+least ``min_confidence`` (the gate's) set or move the place. Arrival (within ``SUCCESS_MM`` of
+the target) needs the tracked tip's place to agree (:func:`confirm_arrival`): dead reckoning
+drifts a few tenths of a mm from the catheter, and a place that arrives early would stop the
+robot short for good. The policy's observation is then the
 environment's (``nav_observation``): the tracked tip with its confidence, the roadmap around
 the place, the roll from the ``rotate`` axis; contact force is not sensed (0). Its action in
 [-1, 1] is scaled to velocities the gate allows, with the trained ratio of advance to rotate
@@ -22,6 +25,7 @@ on it).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from ..sim import (
     ADVANCE_MM_S,
@@ -30,6 +34,7 @@ from ..sim import (
     ROTATE_RAD_S,
     SUCCESS_MM,
     NavRoadmap,
+    NavTree,
     Tip,
     along_tree_mm,
     nav_observation,
@@ -63,6 +68,19 @@ def steady_away(
     if confident:
         run.append(seen)
     return len(run) >= frames
+
+
+def confirm_arrival(
+    nav: NavTree, place: Tip, seen: tuple[float, float], dist: Sequence[float]
+) -> Tip:
+    """The place to keep for a confident tracked tip ``seen`` (mm): ``place``, unless it is
+    within ``SUCCESS_MM`` of the target (``dist``: :meth:`NavTree.distances_from` it) and the
+    tracked tip's own place near it is not; then that one, so guidance arrives only when both
+    say so."""
+    if along_tree_mm(nav, place, dist) > SUCCESS_MM:
+        return place
+    seen_place = nav.nearest(*seen, near=place)
+    return seen_place if along_tree_mm(nav, seen_place, dist) > SUCCESS_MM else place
 
 
 def gate_speed_scale(axes: dict[str, AxisLimits]) -> float:
@@ -142,6 +160,9 @@ class NavPolicyGuidance:
             tip = self.tip = nav.nearest(*seen, near=None if gap > self.jump_mm else tip)
             self.relocations += 1
         assert tip is not None
+        if confident and (checked := confirm_arrival(nav, tip, seen, self._dist)) is not tip:
+            tip = self.tip = checked
+            self.relocations += 1
         to_target = along_tree_mm(nav, tip, self._dist)
         if to_target <= SUCCESS_MM:
             return GuidanceProposal({}, to_target, "arrived")

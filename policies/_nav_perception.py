@@ -20,9 +20,10 @@ As in the live loop, a tracked tip more than ``jump_mm`` from the kept place is 
 last plausible tip is repeated with confidence 0 and :attr:`PerceivedTip.hold` is set, so the
 episode runner holds the catheter still for that step, as the live guidance proposes no motion.
 A lost track, a tip under ``min_confidence`` (the safety gate's threshold), or a kept place
-within ``SUCCESS_MM`` of the target (live guidance says "arrived" and stops) holds the step
-too. As live guidance does, confident tips steady away from the kept place for
-``REACQUIRE_FRAMES`` steps in a row are taken (the kept place was the wrong one).
+within ``SUCCESS_MM`` of the target that the tracked tip's place agrees with (live guidance
+says "arrived" and stops; ``confirm_arrival``) holds the step too. As live guidance does,
+confident tips steady away from the kept place for ``REACQUIRE_FRAMES`` steps in a row are
+taken (the kept place was the wrong one).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from ._nav_guidance import (
     MIN_CONFIDENCE,
     REACQUIRE_FRAMES,
     RELOCATE_MM,
+    confirm_arrival,
     steady_away,
 )
 
@@ -159,6 +161,9 @@ class PerceivedTip:
         if gap > RELOCATE_MM:
             near = None if far else place
             place = self.place = nav.nearest(px, py, near=near)
+            self.relocations += 1
+        if (checked := confirm_arrival(nav, place, (px, py), env.dist)) is not place:
+            place = self.place = checked
             self.relocations += 1
         if along_tree_mm(nav, place, env.dist) <= SUCCESS_MM:
             self.hold, self.arrived = True, self.arrived + 1

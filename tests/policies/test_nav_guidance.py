@@ -127,6 +127,27 @@ def test_a_tip_at_the_target_has_arrived(roadmap: NavRoadmap, policy: OnnxPolicy
     assert proposal.distance_to_target_mm is not None and proposal.distance_to_target_mm < 1.0
 
 
+def test_a_kept_place_that_reckoned_ahead_does_not_arrive_before_the_tracked_tip(
+    roadmap: NavRoadmap, policy: OnnxPolicy
+) -> None:
+    """The robot's advance moves the kept place to within ``SUCCESS_MM`` of the target while
+    the tracked tip stays 4.5 mm away (the catheter buckled): within ``RELOCATE_MM`` of each
+    other, but guidance follows on the tracked tip's place instead of stopping short; it
+    arrives once the tracked tip is there too."""
+    guidance = NavPolicyGuidance(policy, roadmap, fluoro_axes())
+    nav, target = roadmap.nav, roadmap.target
+    route = nav.path_to(target)
+    short = nav.place(route, nav.arc_mm[target] - 4.5)
+    assert guidance(observe(roadmap, 1, px(roadmap, short))).note == "following"
+    ahead = observe(roadmap, 2, px(roadmap, short), position={"advance": 1.8})
+    proposal = guidance(ahead)
+    assert proposal.note == "following" and proposal.velocity["advance"] > 0
+    assert proposal.distance_to_target_mm == pytest.approx(4.5, abs=0.05)
+    there = nav.place(route, nav.arc_mm[target] - 2.0)
+    arrived = guidance(observe(roadmap, 3, px(roadmap, there), position={"advance": 4.3}))
+    assert arrived.note == "arrived" and not any(arrived.velocity.values())
+
+
 def test_a_tip_30_mm_from_the_kept_place_is_implausible(
     device: RobotFluoroSimulator, roadmap: NavRoadmap, policy: OnnxPolicy
 ) -> None:
