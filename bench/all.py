@@ -195,6 +195,11 @@ def _headline(name: str, r: dict[str, Any]) -> str:
             per = r["per_stage_us"]
             hs = "unavailable" if per["holoscan"] is None else f"{per['holoscan']} us"
             return f"per stage: orstream {per['orstream']} us, Holoscan {hs}"
+        if name == "closed_loop":
+            return "; ".join(
+                f"{g}: success {s['success_rate']:.2f}, SPL {s['spl']:.2f}"
+                for g, s in ((g, d["summary"]) for g, d in r["guidances"].items())
+            )
     except (KeyError, TypeError, AttributeError):
         return "-"
     return "-"

@@ -111,14 +111,19 @@ def run(
     }
 
 
+def _r(value: float | None, digits: int) -> float | None:
+    """``value`` rounded for the table (None stays None: no successes)."""
+    return None if value is None else round(value, digits)
+
+
 def render(report: dict[str, Any]) -> str:
     """One row per guidance, then the policy's ratios to the scripted controller."""
     rows = []
     for name, doc in report["guidances"].items():
         s = doc["summary"]
-        rows.append([name, s["runs"], s["success_rate"], s["time_to_target_s_median"], s["spl"],
-                     s["final_error_mm_median"], s["holds"], s["stopped"],
-                     s["latency_p99_ms_max"]])  # fmt: skip
+        rows.append([name, s["runs"], _r(s["success_rate"], 2), _r(s["time_to_target_s_median"], 1),
+                     _r(s["spl"], 2), _r(s["final_error_mm_median"], 1), s["holds"], s["stopped"],
+                     _r(s["latency_p99_ms_max"], 1)])  # fmt: skip
     settings, vs = report["settings"], report["policy_vs_scripted"]
     header = ["guidance", "runs", "success", "time to target s (median)", "SPL",
               "final error mm (median)", "gate HOLDs", "runs ended in STOP",

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
+from orstream.bench import all as bench_all
 from orstream.bench import closed_loop
 from orstream.pipelines import GUIDANCES
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_a_quick_run_reports_every_guidance_and_the_ratios(
@@ -24,3 +31,14 @@ def test_a_quick_run_reports_every_guidance_and_the_ratios(
     assert set(report["policy_vs_scripted"]) == {"success_rate", "time_to_target", "spl"}
     text = closed_loop.render(report)
     assert "policy / scripted" in text and all(g in text for g in GUIDANCES)
+
+
+def test_the_published_report_renders_rounded_and_heads_the_index(tmp_path: Path) -> None:
+    """The report in docs/benchmarks: its table shows figures as a reader wants them (no
+    float repr), and ``bench all``'s index gives each guidance's success and SPL."""
+    report = json.loads((REPO / "docs/benchmarks/closed_loop.json").read_text())
+    table = closed_loop.render(report)
+    assert not re.search(r"\d\.\d{4,}", table)
+    (tmp_path / "closed_loop.json").write_text(json.dumps(report))
+    index = bench_all.write_index(tmp_path).read_text()
+    assert all(f"{g}: success " in index for g in report["guidances"])
