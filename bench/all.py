@@ -197,8 +197,8 @@ def _headline(name: str, r: dict[str, Any]) -> str:
             return f"per stage: orstream {per['orstream']} us, Holoscan {hs}"
         if name == "closed_loop":
             return "; ".join(
-                f"{g}: success {s['success_rate']:.2f}, SPL {s['spl']:.2f}"
-                for g, s in ((g, d["summary"]) for g, d in r["guidances"].items())
+                f"{g}: success {d['summary']['success_rate']:.2f}, SPL {d['summary']['spl']:.2f}"
+                for g, d in r["guidances"].items()
             )
     except (KeyError, TypeError, AttributeError):
         return "-"

@@ -68,5 +68,5 @@ def test_the_shipped_probe_policy_stops_at_held_out_four_chamber_views(
     # the card's figures over 100 such episodes, for this seed: 0.97 with perception, 0.95 with
     # perfect masks; the scripted servo 0.44 and 0.48
     assert report["policies"] == ["probe-nav-v1"] and report["perception"] is perception
-    assert report["success_rate"]["mean"] >= 0.75
+    assert report["success_rate"]["mean"] >= 0.8
     assert report["against"]["difference"]["success_rate"]["mean"] > 0.0
